@@ -1,0 +1,115 @@
+"""Live progress of Voyage AI batch jobs: a Python library, an OSC sidecar and a simulator.
+
+>>> from voyage_progress import VoyageBatchClient
+>>> async with VoyageBatchClient() as client:                     # doctest: +SKIP
+...     async for event in client.stream_batch_progress(batch_id):
+...         print(f"{event.completed}/{event.total} ({event.percent:.1f}%)")
+
+Names are loaded on first use, so ``import voyage_progress`` stays cheap for a sidecar that
+starts with a show and for tools that only need the models.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._client import VoyageBatchClient
+    from ._events import BatchProgressEvent, Milestones
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        BatchWaitTimeout,
+        MalformedResponseError,
+        MissingAPIKeyError,
+        NotFoundError,
+        PermissionDeniedError,
+        PollingError,
+        RateLimitError,
+        ServerError,
+        VoyageProgressError,
+    )
+    from ._metrics import BatchProgressMetrics
+    from ._models import BatchError, BatchJob, BatchStatus, FileObject, Page, RequestCounts
+    from ._retry import RetryPolicy
+
+_EXPORTS = {
+    "VoyageBatchClient": "._client",
+    "BatchProgressEvent": "._events",
+    "Milestones": "._events",
+    "BatchProgressMetrics": "._metrics",
+    "BatchError": "._models",
+    "BatchJob": "._models",
+    "BatchStatus": "._models",
+    "FileObject": "._models",
+    "Page": "._models",
+    "RequestCounts": "._models",
+    "RetryPolicy": "._retry",
+    **dict.fromkeys(
+        (
+            "APIConnectionError",
+            "APIError",
+            "APITimeoutError",
+            "AuthenticationError",
+            "BadRequestError",
+            "BatchWaitTimeout",
+            "MalformedResponseError",
+            "MissingAPIKeyError",
+            "NotFoundError",
+            "PermissionDeniedError",
+            "PollingError",
+            "RateLimitError",
+            "ServerError",
+            "VoyageProgressError",
+        ),
+        "._exceptions",
+    ),
+}
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchError",
+    "BatchJob",
+    "BatchProgressEvent",
+    "BatchProgressMetrics",
+    "BatchStatus",
+    "BatchWaitTimeout",
+    "FileObject",
+    "MalformedResponseError",
+    "Milestones",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "PollingError",
+    "RateLimitError",
+    "RequestCounts",
+    "RetryPolicy",
+    "ServerError",
+    "VoyageBatchClient",
+    "VoyageProgressError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'voyage_progress' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

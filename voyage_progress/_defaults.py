@@ -1,0 +1,37 @@
+"""Every default in one place, so the code, the CLI help and the documentation agree."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://api.voyageai.com/v1"
+API_KEY_ENV = "VOYAGE_API_KEY"
+BASE_URL_ENV = "VOYAGE_BASE_URL"
+
+#: Seconds a single HTTP request may take before it counts as failed.
+DEFAULT_TIMEOUT = 30.0
+#: Retries of one request after its first attempt (connection errors, timeouts, 429, 5xx).
+DEFAULT_MAX_RETRIES = 4
+
+#: The spec's defaults for the progress API.
+DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_MAX_WAIT = 43200.0
+#: Consecutive failed polls (each already retried by the client) before a stream gives up.
+DEFAULT_MAX_POLL_FAILURES = 5
+
+COMPLETION_WINDOW = "12h"
+DEFAULT_ENDPOINT = "/v1/embeddings"
+DEFAULT_MODEL = "voyage-3.5"
+
+#: Metadata key the client adds to a batch it creates, so that a create whose answer was lost
+#: can be found again instead of blindly sent twice.
+IDEMPOTENCY_METADATA_KEY = "voyage_progress_request"
+
+#: OSC output and control input.
+DEFAULT_OSC_HOST = "127.0.0.1"
+DEFAULT_OSC_PORT = 7000
+DEFAULT_CONTROL_HOST = "127.0.0.1"
+DEFAULT_CONTROL_PORT = 7001
+DEFAULT_OSC_PREFIX = "/voyage"
+
+#: The local simulator.
+DEFAULT_SIMULATOR_HOST = "127.0.0.1"
+DEFAULT_SIMULATOR_PORT = 8765
