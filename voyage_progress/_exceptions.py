@@ -1,0 +1,119 @@
+"""Typed errors. Every message is one readable line and never carries the API key."""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchWaitTimeout",
+    "MalformedResponseError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PollingError",
+    "RateLimitError",
+    "ServerError",
+    "VoyageProgressError",
+]
+
+
+class VoyageProgressError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class MissingAPIKeyError(VoyageProgressError):
+    def __init__(self) -> None:
+        super().__init__(
+            "no API key: set VOYAGE_API_KEY or pass api_key= "
+            "(the simulator accepts any key, e.g. VOYAGE_API_KEY=demo)"
+        )
+
+
+class APIError(VoyageProgressError):
+    """The server answered with an error status. ``detail`` is the server's own text."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.detail = detail
+        self.method = method
+        self.url = url
+
+
+class BadRequestError(APIError):
+    """400: the request itself is wrong (bad parameters, a batch that cannot be cancelled...)."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key is valid but may not do this."""
+
+
+class NotFoundError(APIError):
+    """404: no such batch or file."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests, or too many batches in flight. ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the server failed; retried before it reaches you."""
+
+
+class MalformedResponseError(APIError):
+    """The server answered 2xx with a body that is not the JSON we expect."""
+
+
+class APIConnectionError(VoyageProgressError):
+    """The server could not be reached, or the connection broke mid-response."""
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer within the client's timeout."""
+
+
+class PollingError(VoyageProgressError):
+    """Polling a batch kept failing for longer than the stream tolerates."""
+
+    def __init__(self, batch_id: str, failures: int, last_error: BaseException) -> None:
+        super().__init__(f"batch {batch_id}: {failures} polls in a row failed; last error: {last_error}")
+        self.batch_id = batch_id
+        self.failures = failures
+        self.last_error = last_error
+
+
+class BatchWaitTimeout(VoyageProgressError, TimeoutError):
+    """``max_wait`` elapsed before the batch reached a terminal status."""
+
+    def __init__(self, batch_id: str, max_wait: float, last_status: str | None = None) -> None:
+        status = f" (last status: {last_status})" if last_status else ""
+        super().__init__(f"batch {batch_id} did not finish within {max_wait:g} s{status}")
+        self.batch_id = batch_id
+        self.max_wait = max_wait
+        self.last_status = last_status

@@ -1,0 +1,364 @@
+"""The simulator's HTTP surface: Voyage's Files and Batch endpoints under ``/v1``, and a few
+``/_sim`` endpoints to steer it from another process (clock, stats, quick batches)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._faults import Faults
+from ._scenarios import SCENARIOS
+from ._store import ApiProblem, Store
+
+API_PREFIX = "/v1"
+_ID_SEGMENT = re.compile(r"/(batch|file)[-_][A-Za-z0-9]+")
+
+
+@dataclass
+class Stats:
+    """What the simulator served: for tests, benchmarks and the fault soak."""
+
+    requests: int = 0
+    by_route: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    per_second: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=7200))
+
+    def record(self, route: str) -> None:
+        self.requests += 1
+        self.by_route[route] += 1
+        second = int(time.monotonic())
+        if self.per_second and self.per_second[-1][0] == second:
+            self.per_second[-1] = (second, self.per_second[-1][1] + 1)
+        else:
+            self.per_second.append((second, 1))
+
+    @property
+    def peak_per_second(self) -> int:
+        return max((count for _, count in self.per_second), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "by_route": dict(self.by_route),
+            "by_status": {str(k): v for k, v in self.by_status.items()},
+            "faults": dict(self.faults),
+            "peak_per_second": self.peak_per_second,
+        }
+
+
+def route_of(method: str, path: str) -> str:
+    """``GET /v1/batches/{id}`` for ``GET /v1/batches/batch-7vT5...``."""
+    return f"{method} {_ID_SEGMENT.sub('/{id}', path)}"
+
+
+def build_app(
+    store: Store,
+    faults: Faults,
+    stats: Stats,
+    api_key: str | None,
+    drop_connection: Callable[[Scope], bool],
+) -> ASGIApp:
+    """The ASGI app: authentication, faults and statistics around Voyage's routes."""
+    api = Starlette(
+        routes=_api_routes(store) + _control_routes(store, faults, stats),
+        exception_handlers={HTTPException: _http_error, ApiProblem: _api_problem},
+    )
+    return _Gate(api, faults, stats, api_key, drop_connection)
+
+
+def _api_routes(store: Store) -> list[Route]:
+    async def upload(request: Request) -> Response:
+        form = await request.form()
+        purpose, file = form.get("purpose"), form.get("file")
+        if not isinstance(file, UploadFile):
+            raise ApiProblem(400, "A file is required (multipart field 'file').")
+        if purpose != "batch":
+            raise ApiProblem(400, f"purpose must be 'batch'; got {purpose!r}.")
+        content = await file.read()
+        return JSONResponse(store.add_file(file.filename or "upload.jsonl", "batch", content).to_dict())
+
+    async def list_files(request: Request) -> Response:
+        limit = _int_param(request, "limit", 10000, 1, 10000)
+        return JSONResponse(
+            store.list_files(request.query_params.get("purpose"), limit, request.query_params.get("after"))
+        )
+
+    async def get_file(request: Request) -> Response:
+        return JSONResponse(store.get_file(request.path_params["file_id"]).to_dict())
+
+    async def delete_file(request: Request) -> Response:
+        return JSONResponse(store.delete_file(request.path_params["file_id"]))
+
+    async def delete_files(request: Request) -> Response:
+        body = await _json_body(request)
+        ids = body.get("file_ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ApiProblem(400, "file_ids must be a list of file ids.")
+        data = []
+        for file_id in ids:
+            deleted = file_id in store.files
+            store.files.pop(file_id, None)
+            data.append({"id": file_id, "object": "file", "deleted": deleted})
+        return JSONResponse({"object": "list", "data": data})
+
+    async def file_content(request: Request) -> Response:
+        file = store.get_file(request.path_params["file_id"])
+        return Response(file.data(), media_type="application/octet-stream")
+
+    async def create_batch(request: Request) -> Response:
+        batch = store.create_batch(await _json_body(request))
+        return JSONResponse(store.batch_json(batch))
+
+    async def list_batches(request: Request) -> Response:
+        limit = _int_param(request, "limit", 20, 1, 100)
+        return JSONResponse(store.list_batches(limit, request.query_params.get("after")))
+
+    async def get_batch(request: Request) -> Response:
+        return JSONResponse(store.batch_json(store.get_batch(request.path_params["batch_id"])))
+
+    async def cancel_batch(request: Request) -> Response:
+        return JSONResponse(store.cancel(request.path_params["batch_id"]))
+
+    p = API_PREFIX
+    return [
+        Route(f"{p}/files", upload, methods=["POST"]),
+        Route(f"{p}/files", list_files, methods=["GET"]),
+        Route(f"{p}/files/delete", delete_files, methods=["POST"]),
+        Route(f"{p}/files/{{file_id}}", get_file, methods=["GET"]),
+        Route(f"{p}/files/{{file_id}}", delete_file, methods=["DELETE"]),
+        Route(f"{p}/files/{{file_id}}/content", file_content, methods=["GET"]),
+        Route(f"{p}/batches", create_batch, methods=["POST"]),
+        Route(f"{p}/batches", list_batches, methods=["GET"]),
+        Route(f"{p}/batches/{{batch_id}}", get_batch, methods=["GET"]),
+        Route(f"{p}/batches/{{batch_id}}/cancel", cancel_batch, methods=["POST"]),
+    ]
+
+
+def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
+    """``/_sim``: steer a simulator that runs in another process. Not part of Voyage's API."""
+
+    async def get_stats(request: Request) -> Response:
+        body = stats.to_dict()
+        body.update(sim_elapsed=store.clock.elapsed(), speed=store.clock.speed, in_flight=store.in_flight())
+        return JSONResponse(body)
+
+    async def advance(request: Request) -> Response:
+        seconds = float(request.query_params.get("seconds", "0"))
+        store.clock.advance(seconds)
+        return JSONResponse({"sim_elapsed": store.clock.elapsed()})
+
+    async def quick_batch(request: Request) -> Response:
+        """Create a batch without an upload: ``{"requests": 500, "scenario": "stall"}``."""
+        body = await _json_body(request)
+        count = int(body.get("requests", 100))
+        scenario = str(body.get("scenario", store.default_scenario))
+        lines = (
+            json.dumps({"custom_id": f"request-{i}", "body": {"input": [f"text {i}"]}}) for i in range(count)
+        )
+        file = store.add_file("sim_batch_input.jsonl", "batch", ("\n".join(lines) + "\n").encode())
+        metadata = {"sim_scenario": scenario, **body.get("metadata", {})}
+        batch = store.create_batch(
+            {
+                "endpoint": "/v1/embeddings",
+                "completion_window": "12h",
+                "input_file_id": file.id,
+                "request_params": {"model": "voyage-3.5", "output_dimension": 8},
+                "metadata": metadata,
+            }
+        )
+        return JSONResponse(store.batch_json(batch))
+
+    async def scenarios(request: Request) -> Response:
+        return JSONResponse({name: s.description for name, s in SCENARIOS.items()})
+
+    async def set_faults(request: Request) -> Response:
+        new = Faults.parse((await request.body()).decode())
+        faults.__dict__.update(new.__dict__)
+        return JSONResponse({"faults": faults.describe()})
+
+    return [
+        Route("/_sim/stats", get_stats, methods=["GET"]),
+        Route("/_sim/advance", advance, methods=["POST"]),
+        Route("/_sim/batches", quick_batch, methods=["POST"]),
+        Route("/_sim/scenarios", scenarios, methods=["GET"]),
+        Route("/_sim/faults", set_faults, methods=["POST"]),
+    ]
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise ApiProblem(400, "The request body is not valid JSON.") from None
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiProblem(400, f"{name} must be an integer.") from None
+    if not low <= value <= high:
+        raise ApiProblem(400, f"{name} must be between {low} and {high}.")
+    return value
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _api_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiProblem)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+
+_FAULT_ANSWERS = {
+    "429": (429, "Rate limit exceeded. Please slow down."),
+    "429-bare": (429, "Rate limit exceeded. Please slow down."),
+    "500": (500, "Internal Server Error"),
+    "502": (502, "Bad Gateway"),
+    "503": (503, "Service Unavailable"),
+}
+
+
+class _Gate:
+    """Around the API: counts every request, checks the key, and injects the faults."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: Faults,
+        stats: Stats,
+        api_key: str | None,
+        drop_connection: Callable[[Scope], bool],
+    ) -> None:
+        self.app = app
+        self.faults = faults
+        self.stats = stats
+        self.api_key = api_key
+        self.drop_connection = drop_connection
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return
+        self.stats.record(route_of(scope["method"], scope["path"]))
+        send = self._counting(send)
+        problem = self._auth_problem(scope)
+        if problem:
+            await _send_json(send, 401, {"detail": problem})
+            return
+        fault = self.faults.draw()
+        if fault:
+            self.stats.faults[fault] += 1
+        if fault in _FAULT_ANSWERS:
+            status, detail = _FAULT_ANSWERS[fault]
+            headers = [(b"retry-after", f"{self.faults.retry_after:g}".encode())] if fault == "429" else []
+            await _send_json(send, status, {"detail": detail}, headers)
+        elif fault == "slow":
+            await asyncio.sleep(self.faults.slow_seconds)
+            await self.app(scope, receive, send)
+        elif fault == "drop":
+            await self._hang_up(scope, receive, send)
+        elif fault == "malformed":
+            body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+            await _send_bytes(send, 200, body, b"application/json")
+        elif fault == "truncated":
+            await self._truncated(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _auth_problem(self, scope: Scope) -> str | None:
+        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "No API key provided. Set the Authorization header to 'Bearer <your key>'."
+        if self.api_key is not None and token.strip() != self.api_key:
+            return "Provided API key is invalid."
+        return None
+
+    def _counting(self, send: Send) -> Send:
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.stats.by_status[message["status"]] += 1
+            await send(message)
+
+        return counted
+
+    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer for real, but stop the body half-way and close the connection."""
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        body = b"".join(chunks)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": start.get("status", 200),
+                "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+        await self._hang_up(scope, receive, send)
+
+    async def _hang_up(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Close the connection mid-exchange and wait until the server has noticed."""
+        if not self.drop_connection(scope):
+            await _send_incomplete(send, b"", claimed_length=64)  # the server closes it for us
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+
+
+async def _send_json(
+    send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await _send_bytes(send, status, json.dumps(body).encode(), b"application/json", headers)
+
+
+async def _send_bytes(
+    send: Send, status: int, body: bytes, media_type: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    all_headers = [
+        (b"content-type", media_type),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_incomplete(send: Send, body: bytes, claimed_length: int) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(claimed_length).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": True})

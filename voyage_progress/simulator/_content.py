@@ -1,0 +1,221 @@
+"""What the simulator reads and writes inside files: input validation, and the output and
+error JSONL of a batch, with deterministic embeddings of the requested dimension."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard, cast
+
+from ._scenarios import request_fails
+
+ENDPOINTS = ("/v1/embeddings", "/v1/contextualizedembeddings", "/v1/rerank")
+MODELS = {
+    "voyage-4-large": 1024,
+    "voyage-4": 1024,
+    "voyage-4-lite": 1024,
+    "voyage-3-large": 1024,
+    "voyage-3.5": 1024,
+    "voyage-3.5-lite": 1024,
+    "voyage-context-3": 1024,
+    "voyage-code-3": 1024,
+    "voyage-code-2": 1536,
+    "rerank-2.5": 0,
+    "rerank-2.5-lite": 0,
+}
+OUTPUT_DTYPES = ("float", "int8", "uint8", "binary", "ubinary")
+MAX_INPUTS_PER_BATCH = 100_000
+MAX_TEXTS_PER_REQUEST = 1000
+
+
+@dataclass(frozen=True)
+class InputRequest:
+    custom_id: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ValidationProblem:
+    line: int | None
+    message: str
+    param: str | None = None
+
+    def to_error(self) -> dict[str, Any]:
+        return {"code": "invalid_request", "line": self.line, "message": self.message, "param": self.param}
+
+
+def parse_input(content: bytes, endpoint: str) -> tuple[list[InputRequest], list[ValidationProblem]]:
+    """The requests of an input file, and what is wrong with it (at most 10 problems)."""
+    requests: list[InputRequest] = []
+    problems: list[ValidationProblem] = []
+    seen: set[str] = set()
+    inputs = 0
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], [ValidationProblem(None, "the input file is not UTF-8 text")]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if len(problems) >= 10:
+            break
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            problems.append(ValidationProblem(number, "the line is not valid JSON"))
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str) or not item["custom_id"]:
+            problems.append(ValidationProblem(number, "each line needs a string custom_id", "custom_id"))
+            continue
+        if item["custom_id"] in seen:
+            problems.append(
+                ValidationProblem(number, f"duplicate custom_id {item['custom_id']!r}", "custom_id")
+            )
+            continue
+        body = item.get("body")
+        count, problem = _count_inputs(body, endpoint)
+        if problem:
+            problems.append(ValidationProblem(number, problem, "body"))
+            continue
+        seen.add(item["custom_id"])
+        inputs += count
+        requests.append(InputRequest(item["custom_id"], cast(dict[str, Any], body)))
+    if not requests and not problems:
+        problems.append(ValidationProblem(None, "the input file has no requests"))
+    if inputs > MAX_INPUTS_PER_BATCH:
+        problems.append(
+            ValidationProblem(None, f"{inputs} inputs exceed the limit of {MAX_INPUTS_PER_BATCH} per batch")
+        )
+    return requests, problems
+
+
+def _count_inputs(body: object, endpoint: str) -> tuple[int, str | None]:
+    if not isinstance(body, dict):
+        return 0, "body must be an object"
+    if endpoint == "/v1/rerank":
+        if not isinstance(body.get("query"), str) or not _strings(body.get("documents")):
+            return 0, "a rerank body needs a query string and a list of document strings"
+        return len(body["documents"]), None
+    if endpoint == "/v1/contextualizedembeddings":
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs or not all(_strings(doc) for doc in inputs):
+            return 0, "body.inputs must be a list of lists of strings"
+        return sum(len(cast(list[str], doc)) for doc in inputs), None
+    texts = body.get("input")
+    if isinstance(texts, str):
+        return 1, None
+    if not _strings(texts):
+        return 0, "body.input must be a string or a non-empty list of strings"
+    if len(texts) > MAX_TEXTS_PER_REQUEST:
+        return 0, f"body.input has {len(texts)} texts; at most {MAX_TEXTS_PER_REQUEST} per request"
+    return len(texts), None
+
+
+def _strings(value: object) -> TypeGuard[list[str]]:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def embedding(text: str, model: str, dimension: int, dtype: str = "float") -> list[float] | list[int]:
+    """A unit vector that depends only on ``(model, text, dimension)``: the same input always
+    embeds the same, and different texts differ."""
+    seed = hashlib.sha256(f"{model}\0{dimension}\0{text}".encode()).digest()
+    rng = random.Random(seed)
+    vector = [rng.gauss(0.0, 1.0) for _ in range(dimension)]
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    unit = [v / norm for v in vector]
+    if dtype == "float":
+        return [float(struct.unpack("f", struct.pack("f", v))[0]) for v in unit]
+    if dtype in ("int8", "uint8"):
+        offset = 128 if dtype == "uint8" else 0
+        return [max(-128, min(127, round(v * 127 * 8))) + offset for v in unit]
+    bits = [1 if v > 0 else 0 for v in unit]
+    packed = [int("".join(map(str, bits[i : i + 8])).ljust(8, "0"), 2) for i in range(0, len(bits), 8)]
+    return packed if dtype == "ubinary" else [b - 128 for b in packed]
+
+
+def _tokens(texts: list[str]) -> int:
+    return sum(max(1, round(len(t.split()) * 1.3)) for t in texts)
+
+
+def response_body(request: InputRequest, endpoint: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The body the real endpoint would answer for this request."""
+    model = str(params.get("model"))
+    dimension = int(params.get("output_dimension") or MODELS.get(model) or 1024)
+    dtype = str(params.get("output_dtype") or "float")
+    body = request.body
+    data: list[dict[str, Any]]
+    if endpoint == "/v1/rerank":
+        documents = list(body["documents"])
+        scores = [random.Random(f"{body['query']}\0{d}").random() for d in documents]
+        order = sorted(range(len(documents)), key=lambda i: -scores[i])
+        data = [{"relevance_score": round(scores[i], 8), "index": i} for i in order]
+        return {"object": "list", "data": data, "model": model, "usage": {"total_tokens": _tokens(documents)}}
+    if endpoint == "/v1/contextualizedembeddings":
+        docs = body["inputs"]
+        data = [
+            {
+                "object": "list",
+                "index": d,
+                "data": [
+                    {
+                        "object": "embedding",
+                        "embedding": embedding(chunk, model, dimension, dtype),
+                        "index": c,
+                    }
+                    for c, chunk in enumerate(doc)
+                ],
+            }
+            for d, doc in enumerate(docs)
+        ]
+        return {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"total_tokens": _tokens([c for doc in docs for c in doc])},
+        }
+    texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
+    data = [
+        {"object": "embedding", "embedding": embedding(t, model, dimension, dtype), "index": i}
+        for i, t in enumerate(texts)
+    ]
+    return {"object": "list", "data": data, "model": model, "usage": {"total_tokens": _tokens(texts)}}
+
+
+def output_lines(
+    batch_id: str,
+    requests: list[InputRequest],
+    processed: int,
+    failure_rate: float,
+    endpoint: str,
+    params: Mapping[str, Any],
+) -> Iterator[bytes]:
+    """One line per succeeded request among the first ``processed``."""
+    for index, request in enumerate(requests[:processed]):
+        if not request_fails(index, failure_rate):
+            body = response_body(request, endpoint, params)
+            yield _line(batch_id, request.custom_id, {"status_code": 200, "body": body}, None)
+
+
+def error_lines(
+    batch_id: str, requests: list[InputRequest], processed: int, expired: int, failure_rate: float
+) -> Iterator[bytes]:
+    """One line per failed request among the first ``processed``, then one per expired one."""
+    for index, request in enumerate(requests[:processed]):
+        if request_fails(index, failure_rate):
+            response = {"status_code": 500, "message": "Internal Server Error"}
+            yield _line(batch_id, request.custom_id, response, None)
+    expired_error = {
+        "code": "batch_expired",
+        "message": "This request could not be executed before the completion window expired.",
+    }
+    for request in requests[processed : processed + expired]:
+        yield _line(batch_id, request.custom_id, None, expired_error)
+
+
+def _line(batch_id: str, custom_id: str, response: object, error: object) -> bytes:
+    record = {"batch_id": batch_id, "custom_id": custom_id, "response": response, "error": error}
+    return json.dumps(record, separators=(", ", ": ")).encode() + b"\n"
