@@ -1,0 +1,45 @@
+"""Archetype training: a callback that logs every 10 % of a batch, with its ETA.
+
+    python examples/archetype_training.py
+
+Uses ``wait_for_batch_completion_with_progress`` and ``Milestones``, which reports each
+10 % step exactly once even when the counts jump past several at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from _connect import connect
+
+from voyage_progress import BatchProgressEvent, Milestones
+from voyage_progress._format import format_duration
+
+ARCHETYPES = ["the hero", "the mentor", "the trickster", "the shadow", "the herald", "the shapeshifter"]
+
+log = logging.getLogger("archetypes")
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    texts = [f"{archetype}, scene {scene}" for scene in range(200) for archetype in ARCHETYPES]
+    milestones = Milestones(step=10)
+
+    def on_progress(event: BatchProgressEvent) -> None:
+        for percent in milestones.crossed(event.percent):
+            log.info("training corpus %3d%% embedded, ETA %s", percent, format_duration(event.eta_seconds))
+
+    async with connect() as connection:
+        job = await connection.client.submit_texts(texts, per_request=10, metadata={"label": "archetypes"})
+        log.info("batch %s submitted: %d texts", job.id, len(texts))
+        final = await connection.client.wait_for_batch_completion_with_progress(
+            job.id, on_progress, poll_interval=connection.poll_interval
+        )
+    counts = final.request_counts
+    log.info("done: %s, %d requests succeeded, %d failed", final.status, counts.completed, counts.failed)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

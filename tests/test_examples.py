@@ -1,0 +1,46 @@
+"""Each example runs as a user runs it: no API key, so against its own simulator."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run_example(name: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOYAGE_")}
+    env["VOYAGE_SIM_SPEED"] = "3000"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+def test_gesture_library() -> None:
+    out = run_example("gesture_library.py")
+    lines = re.findall(r"Loading gestures: (\d+)/15 \((\d+)%\)", out)
+    assert lines[-1] == ("15", "100")
+    assert [int(done) for done, _ in lines] == sorted(int(done) for done, _ in lines)
+    assert "Loaded 15 gestures, 1024 dimensions each." in out
+
+
+def test_archetype_training_logs_every_ten_percent() -> None:
+    out = run_example("archetype_training.py")
+    assert re.findall(r"training corpus +(\d+)% embedded, ETA", out) == [str(p) for p in range(10, 101, 10)]
+    assert "done: completed" in out
+
+
+def test_session_recording() -> None:
+    out = run_example("session_recording.py")
+    assert "2000 requests" in out and "session completed 2000/2000 (100.0%)" in out
+    assert re.search(r"Session recording embedded: \d+ requests done, \d+ failed\.", out)

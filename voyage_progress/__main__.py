@@ -1,0 +1,3 @@
+from voyage_progress._cli import main
+
+raise SystemExit(main())

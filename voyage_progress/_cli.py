@@ -1,0 +1,397 @@
+"""The ``voyage-progress`` command.
+
+Every failure a user can cause (no key, a wrong id, a server that is down, a port in use) ends
+in one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _defaults as defaults
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._client import VoyageBatchClient
+
+PROG = "voyage-progress"
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+Command = Callable[[argparse.Namespace], Awaitable[int]]
+
+
+class CommandError(Exception):
+    """A problem to report in one line, then exit non-zero."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = asyncio.run(args.run(args))
+        return code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # one line, whatever went wrong
+        return _report(exc)
+
+
+def _report(exc: BaseException) -> int:
+    from ._exceptions import VoyageProgressError
+
+    known = (CommandError, VoyageProgressError, ValueError, OSError)
+    text = str(exc) if isinstance(exc, known) and str(exc) else f"{type(exc).__name__}: {exc}"
+    print(f"{PROG}: error: {text}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Live progress of Voyage AI batch jobs, as OSC for TouchDesigner and any media tool.",
+        epilog=f"The API key comes from {defaults.API_KEY_ENV}; the API's URL from --base-url or "
+        f"{defaults.BASE_URL_ENV} (default {defaults.DEFAULT_BASE_URL}).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, run: Command, help: str, api: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(run=run)
+        if api:
+            sub.add_argument(
+                "--base-url", help=f"the API's base URL (default: ${defaults.BASE_URL_ENV} or Voyage)"
+            )
+            sub.add_argument(
+                "--timeout",
+                type=_positive,
+                default=defaults.DEFAULT_TIMEOUT,
+                help="seconds per HTTP request (default: %(default)s)",
+            )
+        return sub
+
+    demo = command("demo", _demo, "run the simulator and watch a few batches: no API key needed", api=False)
+    demo.add_argument(
+        "--speed", type=_positive, default=30.0, help="simulated seconds per second (default: 30)"
+    )
+
+    sim = command("simulate", _simulate, "serve a Voyage-compatible Batch API on this machine", api=False)
+    sim.add_argument(
+        "--host", default=defaults.DEFAULT_SIMULATOR_HOST, help="address to listen on (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--port",
+        type=_port,
+        default=defaults.DEFAULT_SIMULATOR_PORT,
+        help="port (default: %(default)s; 0 picks one)",
+    )
+    sim.add_argument(
+        "--speed", type=_non_negative, default=1.0, help="simulated seconds per real second (default: 1)"
+    )
+    sim.add_argument(
+        "--faults",
+        default="",
+        help="fault rates, e.g. 503=0.1,drop=0.05,429=0.1,slow=0.01 (see docs/SIMULATOR.md)",
+    )
+    sim.add_argument(
+        "--scenario", default="normal", help="scenario of batches whose metadata names none (default: normal)"
+    )
+    sim.add_argument("--api-key", help="accept only this key (default: any non-empty key)")
+    sim.add_argument(
+        "--seed", type=int, default=0, help="seed for ids, rate profiles and faults (default: 0)"
+    )
+
+    status = command("status", _status, "show batches' status and progress")
+    status.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    status.add_argument("--json", action="store_true", help="print the batch objects as JSON")
+
+    listing = command("list", _list, "list the organisation's batches, newest first")
+    listing.add_argument("--limit", type=_limit, default=20, help="batches per page, 1-100 (default: 20)")
+    listing.add_argument("--all", action="store_true", help="every page, not only the first")
+    listing.add_argument("--active", action="store_true", help="only batches still in flight")
+    listing.add_argument("--json", action="store_true", help="print the batch objects as JSON lines")
+
+    cancel = command("cancel", _cancel, "cancel a batch (while validating or in progress)")
+    cancel.add_argument("batch_id", metavar="BATCH_ID")
+
+    submit = command("submit", _submit, "upload an input file and start a batch")
+    submit.add_argument(
+        "input",
+        type=Path,
+        metavar="INPUT",
+        help="a Voyage batch input .jsonl, or with --texts a text file with one input per line",
+    )
+    submit.add_argument("--texts", action="store_true", help="INPUT holds plain texts, one per line")
+    submit.add_argument(
+        "--per-request", type=int, default=1, help="with --texts: texts per request (default: 1)"
+    )
+    submit.add_argument("--model", default=defaults.DEFAULT_MODEL, help="model (default: %(default)s)")
+    submit.add_argument(
+        "--endpoint", default=defaults.DEFAULT_ENDPOINT, help="endpoint (default: %(default)s)"
+    )
+    submit.add_argument("--input-type", choices=["query", "document"], help="input_type request parameter")
+    submit.add_argument("--output-dimension", type=int, help="output_dimension request parameter")
+    submit.add_argument(
+        "--output-dtype", help="output_dtype request parameter (float, int8, uint8, binary, ubinary)"
+    )
+    submit.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="metadata pair (repeatable)"
+    )
+    submit.add_argument("--wait", action="store_true", help="show progress until the batch ends")
+    submit.add_argument(
+        "--poll-interval",
+        type=_positive,
+        default=defaults.DEFAULT_POLL_INTERVAL,
+        help="seconds between polls with --wait (default: %(default)s)",
+    )
+
+    results = command("results", _results, "download a finished batch's output and error files")
+    results.add_argument("batch_id", metavar="BATCH_ID")
+    results.add_argument(
+        "--output", "-o", type=Path, help="where to write the output JSONL (default: BATCH_ID_output.jsonl)"
+    )
+    results.add_argument(
+        "--errors", type=Path, help="where to write the error JSONL (default: BATCH_ID_errors.jsonl)"
+    )
+    return parser
+
+
+# -- argument types ----------------------------------------------------------------------------
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 1 and 100")
+    return value
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> VoyageBatchClient:
+    from ._client import VoyageBatchClient
+
+    return VoyageBatchClient(base_url=args.base_url, timeout=args.timeout)
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from ._events import BatchProgressEvent
+    from ._exceptions import NotFoundError
+    from ._terminal import describe
+
+    missing = 0
+    async with _client(args) as client:
+        for batch_id in args.batch_ids:
+            try:
+                job = await client.get_batch(batch_id)
+            except NotFoundError:
+                print(f"{PROG}: error: no batch {batch_id}", file=sys.stderr)
+                missing += 1
+                continue
+            if args.json:
+                print(json.dumps(job.to_dict()))
+            else:
+                print(describe(BatchProgressEvent.from_job(job, datetime.now(UTC))))
+    return EXIT_ERROR if missing else 0
+
+
+async def _list(args: argparse.Namespace) -> int:
+    from ._models import BatchStatus
+
+    in_flight = {
+        BatchStatus.VALIDATING,
+        BatchStatus.IN_PROGRESS,
+        BatchStatus.FINALIZING,
+        BatchStatus.CANCELLING,
+    }
+    async with _client(args) as client:
+        pages = None if args.all else 1
+        shown = 0
+        async for job in client.iter_batches(limit=args.limit, max_pages=pages):
+            if args.active and job.status not in in_flight:
+                continue
+            shown += 1
+            if args.json:
+                print(json.dumps(job.to_dict()))
+                continue
+            counts = job.request_counts
+            created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
+            label = job.metadata.get("label") or job.metadata.get("sim_scenario") or ""
+            progress = f"{counts.processed:>6}/{counts.total:<6}"
+            print(f"{job.id}  {job.status.value:<11} {progress} {created}  {label}".rstrip())
+        if not shown and not args.json:
+            print("no batches" + (" in flight" if args.active else ""))
+    return 0
+
+
+async def _cancel(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        job = await client.cancel_batch(args.batch_id)
+    print(f"{job.id} {job.status.value}")
+    return 0
+
+
+async def _submit(args: argparse.Namespace) -> int:
+    from ._inputs import jsonl_from_texts
+
+    metadata = dict(_pair(item) for item in args.metadata)
+    content = await asyncio.to_thread(args.input.read_bytes)
+    if args.texts:
+        lines = content.decode("utf-8").splitlines()
+        content = jsonl_from_texts((line for line in lines if line.strip()), args.per_request)
+    params = {
+        "input_type": args.input_type,
+        "output_dimension": args.output_dimension,
+        "output_dtype": args.output_dtype,
+    }
+    async with _client(args) as client:
+        file = await client.upload_file(content, filename=args.input.with_suffix(".jsonl").name)
+        job = await client.create_batch(
+            file.id,
+            model=args.model,
+            endpoint=args.endpoint,
+            request_params={k: v for k, v in params.items() if v is not None},
+            metadata=metadata,
+        )
+        print(job.id)
+        if not args.wait:
+            return 0
+        final = await _show_progress(client, job.id, args.poll_interval)
+    return 0 if final.status.value == "completed" else EXIT_ERROR
+
+
+async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval: float) -> Any:
+    from ._terminal import ProgressView
+
+    with ProgressView(sys.stderr) as view:
+        return await client.wait_for_batch_completion_with_progress(batch_id, view.update, poll_interval)
+
+
+async def _results(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        job = await client.get_batch(args.batch_id)
+        if not job.status.is_terminal:
+            raise CommandError(f"batch {job.id} is {job.status.value}; its results come once it has ended")
+        if not job.output_file_id and not job.error_file_id:
+            raise CommandError(f"batch {job.id} ({job.status.value}) has no output or error file")
+        for file_id, path, what in (
+            (job.output_file_id, args.output or Path(f"{job.id}_output.jsonl"), "output"),
+            (job.error_file_id, args.errors or Path(f"{job.id}_errors.jsonl"), "errors"),
+        ):
+            if file_id:
+                content = await client.download_file(file_id)
+                await asyncio.to_thread(path.write_bytes, content)
+                lines = content.count(b"\n")
+                print(f"{what}: {lines} lines -> {path}")
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from .simulator import SCENARIOS, Faults, Simulator, serve_forever
+
+    if args.scenario not in SCENARIOS:
+        raise CommandError(f"unknown scenario {args.scenario!r}; one of: {', '.join(SCENARIOS)}")
+    faults = Faults.parse(args.faults) if args.faults else Faults()
+
+    def ready(sim: Simulator) -> None:
+        print(f"Voyage simulator at {sim.base_url}  (speed {args.speed:g}x, faults: {faults.describe()})")
+        print(
+            f"  export {defaults.BASE_URL_ENV}={sim.base_url} {defaults.API_KEY_ENV}={args.api_key or 'demo'}"
+        )
+        print("  Ctrl+C to stop", flush=True)
+
+    await serve_forever(
+        args.host,
+        args.port,
+        speed=args.speed,
+        faults=faults,
+        api_key=args.api_key,
+        seed=args.seed,
+        scenario=args.scenario,
+        ready=ready,
+    )
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from ._client import VoyageBatchClient
+    from ._events import BatchProgressEvent
+    from ._terminal import ProgressView
+    from .simulator import run_simulator
+
+    scenarios = {"normal": 400, "partial_failures": 250, "fail_validation": 50}
+    async with (
+        run_simulator(port=0, speed=args.speed) as sim,
+        VoyageBatchClient(api_key="demo", base_url=sim.base_url) as client,
+    ):
+        ids = {
+            sim.add_batch(count, scenario, label=scenario): scenario for scenario, count in scenarios.items()
+        }
+        with ProgressView() as view:
+            view.message(f"simulator at {sim.base_url}, {len(ids)} batches, speed {args.speed:g}x")
+
+            def show(event: BatchProgressEvent) -> None:
+                view.update(event, ids[event.batch_id])
+
+            waits = (client.wait_for_batch_completion_with_progress(i, show, 0.5) for i in ids)
+            await asyncio.gather(*waits)
+    return 0
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise CommandError(f"--metadata {text!r}: expected KEY=VALUE")
+    return key, value
