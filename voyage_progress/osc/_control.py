@@ -1,0 +1,299 @@
+"""The control input: OSC messages that tell the sidecar which batches to watch.
+
+Whoever can reach this port can make the sidecar spend its API key on polling, or, with
+``allow_cancel``, cancel batches. So it listens on loopback unless told otherwise, listening
+anywhere else needs an explicit list of peers, and every datagram is checked before it is read:
+the sender's address, then the size, then the OSC, then the address and arguments of each
+message. A rejected message is counted under its reason in ``rejected`` and logged at most once a
+minute per reason; it never reaches the handler, and nothing a peer sends can raise out of
+``datagram_received``.
+
+Which peers are accepted:
+
+- with no ``allowed_peers`` (loopback only): any loopback address, 127.0.0.0/8 or ::1;
+- with ``allowed_peers``: exactly those, plus this machine as 127.0.0.1 or ::1, so that a local
+  tool still works once a remote one is allowed.
+
+Async handlers run as tasks, started in the order the commands arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import errno
+import inspect
+import ipaddress
+import logging
+import math
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, cast
+
+from ._codec import Arg, OscDecodeError, decode
+from ._namespace import CONTROL, OscAddress
+from ._sender import resolve
+
+__all__ = ["ControlCommand", "ControlServer"]
+
+logger = logging.getLogger("voyage_progress.osc")
+
+MAX_DATAGRAM = 8192
+_BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_LABEL = 200
+_LOG_EVERY = 60.0
+_CLOSE_TIMEOUT = 1.0
+_MACHINE = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
+_ADDRESS_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
+_COMMANDS: dict[str, OscAddress] = {
+    "watch": CONTROL.WATCH,
+    "unwatch": CONTROL.UNWATCH,
+    "refresh": CONTROL.REFRESH,
+    "cancel": CONTROL.CANCEL,
+}
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class ControlCommand:
+    """One accepted control message."""
+
+    kind: str  # "watch" | "unwatch" | "refresh" | "cancel"
+    batch_id: str | None
+    label: str | None
+    peer: tuple[str, int]
+
+
+Handler = Callable[[ControlCommand], Awaitable[None] | None]
+
+
+class ControlServer(asyncio.DatagramProtocol):
+    """Listens for ``{prefix}/control/...`` on UDP and calls ``handler`` with each command.
+
+    >>> async with ControlServer(print, port=0) as server:  # doctest: +SKIP
+    ...     print(server.port)
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        prefix: str = "/voyage",
+        host: str = "127.0.0.1",
+        port: int = 7001,
+        allowed_peers: Collection[str] = (),
+        allow_cancel: bool = False,
+    ) -> None:
+        self._handler = handler
+        self._kinds = {prefix + address.path: (kind, address) for kind, address in _COMMANDS.items()}
+        self._address: tuple[str, int] = (host, port)
+        self._allowed = frozenset(map(_allowed_peer, allowed_peers))
+        self._allow_cancel = allow_cancel
+        self.accepted = 0
+        self.rejected: collections.Counter[str] = collections.Counter()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._lost: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._logged_at: dict[str, float] = {}
+
+    @property
+    def host(self) -> str:
+        """The address listened on (as given until ``start``)."""
+        return self._address[0]
+
+    @property
+    def port(self) -> int:
+        """The port listened on: the one picked by the system after ``start`` with port 0."""
+        return self._address[1]
+
+    async def start(self) -> None:
+        host, port = self._address
+        try:
+            family, address = await resolve(host, port, passive=True)
+        except OSError:
+            raise ValueError(f"cannot listen for control on {host!r}: unknown address") from None
+        if not self._allowed and not _is_loopback(address[0]):
+            raise ValueError(f"listening for control on {host} needs at least one --allow-peer address")
+        sock = _bind(family, address, _where(host, port))
+        try:
+            await asyncio.get_running_loop().create_datagram_endpoint(lambda: self, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._address = sock.getsockname()[:2]
+
+    async def aclose(self) -> None:
+        if self._transport is not None and self._lost is not None:
+            self._transport.close()
+            await asyncio.wait([self._lost], timeout=_CLOSE_TIMEOUT)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> ControlServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # asyncio.DatagramProtocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)  # not a subclass of it on 3.11
+        self._lost = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            self._receive(data, (str(addr[0]), int(addr[1])))
+        except Exception:  # a bug here must not stop the control input
+            logger.exception("control input: unexpected error on a datagram from %s", addr)
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("control input: %s", exc)  # nothing is sent from this socket: nothing to do
+
+    # checks, in order
+
+    def _receive(self, data: bytes, peer: tuple[str, int]) -> None:
+        if not self._peer_allowed(peer[0]):
+            return self._reject("peer", peer)
+        if len(data) > MAX_DATAGRAM:
+            return self._reject("oversized", peer, f"{len(data)} bytes")
+        try:
+            messages = decode(data)
+        except OscDecodeError as exc:
+            return self._reject("malformed", peer, str(exc))
+        for address, args in messages:
+            command = self._command(address, args, peer)
+            if isinstance(command, str):
+                self._reject(command, peer, address)
+            else:
+                self.accepted += 1
+                self._dispatch(command)
+        return None
+
+    def _peer_allowed(self, host: str) -> bool:
+        try:
+            address = _peer_address(host)
+        except ValueError:
+            return False
+        if not self._allowed:
+            return address.is_loopback
+        return address in self._allowed or address in _MACHINE
+
+    def _command(self, address: str, args: list[Arg], peer: tuple[str, int]) -> ControlCommand | str:
+        """The command, or why it is rejected."""
+        kind, osc = self._kinds.get(address, ("", None))
+        if osc is None:
+            return "unknown_address"
+        if kind == "cancel" and not self._allow_cancel:
+            return "cancel_disabled"
+        if not _valid_arguments(args, osc.types):
+            return "bad_arguments"
+        batch_id = args[0] if args and isinstance(args[0], str) else None
+        label = str(args[1]) if len(args) > 1 else None
+        return ControlCommand(kind, batch_id, label, peer)
+
+    def _dispatch(self, command: ControlCommand) -> None:
+        try:
+            result = self._handler(command)
+        except Exception:
+            logger.exception("control handler failed on %s", command)
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(lambda done: self._handled(done, command))
+
+    def _handled(self, task: asyncio.Future[Any], command: ControlCommand) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("control handler failed on %s", command, exc_info=task.exception())
+
+    def _reject(self, reason: str, peer: tuple[str, int], detail: str = "") -> None:
+        self.rejected[reason] += 1
+        now = time.monotonic()
+        if now - self._logged_at.get(reason, -math.inf) >= _LOG_EVERY:
+            self._logged_at[reason] = now
+            shown = f" ({detail[:80]!r})" if detail else ""
+            logger.warning(
+                "control input: rejected from %s: %s%s (logged once a minute)", peer[0], reason, shown
+            )
+
+
+def _valid_arguments(args: list[Arg], types: str) -> bool:
+    """The types as the namespace gives them (``s|ss``: one string or two), then the strings:
+    every control message has a batch id first and a label second, if anything."""
+    signature = "".join(
+        "s" if isinstance(arg, str) else "f" if isinstance(arg, float) else "i" for arg in args
+    )
+    if signature not in types.split("|"):
+        return False
+    if args and not _BATCH_ID.fullmatch(str(args[0])):
+        return False
+    return len(args) < 2 or (len(str(args[1])) <= _MAX_LABEL and not _CONTROL_CHARACTERS.search(str(args[1])))
+
+
+def _peer_address(host: str) -> IPAddress:
+    """An IP address, IPv4-mapped IPv6 ones as IPv4 (as a dual-stack socket reports them)."""
+    address = ipaddress.ip_address(host.partition("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _allowed_peer(host: str) -> IPAddress:
+    try:
+        return _peer_address(host)
+    except ValueError:
+        raise ValueError(f"--allow-peer {host!r} is not an IP address") from None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return _peer_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _where(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _bind(family: int, address: tuple[Any, ...], where: str) -> socket.socket:
+    """A UDP socket bound to ``address`` that no other socket may share: no SO_REUSEADDR or
+    SO_REUSEPORT, and SO_EXCLUSIVEADDRUSE where it exists (Windows)."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+        if exclusive is not None:
+            sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        sock.setblocking(False)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise _bind_error(exc, where) from exc
+    return sock
+
+
+def _bind_error(exc: OSError, where: str) -> OSError:
+    if exc.errno in _ADDRESS_IN_USE:
+        message = f"control port {where} is in use (is another sidecar running? use --control-port)"
+    else:
+        message = f"cannot listen for control on {where}: {exc.strerror or exc}"
+    error = OSError(message)
+    error.errno = exc.errno
+    return error

@@ -1,0 +1,215 @@
+"""The OSC namespace: every address the sidecar sends or listens to, with its types, range,
+unit and meaning. This table is the single source of truth: the sender, the control input,
+``docs/OSC.md``, ``voyage-progress namespace``, the TouchDesigner component's SPEC and the Pure
+Data patch all follow it, and tests hold them to it.
+
+Only ``i`` (int32), ``f`` (float32) and ``s`` (string) are used: Max mangles doubles,
+TouchDesigner's OSC In CHOP takes numbers only. Times are seconds remaining or elapsed, never
+epoch times, which a float32 cannot hold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from .._models import PHASES
+
+__all__ = [
+    "ALL",
+    "BATCH",
+    "CONTROL",
+    "EVENT",
+    "EVENT_KINDS",
+    "NAMESPACE",
+    "PHASE_NAMES",
+    "SIDECAR",
+    "UNKNOWN",
+    "OscAddress",
+    "render_json",
+    "render_markdown",
+]
+
+#: The value of a number that is not known (rate, ETA, elapsed, poll age).
+UNKNOWN = -1.0
+
+#: ``phase`` values, in order (the integer is the index): the batch statuses' own order.
+PHASE_NAMES = tuple(status.value for status in PHASES)
+
+#: ``/event`` kinds.
+EVENT_KINDS = {
+    "start": "the sidecar started (id empty, slot -1)",
+    "shutdown": "the sidecar is stopping cleanly (id empty, slot -1)",
+    "watch": "a batch was added to the watch list",
+    "unwatch": "a batch was removed from the watch list; forget its slot",
+    "complete": "a batch completed",
+    "failed": "a batch failed validation",
+    "cancelled": "a batch was cancelled",
+    "expired": "a batch expired (OpenAI-style servers)",
+    "error": "a batch cannot be read (unknown id, no access)",
+}
+
+
+@dataclass(frozen=True)
+class OscAddress:
+    """One address: ``path`` is relative to the prefix (``/voyage`` by default)."""
+
+    path: str
+    types: str
+    meaning: str
+    range: str = ""
+    unit: str = ""
+
+    def full(self, prefix: str, slot: int | None = None) -> str:
+        path = self.path.replace("{slot}", str(slot)) if slot is not None else self.path
+        return prefix + path
+
+
+def _a(path: str, types: str, meaning: str, range: str = "", unit: str = "") -> OscAddress:
+    return OscAddress(path, types, meaning, range, unit)
+
+
+class SIDECAR:
+    """Sent together in one bundle every second: the health of the sidecar."""
+
+    HEARTBEAT = _a("/sidecar/heartbeat", "i", "counter, one more each second", "1, 2, 3...")
+    EPOCH = _a("/sidecar/epoch", "i", "random per sidecar start: a change means a restart", "1–2147483647")
+    RUNNING = _a("/sidecar/running", "i", "1 while running; 0 in the last message of a clean shutdown", "0/1")
+    API_OK = _a("/sidecar/api_ok", "i", "1 when the latest poll of the API succeeded", "0/1")
+    POLL_AGE = _a(
+        "/sidecar/poll_age", "f", "seconds since the latest successful poll", "≥ 0, -1 before the first", "s"
+    )
+    WATCHING = _a("/sidecar/watching", "i", "number of batches watched", "≥ 0")
+    MESSAGE = _a("/sidecar/message", "s", "health in words: ok, API unreachable..., invalid API key...")
+    VERSION = _a("/sidecar/version", "s", "the sidecar's version")
+
+
+class BATCH:
+    """Sent as one bundle per batch whenever it changes, and every couple of seconds."""
+
+    ID = _a("/batch/{slot}/id", "s", "the batch id")
+    LABEL = _a("/batch/{slot}/label", "s", "the label given when watching, or metadata 'label', or ''")
+    STATUS = _a("/batch/{slot}/status", "s", "the API's status string (unknown ones as sent)")
+    ERROR = _a("/batch/{slot}/error", "s", "why it failed or cannot be read, or ''")
+    PHASE = _a(
+        "/batch/{slot}/phase",
+        "i",
+        "the status as a number: " + ", ".join(f"{i} {name}" for i, name in enumerate(PHASE_NAMES)),
+        "0–8",
+    )
+    PROGRESS = _a("/batch/{slot}/progress", "f", "requests done (completed + failed) / total", "0–1")
+    PERCENT = _a("/batch/{slot}/percent", "f", "progress × 100", "0–100", "%")
+    TOTAL = _a("/batch/{slot}/total", "i", "requests in the batch (0 while validating)", "≥ 0")
+    COMPLETED = _a("/batch/{slot}/completed", "i", "requests that succeeded", "≥ 0")
+    FAILED = _a("/batch/{slot}/failed", "i", "requests that failed", "≥ 0")
+    RATE = _a("/batch/{slot}/rate", "f", "requests done per second", "≥ 0, -1 unknown", "requests/s")
+    ETA = _a("/batch/{slot}/eta", "f", "seconds until all requests are done", "≥ 0, -1 unknown", "s")
+    ETA_LOW = _a("/batch/{slot}/eta_low", "f", "optimistic end of the ETA band", "≥ 0, -1 unknown", "s")
+    ETA_HIGH = _a("/batch/{slot}/eta_high", "f", "pessimistic end of the ETA band", "≥ 0, -1 unknown", "s")
+    ELAPSED = _a("/batch/{slot}/elapsed", "f", "seconds since the batch was created", "≥ 0, -1 unknown", "s")
+    POLL_AGE = _a(
+        "/batch/{slot}/poll_age", "f", "seconds since this batch was last read", "≥ 0, -1 never", "s"
+    )
+    IS_COMPLETE = _a("/batch/{slot}/is_complete", "i", "1 when completed", "0/1")
+    IS_FAILED = _a("/batch/{slot}/is_failed", "i", "1 when failed or expired", "0/1")
+    IS_TERMINAL = _a("/batch/{slot}/is_terminal", "i", "1 when it will not change any more", "0/1")
+
+
+class ALL:
+    """Sent with every batch bundle: the sum over all watched batches."""
+
+    PROGRESS = _a("/all/progress", "f", "requests done / requests in all watched batches", "0–1")
+    PERCENT = _a("/all/percent", "f", "progress × 100", "0–100", "%")
+    ETA = _a("/all/eta", "f", "seconds until the last active batch is done", "≥ 0, -1 unknown", "s")
+    ACTIVE = _a("/all/active", "i", "batches not yet ended", "≥ 0")
+    TOTAL = _a("/all/total", "i", "requests in all watched batches", "≥ 0")
+    COMPLETED = _a("/all/completed", "i", "requests that succeeded, all batches", "≥ 0")
+    FAILED = _a("/all/failed", "i", "requests that failed, all batches", "≥ 0")
+
+
+class EVENT:
+    """One-shot messages, each sent once per sidecar life."""
+
+    EVENT = _a("/event", "ssi", "kind, batch id, slot; kinds: " + ", ".join(EVENT_KINDS))
+
+
+class CONTROL:
+    """What the sidecar listens to on its control port (127.0.0.1:7001 by default)."""
+
+    WATCH = _a("/control/watch", "s|ss", "watch a batch id, with an optional label")
+    UNWATCH = _a("/control/unwatch", "s", "stop watching a batch id")
+    REFRESH = _a(
+        "/control/refresh",
+        "|i|f",
+        "poll every batch now and re-send the full state (a number, such as "
+        "the 1 of a TouchDesigner pulse, is ignored)",
+    )
+    CANCEL = _a("/control/cancel", "s", "cancel a batch; only with --allow-cancel")
+
+
+def _members(group: type) -> list[OscAddress]:
+    return [value for value in vars(group).values() if isinstance(value, OscAddress)]
+
+
+#: Every address, by group, in the order of the documentation.
+NAMESPACE: dict[str, list[OscAddress]] = {
+    "sidecar": _members(SIDECAR),
+    "batch": _members(BATCH),
+    "all": _members(ALL),
+    "event": _members(EVENT),
+    "control": _members(CONTROL),
+}
+
+_GROUP_TITLES = {
+    "sidecar": "Sidecar health — one bundle every second",
+    "batch": "Batches — one bundle per batch on every change, and the full state every 2 s",
+    "all": "All batches — in every batch bundle",
+    "event": "Events — once each",
+    "control": "Control input — what the sidecar listens to",
+}
+
+
+def render_json(prefix: str = "/voyage") -> str:
+    """The namespace as JSON, for tools that generate receivers."""
+    document = {
+        "prefix": prefix,
+        "unknown": UNKNOWN,
+        "phases": list(PHASE_NAMES),
+        "event_kinds": EVENT_KINDS,
+        "groups": {
+            group: [{**asdict(address), "address": prefix + address.path} for address in addresses]
+            for group, addresses in NAMESPACE.items()
+        },
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_markdown(prefix: str = "/voyage") -> str:
+    """The namespace as the Markdown of ``docs/OSC.md``."""
+    lines = [
+        "# OSC namespace",
+        "",
+        "<!-- Generated by `voyage-progress namespace`; edit voyage_progress/osc/_namespace.py. -->",
+        "",
+        f"Prefix `{prefix}` (change it with `--prefix`). Types: `i` int32, `f` float32, `s` string. "
+        f"Unknown numbers are `{UNKNOWN:g}`. `{{slot}}` is a small integer that stays with a batch "
+        "while it is watched (and across sidecar restarts with a state file), so receivers can use "
+        "fixed names such as `b0_percent`.",
+        "",
+    ]
+    for group, addresses in NAMESPACE.items():
+        lines += [
+            f"## {_GROUP_TITLES[group]}",
+            "",
+            "| address | type | range | unit | meaning |",
+            "|---|---|---|---|---|",
+        ]
+        for a in addresses:
+            types = a.types or "(none)"
+            lines.append(f"| `{prefix}{a.path}` | `{types}` | {a.range} | {a.unit} | {a.meaning} |")
+        lines.append("")
+    lines += ["## Phases", "", "| phase | status |", "|---|---|"]
+    lines += [f"| {i} | `{name}` |" for i, name in enumerate(PHASE_NAMES)]
+    lines += ["", "## Event kinds", "", "| kind | meaning |", "|---|---|"]
+    lines += [f"| `{kind}` | {meaning} |" for kind, meaning in EVENT_KINDS.items()]
+    return "\n".join(lines) + "\n"
