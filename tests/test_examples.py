@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.osc_receiver import open_receiver
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOYAGE_")}
     env["VOYAGE_SIM_SPEED"] = "3000"
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
+        [sys.executable, str(EXAMPLES / name), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -40,7 +43,16 @@ def test_archetype_training_logs_every_ten_percent() -> None:
     assert "done: completed" in out
 
 
-def test_session_recording() -> None:
-    out = run_example("session_recording.py")
+async def test_session_recording_sends_progress_and_the_completion_over_osc() -> None:
+    receiver = await open_receiver()
+    try:
+        out = await asyncio.to_thread(run_example, "session_recording.py", f"127.0.0.1:{receiver.port}")
+        await receiver.wait_for(lambda r: bool(r.events("complete")), timeout=5)
+    finally:
+        receiver.close()
     assert "2000 requests" in out and "session completed 2000/2000 (100.0%)" in out
     assert re.search(r"Session recording embedded: \d+ requests done, \d+ failed\.", out)
+    assert receiver.last("/voyage/batch/0/label") == "session"
+    assert receiver.last("/voyage/batch/0/is_complete") == 1
+    percents = receiver.values("/voyage/batch/0/percent")
+    assert len(percents) > 3 and percents == sorted(percents)

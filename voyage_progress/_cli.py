@@ -13,13 +13,16 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _defaults as defaults
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._client import VoyageBatchClient
+    from ._sidecar import SidecarConfig
+    from ._view import SidecarView
+    from .osc._sender import Destination
 
 PROG = "voyage-progress"
 EXIT_ERROR = 1
@@ -57,15 +60,22 @@ def _report(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage mistakes in one line instead of a usage block and a line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Live progress of Voyage AI batch jobs, as OSC for TouchDesigner and any media tool.",
         epilog=f"The API key comes from {defaults.API_KEY_ENV}; the API's URL from --base-url or "
         f"{defaults.BASE_URL_ENV} (default {defaults.DEFAULT_BASE_URL}).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, run: Command, help: str, api: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
@@ -82,10 +92,45 @@ def build_parser() -> argparse.ArgumentParser:
             )
         return sub
 
-    demo = command("demo", _demo, "run the simulator and watch a few batches: no API key needed", api=False)
+    watch = command("watch", _watch, "watch batches and send their progress as OSC (the sidecar)")
+    watch.add_argument(
+        "batch_ids", nargs="*", metavar="BATCH_ID", help="batches to watch (or none: see --all-active)"
+    )
+    _sidecar_options(watch)
+    watch.add_argument(
+        "--all-active",
+        action="store_true",
+        help="also watch every in-flight batch of the organisation, including later ones",
+    )
+    watch.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="BATCH_ID=LABEL",
+        help="a label shown for a batch (repeatable)",
+    )
+    watch.add_argument(
+        "--state-file", type=Path, help="keep the watch list in this file and resume it after a restart"
+    )
+    watch.add_argument(
+        "--retire-after",
+        type=_positive,
+        metavar="S",
+        help="stop watching a batch S seconds after it ended (default: never; 3600 for --all-active)",
+    )
+
+    demo = command(
+        "demo", _demo, "run the simulator, a few batches and the sidecar: no API key needed", api=False
+    )
+    _sidecar_options(demo, api=False)
     demo.add_argument(
         "--speed", type=_positive, default=30.0, help="simulated seconds per second (default: 30)"
     )
+    demo.add_argument("--forever", action="store_true", help="keep creating batches until stopped (Ctrl+C)")
+
+    namespace = command("namespace", _namespace, "print the OSC namespace", api=False)
+    namespace.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    namespace.add_argument("--prefix", type=_prefix, default=defaults.DEFAULT_OSC_PREFIX)
 
     sim = command("simulate", _simulate, "serve a Voyage-compatible Batch API on this machine", api=False)
     sim.add_argument(
@@ -168,6 +213,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sidecar_options(parser: argparse.ArgumentParser, api: bool = True) -> None:
+    osc = parser.add_argument_group("OSC output and control input")
+    osc.add_argument(
+        "--osc",
+        action="append",
+        type=_destination,
+        metavar="HOST:PORT",
+        help="send OSC here (repeatable; broadcast and multicast addresses work; "
+        f"default: {defaults.DEFAULT_OSC_HOST}:{defaults.DEFAULT_OSC_PORT})",
+    )
+    osc.add_argument(
+        "--prefix",
+        type=_prefix,
+        default=defaults.DEFAULT_OSC_PREFIX,
+        help="address prefix (default: %(default)s)",
+    )
+    osc.add_argument(
+        "--multicast-ttl", type=int, default=1, metavar="N", help="hops for multicast (default: 1)"
+    )
+    osc.add_argument(
+        "--control-host",
+        default=defaults.DEFAULT_CONTROL_HOST,
+        help="address the control input listens on (default: %(default)s)",
+    )
+    osc.add_argument(
+        "--control-port",
+        type=_port,
+        default=defaults.DEFAULT_CONTROL_PORT,
+        help="control input port (default: %(default)s)",
+    )
+    osc.add_argument("--no-control", action="store_true", help="do not listen for control messages")
+    osc.add_argument(
+        "--allow-peer",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="accept control messages from this address (needed to listen beyond loopback)",
+    )
+    osc.add_argument("--allow-cancel", action="store_true", help="obey /control/cancel")
+    if api:
+        polling = parser.add_argument_group("polling")
+        polling.add_argument(
+            "--poll-interval",
+            type=_positive,
+            default=defaults.DEFAULT_POLL_INTERVAL,
+            metavar="S",
+            help="seconds between polls of a running batch (default: %(default)s)",
+        )
+        polling.add_argument(
+            "--min-interval",
+            type=_positive,
+            default=1.0,
+            metavar="S",
+            help="fastest polling, near a batch's end (default: %(default)s)",
+        )
+        polling.add_argument(
+            "--max-interval",
+            type=_positive,
+            default=60.0,
+            metavar="S",
+            help="slowest polling, while validating or after errors (default: %(default)s)",
+        )
+    output = parser.add_argument_group("terminal output")
+    output.add_argument("--no-display", action="store_true", help="log lines instead of the live view")
+    output.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log lines when not on a terminal or with --no-display (default: text)",
+    )
+
+
 # -- argument types ----------------------------------------------------------------------------
 
 
@@ -203,6 +320,21 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
     return value
+
+
+def _destination(text: str) -> Destination:
+    from .osc._sender import Destination
+
+    try:
+        return Destination.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _prefix(text: str) -> str:
+    if not text.startswith("/") or text.endswith("/") or any(c in text for c in " #*,?[]{}"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an OSC address prefix such as /voyage")
+    return text
 
 
 def _limit(text: str) -> int:
@@ -365,28 +497,80 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo(args: argparse.Namespace) -> int:
+def _sidecar_config(args: argparse.Namespace) -> SidecarConfig:
+    from ._sidecar import SidecarConfig
+    from ._watcher import Intervals
+    from .osc._sender import Destination
+
+    config = SidecarConfig(
+        destinations=args.osc or [Destination(defaults.DEFAULT_OSC_HOST, defaults.DEFAULT_OSC_PORT)],
+        prefix=args.prefix,
+        control_host=args.control_host,
+        control_port=None if args.no_control else args.control_port,
+        allowed_peers=args.allow_peer,
+        allow_cancel=args.allow_cancel,
+        multicast_ttl=args.multicast_ttl,
+    )
+    if hasattr(args, "poll_interval"):
+        config.intervals = Intervals(args.poll_interval, args.min_interval, args.max_interval)
+    return config
+
+
+def _view(args: argparse.Namespace) -> SidecarView:
+    import logging
+
+    from ._view import SidecarView
+
+    live = sys.stdout.isatty() and not args.no_display
+    view = SidecarView("live" if live else args.log_format)
+    package = logging.getLogger("voyage_progress")
+    package.addHandler(view.log_handler())
+    package.propagate = False
+    return view
+
+
+async def _watch(args: argparse.Namespace) -> int:
     from ._client import VoyageBatchClient
-    from ._events import BatchProgressEvent
-    from ._terminal import ProgressView
-    from .simulator import run_simulator
+    from ._exceptions import APIConnectionError, AuthenticationError, PermissionDeniedError, ServerError
+    from ._sidecar import Sidecar
+    from ._signals import stop_on_signals
 
-    scenarios = {"normal": 400, "partial_failures": 250, "fail_validation": 50}
-    async with (
-        run_simulator(port=0, speed=args.speed) as sim,
-        VoyageBatchClient(api_key="demo", base_url=sim.base_url) as client,
-    ):
-        ids = {
-            sim.add_batch(count, scenario, label=scenario): scenario for scenario, count in scenarios.items()
-        }
-        with ProgressView() as view:
-            view.message(f"simulator at {sim.base_url}, {len(ids)} batches, speed {args.speed:g}x")
+    config = _sidecar_config(args)
+    for batch_id in args.batch_ids:
+        if not batch_id or any(c in batch_id for c in "/ ?#"):
+            raise CommandError(f"invalid batch id {batch_id!r}")
+    config.batch_ids = list(dict.fromkeys(args.batch_ids))
+    config.labels = dict(_pair(item) for item in args.label)
+    config.all_active = args.all_active
+    config.state_file = args.state_file
+    config.retire_after = args.retire_after or (3600.0 if args.all_active else None)
+    view = _view(args)
+    async with VoyageBatchClient(base_url=args.base_url, timeout=args.timeout, max_retries=2) as client:
+        try:
+            await client.list_batches(limit=1)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            raise CommandError(f"the API refused the key: {exc}") from None
+        except (APIConnectionError, ServerError) as exc:
+            view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            await Sidecar(config, client, view).run(stop)
+    return 0
 
-            def show(event: BatchProgressEvent) -> None:
-                view.update(event, ids[event.batch_id])
 
-            waits = (client.wait_for_batch_completion_with_progress(i, show, 0.5) for i in ids)
-            await asyncio.gather(*waits)
+async def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+    from ._signals import stop_on_signals
+
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        return await run_demo(_sidecar_config(args), _view(args), args.speed, args.forever, stop)
+
+
+async def _namespace(args: argparse.Namespace) -> int:
+    from .osc._namespace import render_json, render_markdown
+
+    print(render_json(args.prefix) if args.format == "json" else render_markdown(args.prefix), end="")
     return 0
 
 

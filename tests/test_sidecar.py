@@ -1,0 +1,283 @@
+"""The sidecar end to end: real HTTP to the simulator, real UDP to a receiving socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAST_RETRIES
+from tests.osc_receiver import OscReceiver, open_receiver
+from voyage_progress import VoyageBatchClient
+from voyage_progress._sidecar import Sidecar, SidecarConfig
+from voyage_progress._watcher import Intervals
+from voyage_progress.osc import NAMESPACE
+from voyage_progress.osc._sender import Destination
+from voyage_progress.simulator import Simulator, run_simulator
+
+PREFIX = "/voyage"
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[OscReceiver]:
+    r = await open_receiver()
+    yield r
+    r.close()
+
+
+@contextlib.asynccontextmanager
+async def running_sidecar(config: SidecarConfig, client: VoyageBatchClient) -> AsyncIterator[Sidecar]:
+    sidecar = Sidecar(config, client)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sidecar.run(stop))
+    started = asyncio.ensure_future(sidecar.started.wait())
+    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()  # raises what stopped it
+    try:
+        yield sidecar
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def fast_config(receiver: OscReceiver, **kwargs: object) -> SidecarConfig:
+    return SidecarConfig(
+        destinations=[Destination("127.0.0.1", receiver.port)],
+        intervals=Intervals(poll=0.05, minimum=0.02, maximum=0.5),
+        control_port=None,
+        heartbeat_interval=0.1,
+        full_state_interval=0.5,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def ended(receiver: OscReceiver, ids: list[str]) -> bool:
+    kinds = ("complete", "failed", "cancelled", "expired", "error")
+    return {e[1] for e in receiver.events() if e[0] in kinds} >= set(ids)
+
+
+def terminal_ids(receiver: OscReceiver) -> set[object]:
+    """Batch ids whose latest state on the wire says they have ended."""
+    latest: dict[str, object] = {}
+    for m in receiver.messages:
+        if m.address.startswith(f"{PREFIX}/batch/") and m.address.endswith(("/id", "/is_terminal")):
+            latest[m.address] = m.args[0]
+    slots = {a.rsplit("/", 2)[1] for a in latest}
+    return {
+        latest.get(f"{PREFIX}/batch/{s}/id")
+        for s in slots
+        if latest.get(f"{PREFIX}/batch/{s}/is_terminal") == 1
+    }
+
+
+async def test_every_batch_of_a_hundred_reaches_osc(receiver: OscReceiver) -> None:
+    async with run_simulator(speed=3000) as sim:
+        ids = [
+            sim.add_batch(30, scenario)
+            for scenario in ["quick", "partial_failures", "fail_validation", "cancel"] * 25
+        ]
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
+            async with running_sidecar(fast_config(receiver, batch_ids=ids), client) as sidecar:
+                try:
+                    await receiver.wait_for(lambda r: terminal_ids(r) >= set(ids), timeout=60)
+                    await receiver.wait_for(lambda r: ended(r, ids))
+                except AssertionError:
+                    active = [b for b in sidecar.watcher.batches.values() if b.is_active]
+                    print(
+                        "DEBUG",
+                        len(terminal_ids(receiver)),
+                        len(active),
+                        sidecar.watcher.health,
+                        [(b.slot, b.status, b.next_due - sidecar.watcher.clock()) for b in active][:5],
+                        sidecar.watcher.next_cycle_at() - sidecar.watcher.clock(),
+                        len(sidecar.outbox),
+                    )
+                    raise
+                health = sidecar.watcher.health
+                requests, cycles, per_cycle = health.requests, health.cycles, health.requests / health.cycles
+                print(f"\n100 batches: {requests} requests, {cycles} cycles, {per_cycle:.2f} per cycle")
+                assert health.requests / health.cycles <= 2
+    slot_of = {e[1]: e[2] for e in receiver.events("watch")}
+    assert sorted(slot_of.values()) == list(range(100))
+    for batch_id in ids:
+        slot = slot_of[batch_id]
+        assert receiver.last(f"{PREFIX}/batch/{slot}/is_terminal") == 1
+        assert receiver.last(f"{PREFIX}/batch/{slot}/id") == batch_id
+    ends = {kind: len(receiver.events(kind)) for kind in ("complete", "failed", "cancelled")}
+    assert ends == {"complete": 50, "failed": 25, "cancelled": 25}  # each once
+
+
+async def test_the_stream_carries_the_whole_namespace_consistently(receiver: OscReceiver) -> None:
+    async with run_simulator(speed=2000) as sim:
+        ids = [sim.add_batch(200, "normal", label="corpus"), sim.add_batch(20, "fail_validation")]
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
+            async with running_sidecar(fast_config(receiver, batch_ids=ids), client):
+                await receiver.wait_for(lambda r: ended(r, ids))
+                await receiver.wait_for(lambda r: len(r.values(f"{PREFIX}/sidecar/heartbeat")) >= 8)
+    seen = {m.address: m.types for m in receiver.messages}
+    for group, addresses in NAMESPACE.items():
+        if group == "control":
+            continue
+        for address in addresses:
+            full = address.full(PREFIX, 0)
+            assert seen.get(full) == address.types, f"{full}: {seen.get(full)!r} != {address.types!r}"
+    assert all(m.in_bundle for m in receiver.messages if "/batch/" in m.address)
+    for slot in (0, 1):
+        percents = [float(v) for v in receiver.values(f"{PREFIX}/batch/{slot}/percent")]  # type: ignore[arg-type]
+        assert percents == sorted(percents)
+    assert receiver.last(f"{PREFIX}/batch/0/label") == "corpus"
+    assert receiver.last(f"{PREFIX}/batch/0/percent") == 100.0
+    assert receiver.last(f"{PREFIX}/batch/1/is_failed") == 1 and "validation" in str(
+        receiver.last(f"{PREFIX}/batch/1/error")
+    )
+    assert receiver.events("complete") == [("complete", ids[0], 0)]
+    assert receiver.events("failed") == [("failed", ids[1], 1)]
+    beats = receiver.values(f"{PREFIX}/sidecar/heartbeat")
+    assert list(dict.fromkeys(beats)) == list(range(1, max(beats) + 1))  # the shutdown repeats the last
+    assert len(set(receiver.values(f"{PREFIX}/sidecar/epoch"))) == 1
+    assert receiver.events("start") and receiver.events("shutdown")  # announced on OSC
+    assert receiver.last(f"{PREFIX}/sidecar/running") == 0
+
+
+async def test_a_receiver_that_starts_late_catches_up(receiver: OscReceiver) -> None:
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
+            async with running_sidecar(fast_config(receiver, batch_ids=[batch_id]), client):
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/0/status") == "validating")
+                receiver.clear()  # as if TouchDesigner opened only now
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/0/id") == batch_id, timeout=2)
+
+
+async def test_an_unreachable_api_is_reported_without_stopping(receiver: OscReceiver) -> None:
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
+            async with running_sidecar(fast_config(receiver, batch_ids=[batch_id]), client):
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/sidecar/api_ok") == 1)
+                sim.faults.unavailable = 1.0
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/sidecar/api_ok") == 0)
+                message = receiver.last(f"{PREFIX}/sidecar/message")
+                assert isinstance(message, str) and message.startswith("API unreachable")
+                assert receiver.last(f"{PREFIX}/batch/0/status") == "validating"  # the last state stays
+                sim.faults.unavailable = 0.0
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/sidecar/api_ok") == 1, timeout=10)
+
+
+async def test_control_input_watch_unwatch_refresh_cancel(receiver: OscReceiver) -> None:
+    from pythonosc.udp_client import SimpleUDPClient
+
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
+            config = fast_config(receiver, allow_cancel=True)
+            config.control_port = 0
+            async with running_sidecar(config, client) as sidecar:
+                assert sidecar.control is not None
+                control = SimpleUDPClient("127.0.0.1", sidecar.control.port)
+                control.send_message(f"{PREFIX}/control/watch", [batch_id, "from TouchDesigner"])
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/0/label") == "from TouchDesigner")
+                control.send_message(f"{PREFIX}/control/cancel", [batch_id])
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/0/status") == "cancelling")
+                control.send_message(f"{PREFIX}/control/unwatch", [batch_id])
+                await receiver.wait_for(lambda r: bool(r.events("unwatch")))
+                assert not sidecar.watcher.batches
+                control.send_message(f"{PREFIX}/control/refresh", [])
+                await asyncio.sleep(0.1)
+                assert sidecar.control.accepted == 4
+    assert receiver.events("unwatch") == [("unwatch", batch_id, 0)]
+
+
+async def test_the_state_file_survives_restarts(receiver: OscReceiver, tmp_path: Path) -> None:
+    state = tmp_path / "sidecar.json"
+    async with run_simulator(speed=0) as sim:
+        ids = [sim.add_batch(10) for _ in range(3)]
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
+            async with running_sidecar(
+                fast_config(receiver, batch_ids=ids, state_file=state), client
+            ) as first:
+                first.watcher.unwatch(ids[1])
+            saved = json.loads(state.read_text())
+            assert [(b["id"], b["slot"]) for b in saved["batches"]] == [(ids[0], 0), (ids[2], 2)]
+            sim.advance(3600)
+            async with running_sidecar(fast_config(receiver, state_file=state), client) as second:
+                await receiver.wait_for(lambda r: len(r.events("complete")) == 2)
+                assert {b.batch_id: b.slot for b in second.watcher.batches.values()} == {ids[0]: 0, ids[2]: 2}
+    saved = json.loads(state.read_text())
+    assert [b["reported_end"] for b in saved["batches"]] == ["complete", "complete"]
+
+
+# -- the command, as a separate process ----------------------------------------------------------
+
+
+async def start_cli(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voyage_progress",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+def api_env(sim: Simulator) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOYAGE_")}
+    return {**env, "VOYAGE_API_KEY": "k", "VOYAGE_BASE_URL": sim.base_url}
+
+
+async def test_sigkill_and_restart_resume_every_batch(receiver: OscReceiver, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    async with run_simulator(speed=300) as sim:  # a normal batch takes about 3.5 s
+        ids = [sim.add_batch(100, scenario) for scenario in ("normal", "normal", "long_finalizing", "quick")]
+        args = [
+            "watch",
+            *ids,
+            "--osc",
+            f"127.0.0.1:{receiver.port}",
+            "--state-file",
+            str(state),
+            "--poll-interval",
+            "0.2",
+            "--min-interval",
+            "0.1",
+            "--no-control",
+            "--no-display",
+        ]
+        first = await start_cli(*args, env=api_env(sim))
+        await receiver.wait_for(
+            lambda r: len(r.events("watch")) == 4 and bool(r.values(f"{PREFIX}/batch/0/percent"))
+        )
+        first_slots = {e[1]: e[2] for e in receiver.events("watch")}
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        ended_before = {e[1] for e in receiver.events("complete")}
+        assert len(ended_before) < 4, "the kill came too late to test anything"
+        assert state.exists()
+
+        second = await start_cli(*args[:1], *args[5:], env=api_env(sim))  # no ids: all from the state file
+        epochs = set(receiver.values(f"{PREFIX}/sidecar/epoch"))
+        await receiver.wait_for(lambda r: {e[1] for e in r.events("complete")} == set(ids), timeout=30)
+        second.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(second.communicate(), 10)
+    assert second.returncode == 0, err.decode()
+    assert len(set(receiver.values(f"{PREFIX}/sidecar/epoch"))) == len(epochs) + 1  # a new life, a new epoch
+    for batch_id in ids:
+        slot = first_slots[batch_id]
+        assert receiver.last(f"{PREFIX}/batch/{slot}/id") == batch_id  # the same slot in the second life
+    completions = defaultdict(int)
+    for _, batch_id, _slot in receiver.events("complete"):
+        completions[batch_id] += 1
+    assert all(completions[b] == 1 for b in ids if b not in ended_before)
+    assert receiver.events("shutdown")  # SIGTERM: a clean stop, announced

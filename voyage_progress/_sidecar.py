@@ -1,0 +1,270 @@
+"""The sidecar: the composition root that wires the watcher to its outputs.
+
+Watcher → OSC (a bundle per batch change, the full state every couple of seconds, a heartbeat
+every second, one-shot events), → the terminal (live bars or log lines), → the state file. The
+control port feeds commands back into the watcher. Nothing here may end the process on a bad
+answer from the API: the watcher keeps the last known state and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._client import VoyageBatchClient
+from ._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
+from ._messages import batch_messages, event_message, health_messages, summary_messages
+from ._outbox import Outbox
+from ._state import StateFile, WatchEntry
+from ._view import SidecarView
+from ._watcher import Intervals, Listeners, WatchedBatch, Watcher
+from .osc._codec import Message
+from .osc._control import ControlCommand, ControlServer
+from .osc._sender import Destination, OscSender
+
+__all__ = ["Sidecar", "SidecarConfig"]
+
+logger = logging.getLogger("voyage_progress.sidecar")
+
+
+@dataclass
+class SidecarConfig:
+    batch_ids: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    all_active: bool = False
+    destinations: list[Destination] = field(default_factory=lambda: [Destination("127.0.0.1", 7000)])
+    prefix: str = DEFAULT_OSC_PREFIX
+    intervals: Intervals = field(default_factory=Intervals)
+    control_host: str = DEFAULT_CONTROL_HOST
+    control_port: int | None = DEFAULT_CONTROL_PORT
+    allowed_peers: list[str] = field(default_factory=list)
+    allow_cancel: bool = False
+    state_file: Path | None = None
+    retire_after: float | None = None
+    heartbeat_interval: float = 1.0
+    full_state_interval: float = 2.0
+    multicast_ttl: int = 1
+
+
+class Sidecar:
+    """Runs until ``stop`` is set; see ``run``."""
+
+    def __init__(
+        self, config: SidecarConfig, client: VoyageBatchClient, view: SidecarView | None = None
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.view = view or SidecarView("none")
+        self.epoch = random.randint(1, 2**31 - 1)
+        self.heartbeat = 0
+        self.running = False
+        self.sender = OscSender(config.destinations, multicast_ttl=config.multicast_ttl)
+        self.outbox = Outbox(self.sender)
+        self.state = StateFile(config.state_file) if config.state_file else None
+        self.watcher = Watcher(
+            client,
+            intervals=config.intervals,
+            all_active=config.all_active,
+            retire_after=config.retire_after,
+            listeners=Listeners(on_update=self._batch_changed, on_event=self._event, on_watchlist=self._save),
+        )
+        self.control: ControlServer | None = None
+        self._restoring = False
+        self.started = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open every socket (errors here are the user's to fix: a port in use, a bad host)."""
+        await self.sender.start()
+        if self.config.control_port is not None:
+            self.control = ControlServer(
+                self._command,
+                prefix=self.config.prefix,
+                host=self.config.control_host,
+                port=self.config.control_port,
+                allowed_peers=self.config.allowed_peers,
+                allow_cancel=self.config.allow_cancel,
+            )
+            try:
+                await self.control.start()
+            except BaseException:
+                await self.sender.aclose()
+                raise
+        self.running = True
+        self._send([event_message(self.config.prefix, "start")])
+        self._restore()
+        self.started.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start, watch until ``stop`` is set, then announce the shutdown on OSC."""
+        await self.start()
+        try:
+            with self.view.live(self.render_state):
+                tasks = [
+                    asyncio.create_task(_supervised("polling", self.watcher.run, stop), name="watcher"),
+                    asyncio.create_task(_supervised("heartbeat", self._heartbeats, stop), name="heartbeat"),
+                ]
+                try:
+                    await stop.wait()
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await self.shutdown()
+
+    async def wait_all_ended(self) -> None:
+        """Return once every watched batch has ended and its end was sent (or it cannot be read)."""
+        batches = self.watcher.batches
+        while not batches or any(b.reported_end is None and b.error is None for b in batches.values()):
+            await asyncio.sleep(0.1)
+
+    async def shutdown(self) -> None:
+        if self.running:
+            self.running = False
+            self._send_health()
+            self._send([event_message(self.config.prefix, "shutdown")])
+        if self.control is not None:
+            await self.control.aclose()
+        await self.outbox.drain()
+        await self.sender.aclose()
+
+    def _restore(self) -> None:
+        self._restoring = True
+        try:
+            for entry in self.state.load() if self.state else []:
+                self.watcher.watch(
+                    entry.batch_id,
+                    entry.label,
+                    slot=entry.slot,
+                    auto=entry.auto,
+                    reported_end=entry.reported_end,
+                )
+            for batch_id in self.config.batch_ids:
+                self.watcher.watch(batch_id, self.config.labels.get(batch_id, ""))
+        finally:
+            self._restoring = False
+        self._save()
+
+    # -- outputs ----------------------------------------------------------------------------------
+
+    def _send(self, messages: list[Message]) -> None:
+        self.outbox.put(messages)
+
+    def _batch_changed(self, batch: WatchedBatch) -> None:
+        prefix = self.config.prefix
+        self._send(
+            batch_messages(prefix, batch, self._age(batch))
+            + summary_messages(prefix, self.watcher.batches.values())
+        )
+        self.view.batch_changed(batch)
+
+    def _event(self, kind: str, batch: WatchedBatch) -> None:
+        self._send([event_message(self.config.prefix, kind, batch.batch_id, batch.slot)])
+        self.view.event(kind, batch)
+
+    def _send_health(self) -> None:
+        health = self.watcher.health
+        self._send(
+            health_messages(
+                self.config.prefix,
+                heartbeat=self.heartbeat,
+                epoch=self.epoch,
+                running=self.running,
+                api_ok=health.api_ok,
+                poll_age=self.watcher.poll_age(),
+                watching=len(self.watcher.batches),
+                message=health.message,
+            )
+        )
+
+    def send_full_state(self) -> None:
+        """Every batch and the summary, so that a receiver that starts late catches up."""
+        for batch in self.watcher.by_slot():
+            prefix = self.config.prefix
+            self._send(
+                batch_messages(prefix, batch, self._age(batch))
+                + summary_messages(prefix, self.watcher.batches.values())
+            )
+
+    async def _heartbeats(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        last_full = -float("inf")
+        last_health = self.watcher.health.message
+        while not stop.is_set():
+            self.heartbeat += 1
+            self._send_health()
+            if loop.time() - last_full >= self.config.full_state_interval - 1e-3:
+                self.send_full_state()
+                last_full = loop.time()
+            health = self.watcher.health
+            if health.message != last_health:
+                self.view.health_changed(health.api_ok, health.message)
+                last_health = health.message
+            next_beat = started + self.heartbeat * self.config.heartbeat_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, next_beat - loop.time()))
+
+    def _age(self, batch: WatchedBatch) -> float | None:
+        return None if batch.last_read is None else max(0.0, time.monotonic() - batch.last_read)
+
+    def _save(self) -> None:
+        if self.state is None or self._restoring:
+            return
+        entries = [
+            WatchEntry(b.batch_id, b.slot, b.label, b.auto, b.reported_end) for b in self.watcher.by_slot()
+        ]
+        self.state.save(entries)
+
+    def render_state(self) -> tuple[list[WatchedBatch], dict[str, object]]:
+        health = self.watcher.health
+        return self.watcher.by_slot(), {
+            "api_ok": health.api_ok,
+            "message": health.message,
+            "poll_age": self.watcher.poll_age(),
+            "requests": health.requests,
+            "destinations": [f"{d.host}:{d.port}" for d in self.config.destinations],
+            "control": f"{self.control.host}:{self.control.port}" if self.control else None,
+            "epoch": self.epoch,
+        }
+
+    # -- control input --------------------------------------------------------------------------
+
+    async def _command(self, command: ControlCommand) -> None:
+        logger.info("control from %s:%s: %s %s", *command.peer, command.kind, command.batch_id or "")
+        if command.kind == "watch" and command.batch_id:
+            self.watcher.watch(command.batch_id, command.label or "")
+        elif command.kind == "unwatch" and command.batch_id:
+            self.watcher.unwatch(command.batch_id)
+        elif command.kind == "refresh":
+            self.watcher.refresh()
+            self.send_full_state()
+        elif command.kind == "cancel" and command.batch_id:
+            try:
+                await self.client.cancel_batch(command.batch_id)
+            except Exception as exc:  # a refused cancel must not end the sidecar
+                self.view.message(f"cancel {command.batch_id} refused: {exc}")
+            self.watcher.refresh()
+
+
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+async def _supervised(name: str, run: Loop, stop: asyncio.Event) -> None:
+    """Run a loop of the sidecar; should it ever fail, log why and start it again: a show
+    goes on with a sidecar that hiccuped, not with one that quietly stopped sending."""
+    while not stop.is_set():
+        try:
+            await run(stop)
+            return
+        except Exception:
+            logger.exception("the %s loop failed; restarting it in a second", name)
+            await asyncio.sleep(1.0)

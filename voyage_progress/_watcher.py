@@ -1,0 +1,384 @@
+"""Many batches, one scheduler.
+
+Each watched batch wants polling at its own pace: slowly while validating, at the user's
+interval while running, faster when it is about to finish. A cycle starts when the first batch
+is due, and refreshes every due batch with ``GET /batches?limit=100`` pages (one request for up
+to a hundred in-flight batches), falling back to ``GET /batches/{id}`` for those the pages did
+not show. A batch stops being polled once its end has been seen.
+
+The watcher knows nothing of OSC or terminals: it keeps the state and calls its listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ._client import VoyageBatchClient
+from ._events import BatchProgressEvent
+from ._exceptions import (
+    APIConnectionError,
+    AuthenticationError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+)
+from ._metrics import BatchProgressMetrics
+from ._models import BatchJob, BatchStatus, RequestCounts
+
+__all__ = ["WatchedBatch", "Watcher", "WatcherHealth"]
+
+logger = logging.getLogger("voyage_progress.watcher")
+
+IN_FLIGHT = frozenset(
+    {BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus.CANCELLING}
+)
+PAGE_SIZE = 100
+MAX_LIST_PAGES = 3
+_TRANSIENT = (APIConnectionError, ServerError, RateLimitError, MalformedResponseError)
+
+#: The kind of the one-shot event for each terminal status.
+END_EVENTS = {
+    BatchStatus.COMPLETED: "complete",
+    BatchStatus.FAILED: "failed",
+    BatchStatus.CANCELLED: "cancelled",
+    BatchStatus.EXPIRED: "expired",
+}
+
+
+@dataclass
+class WatchedBatch:
+    """What the sidecar knows of one batch."""
+
+    batch_id: str
+    slot: int
+    label: str = ""
+    auto: bool = False
+    reported_end: str | None = None
+    job: BatchJob | None = None
+    event: BatchProgressEvent | None = None
+    error: str | None = None
+    metrics: BatchProgressMetrics | None = None
+    last_read: float | None = None
+    next_due: float = 0.0
+    ended_at: float | None = None
+    anomalies: int = 0
+
+    @property
+    def status(self) -> BatchStatus | None:
+        return self.job.status if self.job else None
+
+    @property
+    def done_polling(self) -> bool:
+        """Its end has been seen (or it cannot be read at all): no more requests for it."""
+        return self.error is not None or (self.job is not None and self.job.status.is_terminal)
+
+    @property
+    def is_active(self) -> bool:
+        return not self.done_polling
+
+
+@dataclass
+class WatcherHealth:
+    api_ok: bool = False
+    message: str = "not polled yet"
+    last_success: float | None = None
+    consecutive_failures: int = 0
+    auth_failed: bool = False
+    requests: int = 0
+    cycles: int = 0
+    last_cycle_requests: int = 0
+
+
+@dataclass
+class Intervals:
+    """Polling pace: ``poll`` while running, slower while validating, faster near the end."""
+
+    poll: float = 5.0
+    minimum: float = 1.0
+    maximum: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.minimum <= self.poll <= self.maximum:
+            raise ValueError(
+                f"poll intervals must satisfy 0 < min ({self.minimum:g}) <= poll ({self.poll:g}) "
+                f"<= max ({self.maximum:g})"
+            )
+
+    def for_batch(self, batch: WatchedBatch) -> float:
+        status = batch.status
+        if status is BatchStatus.VALIDATING:
+            wanted = 2 * self.poll
+        elif status is BatchStatus.FINALIZING or (
+            status is BatchStatus.IN_PROGRESS and batch.event and batch.event.eta_seconds < 2 * self.poll
+        ):
+            wanted = self.poll / 2
+        else:
+            wanted = self.poll
+        return min(self.maximum, max(self.minimum, wanted))
+
+
+@dataclass
+class Listeners:
+    """What the watcher tells the rest of the sidecar."""
+
+    on_update: Callable[[WatchedBatch], None] = lambda batch: None
+    on_event: Callable[[str, WatchedBatch], None] = lambda kind, batch: None
+    on_watchlist: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Watcher:
+    client: VoyageBatchClient
+    intervals: Intervals = field(default_factory=Intervals)
+    all_active: bool = False
+    retire_after: float | None = None
+    listeners: Listeners = field(default_factory=Listeners)
+    clock: Callable[[], float] = time.monotonic
+    health: WatcherHealth = field(default_factory=WatcherHealth)
+    batches: dict[str, WatchedBatch] = field(default_factory=dict)
+    _discovery_due: float = 0.0
+    _paused_until: float = 0.0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _origin: tuple[float, datetime] = (0.0, datetime.min)
+
+    def __post_init__(self) -> None:
+        self._origin = (self.clock(), datetime.now(UTC))
+
+    def wall_time(self) -> datetime:
+        """Now, as a date, but counted on the watcher's monotonic clock: rates and ETAs are
+        immune to the system clock jumping (NTP, daylight saving, a user fixing the time)."""
+        started, at = self._origin
+        return at + timedelta(seconds=self.clock() - started)
+
+    # -- the watch list ---------------------------------------------------------------------------
+
+    def watch(
+        self,
+        batch_id: str,
+        label: str = "",
+        *,
+        slot: int | None = None,
+        auto: bool = False,
+        reported_end: str | None = None,
+    ) -> WatchedBatch:
+        """Add a batch (or relabel it); it keeps its slot for as long as it is watched."""
+        existing = self.batches.get(batch_id)
+        if existing is not None:
+            if label and label != existing.label:
+                existing.label = label
+                self.listeners.on_watchlist()
+            return existing
+        taken = {b.slot for b in self.batches.values()}
+        if slot is None or slot in taken or slot < 0:
+            slot = next(n for n in range(len(taken) + 1) if n not in taken)
+        batch = WatchedBatch(batch_id, slot, label, auto=auto, reported_end=reported_end)
+        self.batches[batch_id] = batch
+        self.listeners.on_event("watch", batch)
+        self.listeners.on_watchlist()
+        self.wake()
+        return batch
+
+    def unwatch(self, batch_id: str) -> WatchedBatch | None:
+        batch = self.batches.pop(batch_id, None)
+        if batch is not None:
+            self.listeners.on_event("unwatch", batch)
+            self.listeners.on_watchlist()
+        return batch
+
+    def refresh(self) -> None:
+        """Poll every batch that is still moving, now."""
+        for batch in self.batches.values():
+            batch.next_due = 0.0
+        self._discovery_due = 0.0
+        self._paused_until = 0.0
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def by_slot(self) -> list[WatchedBatch]:
+        return sorted(self.batches.values(), key=lambda b: b.slot)
+
+    # -- scheduling -------------------------------------------------------------------------------
+
+    def next_cycle_at(self) -> float:
+        due = [b.next_due for b in self.batches.values() if b.is_active]
+        if self.all_active:
+            due.append(self._discovery_due)
+        return max(self._paused_until, min(due, default=math.inf))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set."""
+        while not stop.is_set():
+            delay = self.next_cycle_at() - self.clock()
+            if delay > 0:
+                self._wake.clear()
+                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+                await asyncio.wait(
+                    waits, timeout=None if math.isinf(delay) else delay, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in waits:
+                    waiter.cancel()
+                continue
+            await self.poll_once()
+            self._retire_ended()
+
+    async def poll_once(self) -> int:
+        """One cycle: refresh every due batch. Returns the number of requests it took."""
+        now = self.clock()
+        due = [b for b in self.batches.values() if b.is_active and b.next_due <= now]
+        discover = self.all_active and self._discovery_due <= now
+        requests_before = self.health.requests
+        try:
+            if discover or len(due) > 1:
+                due = await self._refresh_from_list(due, discover)
+            for batch in due:
+                await self._refresh_one(batch)
+        except _TRANSIENT as exc:
+            self._failed(exc)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._failed(exc, auth=True)
+        else:
+            self._succeeded()
+        self.health.cycles += 1
+        self.health.last_cycle_requests = self.health.requests - requests_before
+        return self.health.last_cycle_requests
+
+    async def _refresh_from_list(self, due: list[WatchedBatch], discover: bool) -> list[WatchedBatch]:
+        """Update from list pages; returns the due batches the pages did not show."""
+        missing = {b.batch_id: b for b in due}
+        after: str | None = None
+        for _ in range(MAX_LIST_PAGES):
+            self.health.requests += 1
+            page = await self.client.list_batches(limit=PAGE_SIZE, after=after)
+            in_flight_seen = False
+            for job in page.data:
+                watched = self.batches.get(job.id)
+                if watched is None and discover and job.status in IN_FLIGHT:
+                    watched = self.watch(job.id, job.metadata.get("label", ""), auto=True)
+                if watched is not None and watched.is_active:
+                    self._apply(watched, job)
+                    missing.pop(job.id, None)
+                in_flight_seen = in_flight_seen or job.status in IN_FLIGHT
+            if not page.has_more or not page.data or (not missing and not (discover and in_flight_seen)):
+                break
+            after = page.last_id or page.data[-1].id
+        if discover:
+            self._discovery_due = self.clock() + self.intervals.poll
+        return list(missing.values())
+
+    async def _refresh_one(self, batch: WatchedBatch) -> None:
+        self.health.requests += 1
+        try:
+            job = await self.client.get_batch(batch.batch_id)
+        except NotFoundError:
+            self._unreadable(batch, "batch not found")
+            return
+        except PermissionDeniedError as exc:
+            self._unreadable(batch, f"no access ({exc.status_code})")
+            return
+        self._apply(batch, job)
+
+    # -- applying what was read -------------------------------------------------------------------
+
+    def _apply(self, batch: WatchedBatch, job: BatchJob) -> None:
+        now = self.clock()
+        job = self._sanitized(batch, job)
+        wall = self.wall_time()
+        if batch.metrics is None:
+            batch.metrics = BatchProgressMetrics(start_time=_start_time(job, wall))
+        batch.metrics.add_sample(wall, job.request_counts.processed)
+        batch.job = job
+        batch.error = None
+        batch.last_read = now
+        if not batch.label and job.metadata.get("label"):
+            batch.label = job.metadata["label"]
+        batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics)
+        batch.next_due = now + self.intervals.for_batch(batch)
+        if job.status.is_terminal and batch.ended_at is None:
+            batch.ended_at = now
+        self.listeners.on_update(batch)
+        end = END_EVENTS.get(job.status)
+        if end and batch.reported_end != end:
+            batch.reported_end = end
+            self.listeners.on_event(end, batch)
+            self.listeners.on_watchlist()
+
+    def _sanitized(self, batch: WatchedBatch, job: BatchJob) -> BatchJob:
+        """Counts that never go backwards and never exceed the total; each fix is counted."""
+        counts = job.request_counts
+        previous = batch.job.request_counts if batch.job else RequestCounts()
+        total = counts.total or previous.total
+        completed, failed = max(counts.completed, previous.completed), max(counts.failed, previous.failed)
+        if total and completed + failed > total:
+            completed = min(completed, total)
+            failed = min(failed, total - completed)
+        fixed = RequestCounts(total, completed, failed)
+        if fixed == counts:
+            return job
+        batch.anomalies += 1
+        if batch.anomalies == 1:
+            logger.warning("batch %s: inconsistent counts %s clamped to %s", job.id, counts, fixed)
+        return dataclasses.replace(job, request_counts=fixed)
+
+    def _unreadable(self, batch: WatchedBatch, reason: str) -> None:
+        batch.error = reason
+        batch.last_read = self.clock()
+        self.listeners.on_update(batch)
+        self.listeners.on_event("error", batch)
+
+    def _retire_ended(self) -> None:
+        if self.retire_after is None:
+            return
+        now = self.clock()
+        for batch in list(self.batches.values()):
+            if batch.ended_at is not None and now - batch.ended_at >= self.retire_after:
+                self.unwatch(batch.batch_id)
+
+    # -- health -----------------------------------------------------------------------------------
+
+    def _succeeded(self) -> None:
+        health = self.health
+        health.api_ok, health.auth_failed, health.consecutive_failures = True, False, 0
+        health.message = "ok"
+        health.last_success = self.clock()
+
+    def _failed(self, exc: Exception, auth: bool = False) -> None:
+        health = self.health
+        health.api_ok = False
+        health.auth_failed = auth
+        health.consecutive_failures += 1
+        health.message = (f"invalid API key: {exc}" if auth else f"API unreachable: {exc}")[:200]
+        backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(health.consecutive_failures, 6))
+        delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        self._paused_until = self.clock() + delay
+        logger.warning(
+            "poll failed (%d in a row), next try in %.0f s: %s", health.consecutive_failures, delay, exc
+        )
+
+    def poll_age(self) -> float | None:
+        last = self.health.last_success
+        return None if last is None else max(0.0, self.clock() - last)
+
+    def active(self) -> Iterable[WatchedBatch]:
+        return (b for b in self.batches.values() if b.is_active)
+
+
+def _start_time(job: BatchJob, now: datetime) -> datetime:
+    """When the batch was created, unless the server's clock runs ahead of ours (a sped-up
+    simulator): then when we first saw it."""
+    created = job.created_at
+    return created if created is not None and created <= now else now
