@@ -1,0 +1,10 @@
+"""Execute DAT of the voyage_progress component: once a frame, the extension updates the
+outputs, the display and the stale state.
+
+Why once a frame: staleness is the absence of messages, so it must be checked even when none
+arrive; and cooking the Script CHOPs here keeps their channels current at one cook per frame.
+"""
+
+
+def onFrameStart(frame):
+    parent().OnFrame()  # noqa: F821 - TouchDesigner global
