@@ -76,6 +76,9 @@ class Sidecar:
         )
         self.control: ControlServer | None = None
         self._restoring = False
+        self._pending: list[list[Message] | WatchedBatch] = []
+        self._flush_scheduled = False
+        self._shown: dict[str, tuple[object, ...]] = {}
         self.started = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -133,6 +136,7 @@ class Sidecar:
             self._send([event_message(self.config.prefix, "shutdown")])
         if self.control is not None:
             await self.control.aclose()
+        self._flush()
         await self.outbox.drain()
         await self.sender.aclose()
 
@@ -155,18 +159,38 @@ class Sidecar:
 
     # -- outputs ----------------------------------------------------------------------------------
 
-    def _send(self, messages: list[Message]) -> None:
-        self.outbox.put(messages)
+    def _send(self, item: list[Message] | WatchedBatch) -> None:
+        """Queue a bundle, or a batch whose bundle is built when the queue is flushed (soon, in
+        order): a poll cycle that moves a hundred batches computes the summary once, not a
+        hundred times."""
+        self._pending.append(item)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        prefix = self.config.prefix
+        summary: list[Message] | None = None
+        pending, self._pending = self._pending, []
+        for item in pending:
+            if isinstance(item, WatchedBatch):
+                if summary is None:
+                    summary = summary_messages(prefix, self.watcher.batches.values())
+                self.outbox.put(batch_messages(prefix, item, self._age(item)) + summary)
+            else:
+                self.outbox.put(item)
 
     def _batch_changed(self, batch: WatchedBatch) -> None:
-        prefix = self.config.prefix
-        self._send(
-            batch_messages(prefix, batch, self._age(batch))
-            + summary_messages(prefix, self.watcher.batches.values())
-        )
         self.view.batch_changed(batch)
+        shown = _visible(batch)
+        if self._shown.get(batch.batch_id) != shown:  # else only its ETA moved: the full state carries it
+            self._shown[batch.batch_id] = shown
+            self._send(batch)
 
     def _event(self, kind: str, batch: WatchedBatch) -> None:
+        if kind == "unwatch":
+            self._shown.pop(batch.batch_id, None)
         self._send([event_message(self.config.prefix, kind, batch.batch_id, batch.slot)])
         self.view.event(kind, batch)
 
@@ -188,11 +212,7 @@ class Sidecar:
     def send_full_state(self) -> None:
         """Every batch and the summary, so that a receiver that starts late catches up."""
         for batch in self.watcher.by_slot():
-            prefix = self.config.prefix
-            self._send(
-                batch_messages(prefix, batch, self._age(batch))
-                + summary_messages(prefix, self.watcher.batches.values())
-            )
+            self._send(batch)
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -256,6 +276,22 @@ class Sidecar:
 
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+def _visible(batch: WatchedBatch) -> tuple[object, ...]:
+    """What a receiver would see change at once (not the ETA, which moves every poll)."""
+    job, event = batch.job, batch.event
+    counts = job.request_counts if job else None
+    return (
+        batch.slot,
+        batch.label,
+        batch.error,
+        job.status.value if job else None,
+        counts.total if counts else None,
+        counts.completed if counts else None,
+        counts.failed if counts else None,
+        event.error_message if event else None,
+    )
 
 
 async def _supervised(name: str, run: Loop, stop: asyncio.Event) -> None:

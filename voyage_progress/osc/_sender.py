@@ -259,7 +259,11 @@ class OscSender:
         return Link(destination, family, address, self._multicast_ttl)
 
     def send_message(self, address: str, args: Sequence[Arg] = ()) -> None:
-        self.send_datagram(encode_message(address, args))
+        if not self._started:
+            raise RuntimeError("OscSender.start() has not been awaited")
+        data = encode_message(address, args)  # the hot path: no call more than needed
+        for link in self._links:
+            link.send(data)
 
     def send_bundle(self, messages: Sequence[Message]) -> None:
         self.send_datagram(encode_bundle(messages))
