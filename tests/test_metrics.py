@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from voyage_progress import BatchProgressMetrics, Milestones
 
@@ -23,15 +26,79 @@ def test_no_estimate_before_two_samples() -> None:
     assert f"{metrics.calculate_eta(100, 0):.0f}" == "inf"  # the spec's format string never crashes
 
 
-def test_rate_and_eta_over_the_window() -> None:
-    metrics = BatchProgressMetrics(start_time=T0, samples=[], window_size=3)
-    for t, done in [(0, 0), (10, 100), (20, 200), (30, 400), (40, 600)]:
+def feed(metrics: BatchProgressMetrics, polls: list[tuple[float, int]]) -> None:
+    for t, done in polls:
         metrics.add_sample(at(t), done)
 
-    assert metrics.calculate_rate() == pytest.approx(20.0)  # last three: 200 -> 600 in 20 s
-    assert metrics.calculate_eta(1000, 600) == pytest.approx(20.0)
-    assert metrics.calculate_eta(1000, 1000) == 0.0
-    assert metrics.elapsed_seconds() == 40.0
+
+def test_the_rate_clock_starts_at_the_first_progress_not_at_submission() -> None:
+    metrics = BatchProgressMetrics(start_time=T0)
+    queue = [(t, 0) for t in range(0, 1200, 10)]  # twenty minutes of validating
+    running = [(1200 + t, 2 * t) for t in range(10, 400, 10)]  # then 2 requests/s
+    feed(metrics, queue + running)
+    assert metrics.calculate_rate() == pytest.approx(2.0)
+    assert metrics.calculate_eta(10_000, 780) == pytest.approx((10_000 - 780) / 2.0)
+
+
+def test_the_rate_is_measured_between_count_changes() -> None:
+    metrics = BatchProgressMetrics(start_time=T0)
+    # the API refreshes counts every 60 s (600 requests each time), the poller asks every 5 s
+    polls = [(t, 600 * (t // 60)) for t in range(0, 1200, 5)]
+    feed(metrics, polls)
+    assert metrics.calculate_rate() == pytest.approx(10.0, rel=0.02)  # not sagging between updates
+    etas = []
+    for t in range(1200, 1255, 5):  # no new count yet: the ETA counts down
+        metrics.add_sample(at(t), 11_400)
+        etas.append(metrics.calculate_eta(30_000, 11_400))
+    assert all(b == pytest.approx(a - 5, abs=0.01) for a, b in itertools.pairwise(etas))
+
+
+def test_a_stall_makes_the_eta_grow() -> None:
+    metrics = BatchProgressMetrics(start_time=T0)
+    feed(metrics, [(t, 3 * t) for t in range(10, 610, 10)])
+    before = metrics.calculate_eta(10_000, 1800)
+    feed(metrics, [(600 + t, 1800) for t in range(10, 600, 10)])  # ten minutes without progress
+    after = metrics.calculate_eta(10_000, 1800)
+    assert after > 3 * before
+
+
+def test_samples_given_to_the_constructor_count() -> None:
+    given = BatchProgressMetrics(start_time=T0, samples=[(at(t), 4 * t) for t in range(0, 400, 10)])
+    fed = BatchProgressMetrics(start_time=T0)
+    feed(fed, [(t, 4 * t) for t in range(0, 400, 10)])
+    expected = (5000 - 1560) / 4
+    assert given.calculate_eta(5000, 1560) == fed.calculate_eta(5000, 1560) == pytest.approx(expected)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    rate=st.floats(0.05, 500),
+    interval=st.floats(1, 60),
+    queue=st.floats(0, 900),
+    total=st.integers(200, 100_000),
+    jitter=st.lists(st.floats(0.9, 1.1), min_size=50, max_size=50),
+)
+def test_the_eta_never_rises_while_throughput_is_steady(
+    rate: float, interval: float, queue: float, total: int, jitter: list[float]
+) -> None:
+    """Constant throughput, polled at any interval with jitter, counts rounded down as the API
+    does: once a rate is established (a window of progress and 100 requests), the ETA only goes
+    down or holds."""
+    metrics = BatchProgressMetrics(start_time=T0)
+    t, previous, first = 0.0, math.inf, None
+    for step in range(20_000):
+        t += interval * jitter[step % len(jitter)]
+        done = min(total, max(0, math.floor(rate * (t - queue))))
+        metrics.add_sample(at(t), done)
+        if done >= total:
+            break
+        if first is None and done > 0:
+            first = (t, done)
+        eta = metrics.calculate_eta(total, done)
+        established = first is not None and t - first[0] >= 300 and done - first[1] >= 100
+        if established:
+            assert eta <= previous + 1e-6, f"the ETA rose from {previous} to {eta} at t={t:.0f}"
+            previous = eta
 
 
 def test_computed_from_samples_alone_so_a_trace_replays_identically() -> None:
@@ -54,12 +121,16 @@ def test_computed_from_samples_alone_so_a_trace_replays_identically() -> None:
         ) == expected
 
 
-def test_band_brackets_the_estimate() -> None:
-    metrics = BatchProgressMetrics(start_time=T0)
-    for t, done in [(0, 0), (10, 10), (20, 60), (30, 70), (40, 150)]:
-        metrics.add_sample(at(t), done)
-    low, high = metrics.calculate_eta_band(300, 150)
-    assert low <= metrics.calculate_eta(300, 150) <= high
+def test_band_brackets_the_estimate_and_widens_with_uneven_progress() -> None:
+    steady, uneven = BatchProgressMetrics(start_time=T0), BatchProgressMetrics(start_time=T0)
+    feed(steady, [(t, 5 * t) for t in range(10, 1000, 10)])
+    feed(uneven, [(t, 5 * t + (300 if (t // 50) % 2 else 0)) for t in range(10, 1000, 10)])
+    for metrics in (steady, uneven):
+        low, high = metrics.calculate_eta_band(20_000, 4950)
+        assert low <= metrics.calculate_eta(20_000, 4950) <= high
+    assert steady.calculate_eta_band(20_000, 4950)[1] / steady.calculate_eta(20_000, 4950) < (
+        uneven.calculate_eta_band(20_000, 4950)[1] / uneven.calculate_eta(20_000, 4950)
+    )
 
 
 def test_out_of_order_and_repeated_samples() -> None:
