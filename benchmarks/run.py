@@ -1,0 +1,63 @@
+"""Every benchmark, one table: ``python3 scripts/bench.py`` (or ``python -m benchmarks.run``).
+
+``--quick`` runs the short versions (what CI runs to keep them working); ``--write-docs``
+also writes the table, the command, the machine and the date to docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks import api, emit, eta, footprint
+from benchmarks._report import Result, table
+
+BENCHMARKS = {"eta": eta.run, "emit": emit.run, "footprint": footprint.run, "api": api.run}
+DOCS = Path(__file__).parent.parent / "docs" / "PERFORMANCE.md"
+MARKER = "<!-- figures -->"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with_model = Path("/proc/cpuinfo")
+    if with_model.exists():
+        for line in with_model.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    system = f"{platform.system()} {platform.release()}"
+    return f"{system}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the short versions")
+    parser.add_argument("--only", choices=list(BENCHMARKS), action="append", help="run only these")
+    parser.add_argument("--write-docs", action="store_true", help="also write docs/PERFORMANCE.md")
+    args = parser.parse_args(argv)
+    results: list[Result] = []
+    for name in args.only or BENCHMARKS:
+        started = time.monotonic()
+        print(f"running {name}...", file=sys.stderr, flush=True)
+        results += BENCHMARKS[name](args.quick)
+        print(f"  {name}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    report = table(results)
+    print(report)
+    if args.write_docs:
+        write_docs(report, "python3 scripts/bench.py" + (" --quick" if args.quick else ""))
+    return 0
+
+
+def write_docs(report: str, command: str) -> None:
+    head = DOCS.read_text().split(MARKER)[0] if DOCS.exists() else ""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    DOCS.write_text(f"{head}{MARKER}\n\nMeasured {stamp} with `{command}` on {machine()}.\n\n{report}\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
