@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                 default=defaults.DEFAULT_TIMEOUT,
                 help="seconds per HTTP request (default: %(default)s)",
             )
+            sub.add_argument(
+                "--max-rps",
+                type=_positive,
+                default=defaults.DEFAULT_MAX_REQUESTS_PER_SECOND,
+                metavar="N",
+                help="never more than N API requests in any second, retries included (default: %(default)s)",
+            )
         return sub
 
     watch = command("watch", _watch, "watch batches and send their progress as OSC (the sidecar)")
@@ -353,7 +360,9 @@ def _limit(text: str) -> int:
 def _client(args: argparse.Namespace) -> VoyageBatchClient:
     from ._client import VoyageBatchClient
 
-    return VoyageBatchClient(base_url=args.base_url, timeout=args.timeout)
+    return VoyageBatchClient(
+        base_url=args.base_url, timeout=args.timeout, max_requests_per_second=args.max_rps
+    )
 
 
 async def _status(args: argparse.Namespace) -> int:
@@ -545,7 +554,9 @@ async def _watch(args: argparse.Namespace) -> int:
     config.state_file = args.state_file
     config.retire_after = args.retire_after or (3600.0 if args.all_active else None)
     view = _view(args)
-    async with VoyageBatchClient(base_url=args.base_url, timeout=args.timeout, max_retries=2) as client:
+    async with VoyageBatchClient(
+        base_url=args.base_url, timeout=args.timeout, max_retries=2, max_requests_per_second=args.max_rps
+    ) as client:
         try:
             await client.list_batches(limit=1)
         except (AuthenticationError, PermissionDeniedError) as exc:

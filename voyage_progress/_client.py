@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _progress
+from ._budget import RequestBudget
 from ._defaults import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -75,7 +76,8 @@ class VoyageBatchClient:
     The key comes from ``api_key`` or ``VOYAGE_API_KEY``, the URL from ``base_url`` or
     ``VOYAGE_BASE_URL``. Requests are retried on connection errors, timeouts, 429 and 5xx with
     exponential backoff and full jitter; a create is retried only when it certainly did not
-    happen, or after checking that it did not.
+    happen, or after checking that it did not. With ``max_requests_per_second``, no window of
+    a second ever holds more requests than that, retries included.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class VoyageBatchClient:
         *,
         retry_policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_requests_per_second: float | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
         if not key.strip():
@@ -95,6 +98,7 @@ class VoyageBatchClient:
         self.base_url = _validated_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
         self.timeout = timeout
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
+        self.budget = RequestBudget(max_requests_per_second) if max_requests_per_second else None
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             headers={
@@ -341,6 +345,8 @@ class VoyageBatchClient:
         policy = self.retry_policy
         where = self._redact(f"{method} /{path}")
         for attempt in range(policy.max_retries + 1):
+            if self.budget is not None:
+                await self.budget.acquire()
             try:
                 response = await self._http.request(method, path, **kwargs)
                 return self._parse(response, parse, where)

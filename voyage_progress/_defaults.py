@@ -10,6 +10,9 @@ BASE_URL_ENV = "VOYAGE_BASE_URL"
 DEFAULT_TIMEOUT = 30.0
 #: Retries of one request after its first attempt (connection errors, timeouts, 429, 5xx).
 DEFAULT_MAX_RETRIES = 4
+#: The most API requests the command line sends in any second, retries included: the key is
+#: shared with whatever submits the batches, and a sidecar must not be what trips its limit.
+DEFAULT_MAX_REQUESTS_PER_SECOND = 5.0
 
 #: The spec's defaults for the progress API.
 DEFAULT_POLL_INTERVAL = 5.0
