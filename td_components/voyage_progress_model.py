@@ -52,6 +52,7 @@ SLOT_DEFAULTS = {
     "is_complete": 0,
     "is_failed": 0,
     "is_terminal": 0,
+    "anomalies": 0,
 }
 SUMMARY_DEFAULTS = {
     "progress": 0.0,

@@ -50,6 +50,7 @@ def batch_messages(prefix: str, batch: WatchedBatch, poll_age: float | None) -> 
         (BATCH.IS_COMPLETE, int(bool(event and event.is_complete))),
         (BATCH.IS_FAILED, int(bool(event and event.is_failed))),
         (BATCH.IS_TERMINAL, int(bool(event and event.is_terminal) or batch.error is not None)),
+        (BATCH.ANOMALIES, batch.anomalies),
     ]
     return [(address.full(prefix, slot), [value]) for address, value in values]
 

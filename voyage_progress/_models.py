@@ -233,6 +233,37 @@ _ALIASES = {"cancelling_at": ("canceling_at",), "cancelled_at": ("canceled_at",)
 _ALIAS_NAMES = frozenset(name for names in _ALIASES.values() for name in names)
 
 
+def _malformed_batch_fields(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields progress is read from that are missing or of the wrong type."""
+    problems = []
+    status = data.get("status")
+    if not isinstance(status, str) or not status:
+        problems.append("status")
+    counts = data.get("request_counts")
+    if counts is not None and not isinstance(counts, Mapping):
+        problems.append("request_counts")
+    elif counts is not None:
+        problems += [
+            f"request_counts.{name}"
+            for name in ("total", "completed", "failed")
+            if not _is_count(counts.get(name))
+        ]
+    for name in ("created_at", "metadata"):
+        value = data.get(name)
+        if value is not None and (
+            parse_timestamp(value) is None if name == "created_at" else not isinstance(value, Mapping)
+        ):
+            problems.append(name)
+    return tuple(problems)
+
+
+def _is_count(value: object) -> bool:
+    """A whole, non-negative number (as JSON has it: an int, or a float such as ``3.0``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value >= 0 and float(value).is_integer()
+
+
 def _first(data: Mapping[str, Any], *names: str) -> Any:
     for name in names:
         if data.get(name) is not None:
@@ -265,6 +296,9 @@ class BatchJob:
     cancelling_at: datetime | None = None
     cancelled_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: What was wrong with the object as received (a field missing or of the wrong type, whose
+    #: value was replaced by its default); empty for a well-formed object.
+    malformed: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BatchJob:
@@ -294,6 +328,7 @@ class BatchJob:
                 for name in _BATCH_TIMESTAMPS
             },
             extra={k: v for k, v in data.items() if k not in _BATCH_FIELDS and k not in _ALIAS_NAMES},
+            malformed=_malformed_batch_fields(data),
         )
 
     def to_dict(self) -> dict[str, Any]:

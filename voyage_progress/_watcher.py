@@ -293,7 +293,11 @@ class Watcher:
 
     def _apply(self, batch: WatchedBatch, job: BatchJob) -> None:
         now = self.clock()
-        job = self._sanitized(batch, job)
+        checked = self._checked(batch, job)
+        if checked is None:  # not believed: keep what is known, read it again at the next poll
+            batch.next_due = now + self.intervals.for_batch(batch)
+            return
+        job = checked
         wall = self.wall_time()
         if batch.metrics is None:
             batch.metrics = BatchProgressMetrics(start_time=_start_time(job, wall))
@@ -314,22 +318,44 @@ class Watcher:
             self.listeners.on_event(end, batch)
             self.listeners.on_watchlist()
 
-    def _sanitized(self, batch: WatchedBatch, job: BatchJob) -> BatchJob:
-        """Counts that never go backwards and never exceed the total; each fix is counted."""
-        counts = job.request_counts
-        previous = batch.job.request_counts if batch.job else RequestCounts()
-        total = counts.total or previous.total
-        completed, failed = max(counts.completed, previous.completed), max(counts.failed, previous.failed)
-        if total and completed + failed > total:
-            completed = min(completed, total)
-            failed = min(failed, total - completed)
-        fixed = RequestCounts(total, completed, failed)
-        if fixed == counts:
-            return job
+    def _checked(self, batch: WatchedBatch, job: BatchJob) -> BatchJob | None:
+        """The batch as it may be shown, or None for an answer that cannot be believed.
+
+        Counts never go backwards and a total, once known, stays. An answer that contradicts
+        itself or what was already seen (more requests done than exist, no status, a status
+        that goes back, an end with fewer requests done than already seen) is not applied. An
+        unknown status is shown as it is. Each of these is an anomaly: counted, logged once."""
+        previous = batch.job
+        counts, before = job.request_counts, previous.request_counts if previous else RequestCounts()
+        problem = _implausible(job, previous)
+        if problem is None and job.status.is_terminal and counts.processed < before.processed:
+            problem = "an end with fewer requests done than already seen"
+        if problem is not None:
+            self._anomaly(batch, f"ignored an answer with {problem}: {job.status.value} {counts}")
+            return None
+        fixed = RequestCounts(
+            counts.total or before.total,
+            max(counts.completed, before.completed),
+            max(counts.failed, before.failed),
+        )
+        if fixed.total and fixed.processed > fixed.total:
+            self._anomaly(batch, f"ignored counts {counts} that do not add up with those seen before")
+            return None
+        if fixed != counts:
+            self._anomaly(batch, f"counts {counts} went backwards; kept {fixed}")
+            job = dataclasses.replace(job, request_counts=fixed)
+        if not job.status.is_known:
+            self._anomaly(batch, f"unknown status {job.status.value!r}")
+        elif job.malformed:
+            self._anomaly(batch, "malformed " + ", ".join(job.malformed))
+        return job
+
+    def _anomaly(self, batch: WatchedBatch, what: str) -> None:
         batch.anomalies += 1
         if batch.anomalies == 1:
-            logger.warning("batch %s: inconsistent counts %s clamped to %s", job.id, counts, fixed)
-        return dataclasses.replace(job, request_counts=fixed)
+            logger.warning(
+                "batch %s: %s (further anomalies of this batch are counted, not logged)", batch.batch_id, what
+            )
 
     def _unreadable(self, batch: WatchedBatch, reason: str) -> None:
         batch.error = reason
@@ -375,6 +401,24 @@ class Watcher:
 
     def active(self) -> Iterable[WatchedBatch]:
         return (b for b in self.batches.values() if b.is_active)
+
+
+def _implausible(job: BatchJob, previous: BatchJob | None) -> str | None:
+    """Why an answer contradicts itself or what was seen before, if it does."""
+    counts = job.request_counts
+    unreadable = [name for name in job.malformed if name.startswith(("status", "request_counts"))]
+    if unreadable:
+        return "unreadable " + ", ".join(unreadable)
+    if counts.total and counts.processed > counts.total:
+        return "more requests done than the batch holds"
+    if previous is None:
+        return None
+    if counts.total and previous.request_counts.total and counts.total != previous.request_counts.total:
+        return "a different total"
+    old, new = previous.status, job.status
+    if old.is_known and new.is_known and not old.is_terminal and new.phase < old.phase:
+        return "a status that went back"
+    return None
 
 
 def _start_time(job: BatchJob, now: datetime) -> datetime:

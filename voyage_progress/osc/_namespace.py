@@ -113,6 +113,13 @@ class BATCH:
     IS_COMPLETE = _a("/batch/{slot}/is_complete", "i", "1 when completed", "0/1")
     IS_FAILED = _a("/batch/{slot}/is_failed", "i", "1 when failed or expired", "0/1")
     IS_TERMINAL = _a("/batch/{slot}/is_terminal", "i", "1 when it will not change any more", "0/1")
+    ANOMALIES = _a(
+        "/batch/{slot}/anomalies",
+        "i",
+        "answers about this batch that were wrong (counts going back, more done than the total, an "
+        "unknown status, missing or mistyped fields): ignored or corrected, and counted here",
+        "≥ 0",
+    )
 
 
 class ALL:

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._faults import Faults
+from ._glitches import glitch_body
 from ._scenarios import SCENARIOS
 from ._store import ApiProblem, Store
 
@@ -37,6 +38,7 @@ class Stats:
     by_route: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    glitches: Counter[str] = field(default_factory=Counter)
     per_second: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=7200))
 
     def record(self, route: str) -> None:
@@ -58,6 +60,7 @@ class Stats:
             "by_route": dict(self.by_route),
             "by_status": {str(k): v for k, v in self.by_status.items()},
             "faults": dict(self.faults),
+            "glitches": dict(self.glitches),
             "peak_per_second": self.peak_per_second,
         }
 
@@ -284,6 +287,8 @@ class _Gate:
             await _send_bytes(send, 200, body, b"application/json")
         elif fault == "truncated":
             await self._truncated(scope, receive, send)
+        elif fault == "glitch":
+            await self._glitched(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -304,8 +309,8 @@ class _Gate:
 
         return counted
 
-    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer for real, but stop the body half-way and close the connection."""
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[Message, bytes]:
+        """The app's real answer, held back: its start message and its whole body."""
         start: Message = {}
         chunks: list[bytes] = []
 
@@ -317,7 +322,26 @@ class _Gate:
                 chunks.append(message.get("body", b""))
 
         await self.app(scope, receive, capture)
-        body = b"".join(chunks)
+        return start, b"".join(chunks)
+
+    async def _glitched(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer for real, with every batch object in the answer made wrong in one way."""
+        start, body = await self._answer(scope, receive)
+        status = start.get("status", 200)
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        applied = glitch_body(document, self.faults.rng) if document is not None else []
+        for name in applied:
+            self.stats.glitches[name] += 1
+        if applied:
+            body = json.dumps(document).encode()
+        await _send_bytes(send, status, body, b"application/json")
+
+    async def _truncated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer for real, but stop the body half-way and close the connection."""
+        start, body = await self._answer(scope, receive)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send(
             {
