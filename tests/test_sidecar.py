@@ -281,3 +281,24 @@ async def test_sigkill_and_restart_resume_every_batch(receiver: OscReceiver, tmp
         completions[batch_id] += 1
     assert all(completions[b] == 1 for b in ids if b not in ended_before)
     assert receiver.events("shutdown")  # SIGTERM: a clean stop, announced
+
+
+async def test_an_end_is_saved_as_said_only_once_it_is_on_the_wire(
+    receiver: OscReceiver, tmp_path: Path
+) -> None:
+    """A sidecar killed between deciding that a batch ended and sending it must say it again
+    after the restart: the state file holds an end only once its datagram has left."""
+    state = tmp_path / "sidecar.json"
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
+            sidecar = Sidecar(fast_config(receiver, batch_ids=[batch_id], state_file=state), client)
+            await sidecar.start()
+            sim.advance(3600)
+            await sidecar.watcher.poll_once()  # the end is decided and queued, not yet sent
+            assert sidecar.watcher.batches[batch_id].reported_end == "complete"
+            assert json.loads(state.read_text())["batches"][0]["reported_end"] is None
+            await receiver.wait_for(lambda r: bool(r.events("complete")))
+            await sidecar.outbox.drain()
+            assert json.loads(state.read_text())["batches"][0]["reported_end"] == "complete"
+            await sidecar.shutdown()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 
 from .osc._codec import Message, encode_bundle
 from .osc._sender import OscSender
@@ -23,13 +24,14 @@ class Outbox:
         self.sender = sender
         self.burst = burst
         self.pause = pause
-        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue: collections.deque[tuple[bytes, Callable[[], None] | None]] = collections.deque()
         self._flusher: asyncio.Task[None] | None = None
         self.sent = 0
 
-    def put(self, messages: list[Message]) -> None:
-        """Queue one bundle; it leaves after everything queued before it."""
-        self._queue.append(encode_bundle(messages))
+    def put(self, messages: list[Message], sent: Callable[[], None] | None = None) -> None:
+        """Queue one bundle; it leaves after everything queued before it, and then ``sent`` is
+        called (to record what can only be recorded once it is on the wire)."""
+        self._queue.append((encode_bundle(messages), sent))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="osc-outbox")
 
@@ -37,8 +39,11 @@ class Outbox:
         queue = self._queue
         while queue:
             for _ in range(min(self.burst, len(queue))):
-                self.sender.send_datagram(queue.popleft())
+                datagram, sent = queue.popleft()
+                self.sender.send_datagram(datagram)
                 self.sent += 1
+                if sent is not None:
+                    sent()
             if queue:
                 await asyncio.sleep(self.pause)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -23,7 +24,7 @@ from ._messages import batch_messages, event_message, health_messages, summary_m
 from ._outbox import Outbox
 from ._state import StateFile, WatchEntry
 from ._view import SidecarView
-from ._watcher import Intervals, Listeners, WatchedBatch, Watcher
+from ._watcher import END_EVENTS, Intervals, Listeners, WatchedBatch, Watcher
 from .osc._codec import Message
 from .osc._control import ControlCommand, ControlServer
 from .osc._sender import Destination, OscSender
@@ -76,7 +77,8 @@ class Sidecar:
         )
         self.control: ControlServer | None = None
         self._restoring = False
-        self._pending: list[list[Message] | WatchedBatch] = []
+        self._pending: list[tuple[list[Message] | WatchedBatch, Callback | None]] = []
+        self._ends_sent: dict[str, str] = {}
         self._flush_scheduled = False
         self._shown: dict[str, tuple[object, ...]] = {}
         self.started = asyncio.Event()
@@ -144,6 +146,8 @@ class Sidecar:
         self._restoring = True
         try:
             for entry in self.state.load() if self.state else []:
+                if entry.reported_end:
+                    self._ends_sent[entry.batch_id] = entry.reported_end
                 self.watcher.watch(
                     entry.batch_id,
                     entry.label,
@@ -159,11 +163,11 @@ class Sidecar:
 
     # -- outputs ----------------------------------------------------------------------------------
 
-    def _send(self, item: list[Message] | WatchedBatch) -> None:
+    def _send(self, item: list[Message] | WatchedBatch, sent: Callback | None = None) -> None:
         """Queue a bundle, or a batch whose bundle is built when the queue is flushed (soon, in
         order): a poll cycle that moves a hundred batches computes the summary once, not a
-        hundred times."""
-        self._pending.append(item)
+        hundred times. ``sent`` is called once the bundle is on the wire."""
+        self._pending.append((item, sent))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -173,13 +177,13 @@ class Sidecar:
         prefix = self.config.prefix
         summary: list[Message] | None = None
         pending, self._pending = self._pending, []
-        for item in pending:
+        for item, sent in pending:
             if isinstance(item, WatchedBatch):
                 if summary is None:
                     summary = summary_messages(prefix, self.watcher.batches.values())
-                self.outbox.put(batch_messages(prefix, item, self._age(item)) + summary)
+                self.outbox.put(batch_messages(prefix, item, self._age(item)) + summary, sent)
             else:
-                self.outbox.put(item)
+                self.outbox.put(item, sent)
 
     def _batch_changed(self, batch: WatchedBatch) -> None:
         self.view.batch_changed(batch)
@@ -191,8 +195,17 @@ class Sidecar:
     def _event(self, kind: str, batch: WatchedBatch) -> None:
         if kind == "unwatch":
             self._shown.pop(batch.batch_id, None)
-        self._send([event_message(self.config.prefix, kind, batch.batch_id, batch.slot)])
+            self._ends_sent.pop(batch.batch_id, None)
+        is_end = kind in END_EVENTS.values()
+        sent = functools.partial(self._end_sent, batch.batch_id, kind) if is_end else None
+        self._send([event_message(self.config.prefix, kind, batch.batch_id, batch.slot)], sent)
         self.view.event(kind, batch)
+
+    def _end_sent(self, batch_id: str, kind: str) -> None:
+        """A batch's end is on the wire: only now may a restarted sidecar take it as said. (Saved
+        when it was decided, a kill before the datagram left would lose it for good.)"""
+        self._ends_sent[batch_id] = kind
+        self._save()
 
     def _send_health(self) -> None:
         health = self.watcher.health
@@ -240,7 +253,8 @@ class Sidecar:
         if self.state is None or self._restoring:
             return
         entries = [
-            WatchEntry(b.batch_id, b.slot, b.label, b.auto, b.reported_end) for b in self.watcher.by_slot()
+            WatchEntry(b.batch_id, b.slot, b.label, b.auto, self._ends_sent.get(b.batch_id))
+            for b in self.watcher.by_slot()
         ]
         self.state.save(entries)
 
@@ -276,6 +290,7 @@ class Sidecar:
 
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
+Callback = Callable[[], None]
 
 
 def _visible(batch: WatchedBatch) -> tuple[object, ...]:
@@ -291,6 +306,7 @@ def _visible(batch: WatchedBatch) -> tuple[object, ...]:
         counts.completed if counts else None,
         counts.failed if counts else None,
         event.error_message if event else None,
+        batch.anomalies,
     )
 
 
