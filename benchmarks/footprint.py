@@ -39,22 +39,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Protocol
 
-import httpx
-
+from benchmarks._processes import Child, SimulatorControl, child, meter, simulator
 from benchmarks._report import Result, table
 from benchmarks.emit import Drain
 
@@ -95,145 +88,6 @@ class Timing:
 
 QUICK = Timing(warmup=3.0, window=5.0, sample_every=0.25, import_runs=3)
 FULL = Timing(warmup=10.0, window=60.0, sample_every=0.5, import_runs=15)
-
-
-# -- processes ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """A process started here; its standard error is kept in a temporary file for when it dies."""
-
-    what: str
-    process: subprocess.Popen[str]
-    log: IO[str]
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            self.log.seek(0)
-            raise RuntimeError(
-                f"the {self.what} exited ({self.process.returncode}): {self.log.read()[-2000:]}"
-            )
-
-    def end(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-@contextlib.contextmanager
-def child(what: str, args: list[str], stdout: int, env: dict[str, str] | None = None) -> Iterator[Child]:
-    with tempfile.TemporaryFile("w+") as log:
-        started = Child(what, subprocess.Popen(args, stdout=stdout, stderr=log, env=env, text=True), log)
-        try:
-            yield started
-        finally:
-            started.end()
-
-
-def _first_line(started: Child, timeout: float = 30.0) -> str:
-    """The process's first line of output; the rest is read and dropped by a thread."""
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = started.process.stdout
-    assert stdout is not None
-
-    def read() -> None:
-        with contextlib.suppress(ValueError, OSError):  # closed when the process is ended
-            for line in stdout:
-                lines.put(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        started.check()
-        raise RuntimeError(f"the {started.what} printed nothing in {timeout:g} s") from None
-
-
-@dataclass
-class SimulatorControl:
-    """The simulator process, steered over HTTP."""
-
-    base_url: str
-    http: httpx.Client
-
-    def create_batches(self, count: int) -> list[str]:
-        body = {"requests": REQUESTS_PER_BATCH, "scenario": "normal"}
-        return [
-            self.http.post("/_sim/batches", json=body).raise_for_status().json()["id"] for _ in range(count)
-        ]
-
-    def requests_served(self) -> int:
-        return int(self.http.get("/_sim/stats").raise_for_status().json()["requests"])
-
-
-@contextlib.contextmanager
-def simulator() -> Iterator[SimulatorControl]:
-    args = [sys.executable, "-m", "voyage_progress", "simulate", "--port", "0", "--speed", "1"]
-    with child("simulator", args, subprocess.PIPE) as started:
-        match = re.search(r"(http://\S+?)/v1\b", _first_line(started))
-        if match is None:
-            raise RuntimeError("no URL in the simulator's first line")
-        with httpx.Client(base_url=match.group(1), timeout=30) as http:
-            yield SimulatorControl(match.group(1) + "/v1", http)
-
-
-# -- measuring a process ------------------------------------------------------------------------------
-
-
-class Meter(Protocol):
-    def rss(self) -> int: ...
-
-    def cpu(self) -> float: ...
-
-
-class ProcMeter:
-    """Linux: ``/proc/<pid>/status`` and ``/proc/<pid>/stat``."""
-
-    def __init__(self, pid: int) -> None:
-        self.status = Path(f"/proc/{pid}/status")
-        self.stat = Path(f"/proc/{pid}/stat")
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def rss(self) -> int:
-        for line in self.status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
-
-    def cpu(self) -> float:
-        text = self.stat.read_text()
-        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "; comm may hold spaces
-        return (int(fields[11]) + int(fields[12])) / self.tick  # utime, stime: fields 14 and 15
-
-
-class PsutilMeter:
-    def __init__(self, pid: int) -> None:
-        import psutil  # type: ignore[import-untyped]
-
-        self.process = psutil.Process(pid)
-
-    def rss(self) -> int:
-        return int(self.process.memory_info().rss)
-
-    def cpu(self) -> float:
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
-
-
-def meter(pid: int) -> Meter | None:
-    if Path(f"/proc/{pid}/stat").exists():
-        return ProcMeter(pid)
-    try:
-        return PsutilMeter(pid)
-    except ImportError:
-        return None
 
 
 @dataclass
@@ -316,7 +170,7 @@ def usage(timing: Timing) -> tuple[Usage, Usage]:
     with contextlib.ExitStack() as stack:
         sims = [stack.enter_context(simulator()) for _ in range(2)]
         with ThreadPoolExecutor(len(sims)) as pool:
-            ids = list(pool.map(lambda sim: sim.create_batches(BATCHES), sims))
+            ids = list(pool.map(lambda sim: sim.create_batches(BATCHES, REQUESTS_PER_BATCH), sims))
         ours, naive = observe([_sidecar(stack, sims[0], ids[0]), _naive(stack, sims[1], ids[1])], timing)
     return ours, naive
 

@@ -49,14 +49,16 @@ def main(argv: list[str]) -> int:
     report = table(results)
     print(report)
     if args.write_docs:
-        write_docs(report, "python3 scripts/bench.py" + (" --quick" if args.quick else ""))
+        write_docs(DOCS, report, "python3 scripts/bench.py" + (" --quick" if args.quick else ""))
     return 0
 
 
-def write_docs(report: str, command: str) -> None:
-    head = DOCS.read_text().split(MARKER)[0] if DOCS.exists() else ""
+def write_docs(docs: Path, report: str, command: str) -> None:
+    """Replace what follows the marker in ``docs`` with the table, the command, the machine and
+    the date."""
+    head = docs.read_text().split(MARKER)[0] if docs.exists() else ""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    DOCS.write_text(f"{head}{MARKER}\n\nMeasured {stamp} with `{command}` on {machine()}.\n\n{report}\n")
+    docs.write_text(f"{head}{MARKER}\n\nMeasured {stamp} with `{command}` on {machine()}.\n\n{report}\n")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from tests.conftest import jsonl
 from tests.test_models import API_FIELD_ORDER
 from voyage_progress import BatchStatus, VoyageBatchClient
 from voyage_progress.simulator import SCENARIOS, Faults, Simulator, run_simulator
+from voyage_progress.simulator._store import ApiProblem
 
 ID = re.compile(r"^(batch|file)-[1-9A-HJ-NP-Za-km-z]{37}$")
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -357,3 +358,13 @@ async def test_speed_scales_time() -> None:
         async with VoyageBatchClient(api_key="k", base_url=sim.base_url) as client:
             events = [e async for e in client.stream_batch_progress(batch_id, poll_interval=0.01)]
     assert events[-1].is_complete and len(events) < 100
+
+
+async def test_sim_processing_sets_how_long_the_work_takes(sim: Simulator) -> None:
+    short = sim.add_batch(100, "normal", sim_processing="60")
+    long = sim.add_batch(100, "normal", sim_processing="7200")
+    sim.advance(45 + 60 + 60 + 1)  # validating, the work, finalizing
+    statuses = {b.id: b.snapshot(sim.clock.now()).status for b in sim.store.batches.values()}
+    assert (statuses[short], statuses[long]) == ("completed", "in_progress")
+    with pytest.raises(ApiProblem, match="sim_processing must be a positive number"):
+        sim.add_batch(10, "normal", sim_processing="soon")

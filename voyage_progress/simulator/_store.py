@@ -20,7 +20,7 @@ from ._content import (
     output_lines,
     parse_input,
 )
-from ._scenarios import DEFAULT_SCENARIO, SCENARIOS, Plan, Snapshot
+from ._scenarios import DEFAULT_SCENARIO, SCENARIOS, Plan, Scenario, Snapshot
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 IN_FLIGHT = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
@@ -202,6 +202,7 @@ class Store:
         scenario = SCENARIOS.get(scenario_name)
         if scenario is None:
             raise ApiProblem(400, f"Unknown sim_scenario {scenario_name!r}; one of: {', '.join(SCENARIOS)}.")
+        scenario = _with_processing(scenario, metadata.get("sim_processing"))
         requests, problems = parse_input(input_file.data(), endpoint)
         if problems:
             scenario = dataclasses.replace(scenario, fail_validation=True)
@@ -316,6 +317,20 @@ def _validated_create(body: Mapping[str, Any]) -> tuple[str, str, str, dict[str,
                 400, "metadata keys are at most 64 characters and values strings of at most 512."
             )
     return endpoint, window, file_id, dict(params), dict(metadata)
+
+
+def _with_processing(scenario: Scenario, seconds: str | None) -> Scenario:
+    """The scenario with its processing time set by the batch's ``sim_processing`` metadata, so
+    that one simulator can hold batches of every length (the fault soak spreads them over 12 h)."""
+    if seconds is None:
+        return scenario
+    try:
+        processing = float(seconds)
+    except ValueError:
+        processing = -1.0
+    if not 0 < processing < float("inf"):
+        raise ApiProblem(400, f"sim_processing must be a positive number of seconds; got {seconds!r}.")
+    return dataclasses.replace(scenario, processing=processing)
 
 
 def _page(items: list[dict[str, Any]], limit: int, after: str | None) -> dict[str, Any]:

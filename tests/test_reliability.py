@@ -1,0 +1,25 @@
+"""The reliability runs' short versions, as CI runs them on every change: a fault soak of 30
+batches over twelve simulated hours, and five SIGKILLs with restarts. Unlike the benchmarks'
+short versions, every target here is asserted: each is a correctness property (nothing lost,
+nothing duplicated, no crash, never over the request budget), not a speed."""
+
+from __future__ import annotations
+
+from benchmarks import restarts, soak
+from benchmarks._report import Result, table
+
+
+def assert_all_met(rows: list[Result]) -> None:
+    print("\n" + table(rows))
+    judged = [row for row in rows if row.met is not None]
+    assert len(judged) >= 5
+    missed = [f"{row.metric}: {row.ours} (target {row.target})" for row in judged if not row.met]
+    assert not missed, "\n".join(missed)
+
+
+def test_short_fault_soak() -> None:
+    assert_all_met(soak.run(quick=True))
+
+
+def test_short_kill_and_restart_run() -> None:
+    assert_all_met(restarts.run(quick=True))
