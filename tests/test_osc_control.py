@@ -173,6 +173,8 @@ async def test_another_prefix(handled: Handled) -> None:
         (WATCH, ["batch_1", "two\nlines"]),
         (WATCH, ["batch_1", "bell\x07"]),
         (WATCH, ["batch_1", "c1\x85"]),
+        (WATCH, ["batch_1", "paragraph\u2029"]),
+        (WATCH, ["batch_1", "\u202eturned around"]),
         (UNWATCH, []),
         (UNWATCH, ["a", "b"]),
         (REFRESH, ["now"]),

@@ -8,11 +8,7 @@ message. A rejected message is counted under its reason in ``rejected`` and logg
 minute per reason; it never reaches the handler, and nothing a peer sends can raise out of
 ``datagram_received``.
 
-Which peers are accepted:
-
-- with no ``allowed_peers`` (loopback only): any loopback address, 127.0.0.0/8 or ::1;
-- with ``allowed_peers``: exactly those, plus this machine as 127.0.0.1 or ::1, so that a local
-  tool still works once a remote one is allowed.
+Which peers are accepted is the rule of ``voyage_progress._peers``, shared with the simulator.
 
 Async handlers run as tasks, started in the order the commands arrive.
 """
@@ -23,7 +19,6 @@ import asyncio
 import collections
 import errno
 import inspect
-import ipaddress
 import logging
 import math
 import re
@@ -34,6 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
+from .._peers import PeerPolicyError, is_loopback, parse_allowed_peers, peer_allowed
 from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve
@@ -44,11 +40,12 @@ logger = logging.getLogger("voyage_progress.osc")
 
 MAX_DATAGRAM = 8192
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: C0 and C1 controls, and the characters that break a line or turn text around in a terminal or
+#: a TouchDesigner text TOP (line and paragraph separators, bidirectional controls).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 _MAX_LABEL = 200
 _LOG_EVERY = 60.0
 _CLOSE_TIMEOUT = 1.0
-_MACHINE = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
 _ADDRESS_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
 _COMMANDS: dict[str, OscAddress] = {
     "watch": CONTROL.WATCH,
@@ -56,8 +53,6 @@ _COMMANDS: dict[str, OscAddress] = {
     "refresh": CONTROL.REFRESH,
     "cancel": CONTROL.CANCEL,
 }
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,7 @@ class ControlServer(asyncio.DatagramProtocol):
         self._handler = handler
         self._kinds = {prefix + address.path: (kind, address) for kind, address in _COMMANDS.items()}
         self._address: tuple[str, int] = (host, port)
-        self._allowed = frozenset(map(_allowed_peer, allowed_peers))
+        self._allowed = parse_allowed_peers(allowed_peers)
         self._allow_cancel = allow_cancel
         self.accepted = 0
         self.rejected: collections.Counter[str] = collections.Counter()
@@ -118,8 +113,8 @@ class ControlServer(asyncio.DatagramProtocol):
             family, address = await resolve(host, port, passive=True)
         except OSError:
             raise ValueError(f"cannot listen for control on {host!r}: unknown address") from None
-        if not self._allowed and not _is_loopback(address[0]):
-            raise ValueError(f"listening for control on {host} needs at least one --allow-peer address")
+        if not self._allowed and not is_loopback(address[0]):
+            raise PeerPolicyError(f"listening for control on {host} needs at least one --allow-peer address")
         sock = _bind(family, address, _where(host, port))
         try:
             await asyncio.get_running_loop().create_datagram_endpoint(lambda: self, sock=sock)
@@ -186,13 +181,7 @@ class ControlServer(asyncio.DatagramProtocol):
         return None
 
     def _peer_allowed(self, host: str) -> bool:
-        try:
-            address = _peer_address(host)
-        except ValueError:
-            return False
-        if not self._allowed:
-            return address.is_loopback
-        return address in self._allowed or address in _MACHINE
+        return peer_allowed(host, self._allowed)
 
     def _command(self, address: str, args: list[Arg], peer: tuple[str, int]) -> ControlCommand | str:
         """The command, or why it is rejected."""
@@ -236,37 +225,16 @@ class ControlServer(asyncio.DatagramProtocol):
 
 def _valid_arguments(args: list[Arg], types: str) -> bool:
     """The types as the namespace gives them (``s|ss``: one string or two), then the strings:
-    every control message has a batch id first and a label second, if anything."""
+    a control message's first string is a batch id and its second a label; a number (the ``i``
+    or ``f`` of a refresh) is not read."""
     signature = "".join(
         "s" if isinstance(arg, str) else "f" if isinstance(arg, float) else "i" for arg in args
     )
     if signature not in types.split("|"):
         return False
-    if args and not _BATCH_ID.fullmatch(str(args[0])):
+    if signature.startswith("s") and not _BATCH_ID.fullmatch(str(args[0])):
         return False
     return len(args) < 2 or (len(str(args[1])) <= _MAX_LABEL and not _CONTROL_CHARACTERS.search(str(args[1])))
-
-
-def _peer_address(host: str) -> IPAddress:
-    """An IP address, IPv4-mapped IPv6 ones as IPv4 (as a dual-stack socket reports them)."""
-    address = ipaddress.ip_address(host.partition("%")[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _allowed_peer(host: str) -> IPAddress:
-    try:
-        return _peer_address(host)
-    except ValueError:
-        raise ValueError(f"--allow-peer {host!r} is not an IP address") from None
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return _peer_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _where(host: str, port: int) -> str:
