@@ -1,8 +1,14 @@
-"""The async Voyage Batch API client: files, batches, retries and typed errors."""
+"""The async Voyage Batch API client: files, batches, retries and typed errors.
+
+The key is sent in the ``Authorization`` header and nowhere else. Wherever it comes back as is
+(a body, a reason phrase, a broken status line), it is replaced before anyone sees it: a proxy
+or a server that echoes the header must not put the key into errors, logs, OSC or files.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import uuid
@@ -191,7 +197,7 @@ class VoyageBatchClient:
 
     async def download_file(self, file_id: str) -> bytes:
         """A file's content: the JSONL of a batch's input, output or errors."""
-        return await self._request("GET", f"files/{_segment(file_id)}/content", parse=lambda r: r.content)
+        return await self._request("GET", f"files/{_segment(file_id)}/content", parse=lambda body: body)
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -337,7 +343,7 @@ class VoyageBatchClient:
         method: str,
         path: str,
         *,
-        parse: Callable[[httpx.Response], T],
+        parse: Callable[[bytes], T],
         idempotent: bool = True,
         **kwargs: Any,
     ) -> T:
@@ -352,7 +358,7 @@ class VoyageBatchClient:
                 return self._parse(response, parse, where)
             except httpx.TimeoutException as exc:
                 error: VoyageErrors = APITimeoutError(
-                    f"{self.base_url} did not answer {where} within {self.timeout:g} s",
+                    self._redact(f"{self.base_url} did not answer {where} within {self.timeout:g} s"),
                     method=method,
                     url=self._redact(path),
                 )
@@ -361,7 +367,7 @@ class VoyageBatchClient:
                 unsent = isinstance(exc, httpx.ConnectError)
                 what = "cannot reach" if unsent else "connection broke with"
                 error = APIConnectionError(
-                    f"{what} {self.base_url} ({where}): {_describe(exc)}",
+                    self._redact(f"{what} {self.base_url} ({where}): {_describe(exc)}"),
                     method=method,
                     url=self._redact(path),
                 )
@@ -388,10 +394,10 @@ class VoyageBatchClient:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _parse(self, response: httpx.Response, parse: Callable[[httpx.Response], T], where: str) -> T:
+    def _parse(self, response: httpx.Response, parse: Callable[[bytes], T], where: str) -> T:
         if response.is_success:
             try:
-                return parse(response)
+                return parse(self._redact_bytes(response.content))
             except ValueError as exc:
                 raise MalformedResponseError(
                     f"unexpected answer to {where} ({response.status_code}): {self._redact(str(exc))}",
@@ -400,9 +406,9 @@ class VoyageBatchClient:
                     url=self._redact(response.request.url.path),
                 ) from None
         status = response.status_code
-        detail = self._redact(_detail(response))
-        message = f"{status} {response.reason_phrase or 'error'} from {where}" + (
-            f": {detail}" if detail else ""
+        detail = _detail(response, self._redact)
+        message = self._redact(
+            f"{status} {response.reason_phrase or 'error'} from {where}" + (f": {detail}" if detail else "")
         )
         cls = _ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else APIError)
         extra: dict[str, Any] = {}
@@ -419,6 +425,11 @@ class VoyageBatchClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "[redacted]") if len(self._api_key) >= 4 else text
+
+    def _redact_bytes(self, body: bytes) -> bytes:
+        """A body with the key replaced wherever it appears as is (JSON strings included)."""
+        secret = self._api_key.encode()
+        return body.replace(secret, b"[redacted]") if len(secret) >= 4 else body
 
 
 VoyageErrors = APIConnectionError | APIError
@@ -448,8 +459,9 @@ def _describe(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _detail(response: httpx.Response) -> str:
-    """The server's error text: Voyage's ``{"detail": ...}``, or the start of the body."""
+def _detail(response: httpx.Response, redact: Callable[[str], str]) -> str:
+    """The server's error text: Voyage's ``{"detail": ...}``, or the start of the body;
+    redacted before it is cut short, so that no piece of the key survives the cut."""
     try:
         body = response.json()
     except ValueError:
@@ -463,28 +475,28 @@ def _detail(response: httpx.Response) -> str:
         text = str(body["error"].get("message", ""))
     else:
         text = response.text if body is None else str(body)
-    text = " ".join(text.split())
+    text = " ".join(redact(text).split())
     return text[:300] + "…" if len(text) > 300 else text
 
 
-def _parse_object(response: httpx.Response) -> Mapping[str, Any]:
-    body = response.json()  # ValueError on malformed JSON
+def _parse_object(content: bytes) -> Mapping[str, Any]:
+    body = json.loads(content)  # ValueError on malformed JSON
     if not isinstance(body, Mapping):
         raise ValueError(f"expected a JSON object, got {type(body).__name__}")
     return body
 
 
-def _parse_batch(response: httpx.Response) -> BatchJob:
-    return BatchJob.from_dict(_parse_object(response))
+def _parse_batch(content: bytes) -> BatchJob:
+    return BatchJob.from_dict(_parse_object(content))
 
 
-def _parse_file(response: httpx.Response) -> FileObject:
-    return FileObject.from_dict(_parse_object(response))
+def _parse_file(content: bytes) -> FileObject:
+    return FileObject.from_dict(_parse_object(content))
 
 
-def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[httpx.Response], Page[T]]:
-    def parse(response: httpx.Response) -> Page[T]:
-        body = _parse_object(response)
+def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[bytes], Page[T]]:
+    def parse(content: bytes) -> Page[T]:
+        body = _parse_object(content)
         data = body.get("data")
         if not isinstance(data, list):
             raise ValueError("the list has no data array")

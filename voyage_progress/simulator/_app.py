@@ -1,5 +1,9 @@
 """The simulator's HTTP surface: Voyage's Files and Batch endpoints under ``/v1``, and a few
-``/_sim`` endpoints to steer it from another process (clock, stats, quick batches)."""
+``/_sim`` endpoints to steer it from another process (clock, stats, quick batches).
+
+Every request, ``/_sim`` included, first passes the peer rule the control input uses (see
+``voyage_progress._peers``): a peer that is not allowed gets a 403 and nothing else.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import json
 import re
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._peers import parse_allowed_peers, peer_allowed
 from ._faults import Faults
 from ._glitches import glitch_body
 from ._scenarios import SCENARIOS
@@ -40,6 +45,8 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
     glitches: Counter[str] = field(default_factory=Counter)
     per_second: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=7200))
+    #: Requests refused (403) because their peer is not allowed; not counted in ``requests``.
+    refused_peers: int = 0
 
     def record(self, route: str) -> None:
         self.requests += 1
@@ -62,6 +69,7 @@ class Stats:
             "faults": dict(self.faults),
             "glitches": dict(self.glitches),
             "peak_per_second": self.peak_per_second,
+            "refused_peers": self.refused_peers,
         }
 
 
@@ -76,13 +84,15 @@ def build_app(
     stats: Stats,
     api_key: str | None,
     drop_connection: Callable[[Scope], bool],
+    allowed_peers: Collection[str] = (),
 ) -> ASGIApp:
-    """The ASGI app: authentication, faults and statistics around Voyage's routes."""
+    """The ASGI app: the peer rule, authentication, faults and statistics around Voyage's
+    routes. With no ``allowed_peers`` only loopback peers are served."""
     api = Starlette(
         routes=_api_routes(store) + _control_routes(store, faults, stats),
         exception_handlers={HTTPException: _http_error, ApiProblem: _api_problem},
     )
-    return _Gate(api, faults, stats, api_key, drop_connection)
+    return _Gate(api, faults, stats, api_key, drop_connection, allowed_peers)
 
 
 def _api_routes(store: Store) -> list[Route]:
@@ -244,7 +254,8 @@ _FAULT_ANSWERS = {
 
 
 class _Gate:
-    """Around the API: counts every request, checks the key, and injects the faults."""
+    """Around the API: refuses peers that are not allowed, counts every request, checks the
+    key, and injects the faults."""
 
     def __init__(
         self,
@@ -253,14 +264,19 @@ class _Gate:
         stats: Stats,
         api_key: str | None,
         drop_connection: Callable[[Scope], bool],
+        allowed_peers: Collection[str] = (),
     ) -> None:
         self.app = app
         self.faults = faults
         self.stats = stats
         self.api_key = api_key
         self.drop_connection = drop_connection
+        self.allowed_peers = parse_allowed_peers(allowed_peers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._peer_allowed(scope):
+            await self._refuse_peer(scope, send)
+            return
         if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX + "/"):
             await self.app(scope, receive, send)
             return
@@ -291,6 +307,16 @@ class _Gate:
             await self._glitched(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    def _peer_allowed(self, scope: Scope) -> bool:
+        peer = _peer_of(scope)
+        return peer is not None and peer_allowed(peer, self.allowed_peers)
+
+    async def _refuse_peer(self, scope: Scope, send: Send) -> None:
+        self.stats.refused_peers += 1
+        peer = _peer_of(scope) or "an unknown address"
+        detail = f"Requests from {peer} are not allowed here (see the simulator's --allow-peer)."
+        await _send_json(self._counting(send), 403, {"detail": detail})
 
     def _auth_problem(self, scope: Scope) -> str | None:
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
@@ -362,6 +388,12 @@ class _Gate:
             async with asyncio.timeout(1.0):
                 while (await receive())["type"] != "http.disconnect":
                     pass
+
+
+def _peer_of(scope: Scope) -> str | None:
+    """The address the request came from; None when the server does not know it."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 async def _send_json(

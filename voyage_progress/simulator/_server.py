@@ -1,4 +1,8 @@
-"""Running the simulator: in-process for tests and the demo, or as its own command."""
+"""Running the simulator: in-process for tests and the demo, or as its own command.
+
+It listens on loopback unless told otherwise; listening anywhere else needs allowed peers, as
+the control input does, since whoever reaches it can steer it through ``/_sim``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,14 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from typing import Any
 
 import uvicorn
 from starlette.types import Scope
 
 from .._defaults import DEFAULT_SIMULATOR_HOST, DEFAULT_SIMULATOR_PORT
+from .._peers import IPAddress, PeerPolicyError, is_loopback, parse_allowed_peers
 from ._app import API_PREFIX, Stats, build_app
 from ._clock import SimClock
 from ._faults import Faults
@@ -34,12 +39,21 @@ class _EmbeddedServer(uvicorn.Server):
 class Simulator:
     """A running simulator: its URL, its clock, its data and what it has served."""
 
-    def __init__(self, store: Store, faults: Faults, stats: Stats, host: str, port: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        faults: Faults,
+        stats: Stats,
+        host: str,
+        port: int,
+        allowed_peers: frozenset[IPAddress] = frozenset(),
+    ) -> None:
         self.store = store
         self.faults = faults
         self.stats = stats
         self.host = host
         self.port = port
+        self.allowed_peers = allowed_peers
 
     @property
     def clock(self) -> SimClock:
@@ -102,6 +116,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _require_peers_beyond_loopback(sock: socket.socket, host: str, allowed: frozenset[IPAddress]) -> None:
+    """Judged on the address actually bound, so ``localhost`` counts as loopback."""
+    if not allowed and not is_loopback(sock.getsockname()[0]):
+        sock.close()
+        raise PeerPolicyError(f"serving the simulator on {host} needs at least one --allow-peer address")
+
+
 def _connection_dropper(server: uvicorn.Server) -> Any:
     def drop(scope: Scope) -> bool:
         """Abort the TCP connection the request came on, so the client gets no answer at all."""
@@ -127,24 +148,29 @@ async def run_simulator(
     api_key: str | None = None,
     seed: int = 0,
     scenario: str = DEFAULT_SCENARIO,
+    allowed_peers: Collection[str] = (),
 ) -> AsyncIterator[Simulator]:
     """Run a simulator on this event loop for the duration of the ``async with``.
 
     ``port=0`` picks a free port (read it from ``sim.base_url``). ``speed`` simulated seconds
     pass per real second; ``speed=0`` stops the clock for tests that move it with
     ``sim.advance()``. ``api_key`` set means only that key is accepted; otherwise any.
+    ``allowed_peers`` (IP addresses) may talk to it besides this machine; a ``host`` beyond
+    loopback needs at least one.
     """
     if isinstance(faults, str):
         faults = Faults.parse(faults)
     store = Store(SimClock(speed), seed=seed, default_scenario=scenario)
     faults = faults or Faults()
     stats = Stats()
+    allowed = parse_allowed_peers(allowed_peers)
     sock = _bind(host, port)
+    _require_peers_beyond_loopback(sock, host, allowed)
     config = uvicorn.Config(
         lambda: None, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
     )
     server = _EmbeddedServer(config)
-    config.app = build_app(store, faults, stats, api_key, _connection_dropper(server))
+    config.app = build_app(store, faults, stats, api_key, _connection_dropper(server), allowed_peers)
     bound_host, bound_port = sock.getsockname()[:2]
     task = asyncio.create_task(server.serve(sockets=[sock]), name="voyage-simulator")
     try:
@@ -153,7 +179,7 @@ async def run_simulator(
                 task.result()
                 raise RuntimeError("the simulator stopped while starting")
             await asyncio.sleep(0.005)
-        yield Simulator(store, faults, stats, bound_host, bound_port)
+        yield Simulator(store, faults, stats, bound_host, bound_port, allowed)
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
@@ -171,10 +197,18 @@ async def serve_forever(
     seed: int = 0,
     scenario: str = DEFAULT_SCENARIO,
     ready: Any = None,
+    allowed_peers: Collection[str] = (),
 ) -> None:
     """Serve until cancelled; ``ready(sim)`` is called once it listens."""
     async with run_simulator(
-        host, port, speed=speed, faults=faults, api_key=api_key, seed=seed, scenario=scenario
+        host,
+        port,
+        speed=speed,
+        faults=faults,
+        api_key=api_key,
+        seed=seed,
+        scenario=scenario,
+        allowed_peers=allowed_peers,
     ) as sim:
         if ready is not None:
             ready(sim)
