@@ -188,6 +188,19 @@ async def test_an_unreachable_api_keeps_the_last_state_and_backs_off() -> None:
     assert watcher.next_cycle_at() > clock.now
 
 
+async def test_a_refused_list_is_a_failed_poll_not_a_failed_watcher() -> None:
+    async with run_simulator(speed=0) as sim:
+        async with VoyageBatchClient(
+            api_key="k", base_url=sim.url + "/v0", retry_policy=FAST_RETRIES
+        ) as client:
+            watcher, _ = make_watcher(client, Clock())
+            for _ in range(2):  # two due batches: read from the list, which the server refuses
+                watcher.watch(sim.add_batch(5))
+            await watcher.poll_once()
+    assert not watcher.health.api_ok and watcher.health.message.startswith("API error: 404")
+    assert watcher.health.consecutive_failures == 1
+
+
 async def test_a_refused_key_is_reported_as_such() -> None:
     async with run_simulator(speed=0, api_key="good") as sim:
         async with VoyageBatchClient(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -28,6 +30,7 @@ PROG = "voyage-progress"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+_ADDRESS_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
@@ -53,11 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report(exc: BaseException) -> int:
     from ._exceptions import VoyageProgressError
+    from ._peers import PeerPolicyError
 
     known = (CommandError, VoyageProgressError, ValueError, OSError)
     text = str(exc) if isinstance(exc, known) and str(exc) else f"{type(exc).__name__}: {exc}"
     print(f"{PROG}: error: {text}", file=sys.stderr)
-    return EXIT_ERROR
+    return EXIT_USAGE if isinstance(exc, PeerPolicyError) else EXIT_ERROR
 
 
 class _Parser(argparse.ArgumentParser):
@@ -161,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", default="normal", help="scenario of batches whose metadata names none (default: normal)"
     )
     sim.add_argument("--api-key", help="accept only this key (default: any non-empty key)")
+    sim.add_argument(
+        "--allow-peer",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="also serve this address (repeatable; needed to listen beyond loopback)",
+    )
     sim.add_argument(
         "--seed", type=int, default=0, help="seed for ids, rate profiles and faults (default: 0)"
     )
@@ -488,9 +499,8 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     def ready(sim: Simulator) -> None:
         print(f"Voyage simulator at {sim.base_url}  (speed {args.speed:g}x, faults: {faults.describe()})")
-        print(
-            f"  export {defaults.BASE_URL_ENV}={sim.base_url} {defaults.API_KEY_ENV}={args.api_key or 'demo'}"
-        )
+        key = "<the --api-key>" if args.api_key else "demo"  # a key is never printed
+        print(f"  export {defaults.BASE_URL_ENV}={sim.base_url} {defaults.API_KEY_ENV}={key}")
         print("  Ctrl+C to stop", flush=True)
 
     await serve_forever(
@@ -502,6 +512,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         scenario=args.scenario,
         ready=ready,
+        allowed_peers=args.allow_peer,
     )
     return 0
 
@@ -540,7 +551,8 @@ def _view(args: argparse.Namespace) -> SidecarView:
 
 async def _watch(args: argparse.Namespace) -> int:
     from ._client import VoyageBatchClient
-    from ._exceptions import APIConnectionError, AuthenticationError, PermissionDeniedError, ServerError
+    from ._exceptions import AuthenticationError, PermissionDeniedError
+    from ._progress import TRANSIENT_ERRORS
     from ._sidecar import Sidecar
     from ._signals import stop_on_signals
 
@@ -561,10 +573,10 @@ async def _watch(args: argparse.Namespace) -> int:
             await client.list_batches(limit=1)
         except (AuthenticationError, PermissionDeniedError) as exc:
             raise CommandError(f"the API refused the key: {exc}") from None
-        except (APIConnectionError, ServerError) as exc:
+        except TRANSIENT_ERRORS as exc:
             view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
         stop = asyncio.Event()
-        with stop_on_signals(stop):
+        with stop_on_signals(stop), _control_port_free(config):
             await Sidecar(config, client, view).run(stop)
     return 0
 
@@ -573,9 +585,26 @@ async def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
     from ._signals import stop_on_signals
 
+    config = _sidecar_config(args)
     stop = asyncio.Event()
-    with stop_on_signals(stop):
-        return await run_demo(_sidecar_config(args), _view(args), args.speed, args.forever, stop)
+    with stop_on_signals(stop), _control_port_free(config):
+        return await run_demo(config, _view(args), args.speed, args.forever, stop)
+
+
+@contextlib.contextmanager
+def _control_port_free(config: SidecarConfig) -> Iterator[None]:
+    """A control port that another program holds, said with both ways out."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _ADDRESS_IN_USE or config.control_port is None:
+            raise
+        host, port = config.control_host, config.control_port
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise CommandError(
+            f"control port {where} is in use (is another sidecar running?): "
+            "choose another with --control-port PORT, or listen for none with --no-control"
+        ) from None
 
 
 async def _namespace(args: argparse.Namespace) -> int:

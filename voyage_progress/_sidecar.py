@@ -13,7 +13,6 @@ import contextlib
 import functools
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +85,9 @@ class Sidecar:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open every socket (errors here are the user's to fix: a port in use, a bad host)."""
+        """Read the state file, then open every socket (errors here are the user's to fix: a
+        state file that cannot be read, a port in use, a bad host); nothing is sent before."""
+        entries = self.state.load() if self.state else []
         await self.sender.start()
         if self.config.control_port is not None:
             self.control = ControlServer(
@@ -104,7 +105,7 @@ class Sidecar:
                 raise
         self.running = True
         self._send([event_message(self.config.prefix, "start")])
-        self._restore()
+        self._restore(entries)
         self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -142,10 +143,10 @@ class Sidecar:
         await self.outbox.drain()
         await self.sender.aclose()
 
-    def _restore(self) -> None:
+    def _restore(self, entries: list[WatchEntry]) -> None:
         self._restoring = True
         try:
-            for entry in self.state.load() if self.state else []:
+            for entry in entries:
                 if entry.reported_end:
                     self._ends_sent[entry.batch_id] = entry.reported_end
                 self.watcher.watch(
@@ -228,26 +229,29 @@ class Sidecar:
             self._send(batch)
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        clock = self.watcher.clock
+        next_beat = clock()
         last_full = -float("inf")
         last_health = self.watcher.health.message
         while not stop.is_set():
             self.heartbeat += 1
             self._send_health()
-            if loop.time() - last_full >= self.config.full_state_interval - 1e-3:
+            if clock() - last_full >= self.config.full_state_interval - 1e-3:
                 self.send_full_state()
-                last_full = loop.time()
+                last_full = clock()
             health = self.watcher.health
             if health.message != last_health:
                 self.view.health_changed(health.api_ok, health.message)
                 last_health = health.message
-            next_beat = started + self.heartbeat * self.config.heartbeat_interval
+            # on time, without catching up: after a jump of the clock (a machine waking from
+            # sleep) the beats it skipped are not all sent at once
+            next_beat = max(next_beat + self.config.heartbeat_interval, clock())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, next_beat - loop.time()))
+                await asyncio.wait_for(stop.wait(), max(0.0, next_beat - clock()))
 
     def _age(self, batch: WatchedBatch) -> float | None:
-        return None if batch.last_read is None else max(0.0, time.monotonic() - batch.last_read)
+        """Seconds since the batch was read, on the watcher's clock (it set ``last_read``)."""
+        return None if batch.last_read is None else max(0.0, self.watcher.clock() - batch.last_read)
 
     def _save(self) -> None:
         if self.state is None or self._restoring:

@@ -6,6 +6,7 @@ one): a crash or a power cut mid-write leaves the previous list, never half a fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -62,27 +63,39 @@ class StateFile:
     def load(self) -> list[WatchEntry]:
         """The saved list; empty when there is none. A damaged file is set aside, not fatal."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise OSError(f"cannot read the state file {self.path}: {exc.strerror or exc}") from None
         try:
-            document = json.loads(text)
-            entries = document["batches"]
-        except (ValueError, KeyError, TypeError):
-            damaged = self.path.with_name(self.path.name + ".damaged")
-            os.replace(self.path, damaged)
-            logger.warning("state file %s is damaged; moved it to %s and started empty", self.path, damaged)
+            entries = json.loads(data.decode("utf-8"))["batches"]
+            if not isinstance(entries, list):
+                raise TypeError("batches is not a list")
+        except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
+            self._set_aside()
             return []
         return [entry for entry in map(WatchEntry.from_dict, entries) if entry is not None]
+
+    def _set_aside(self) -> None:
+        """Move a damaged file out of the way, kept for a person to look at."""
+        damaged = self.path.with_name(self.path.name + ".damaged")
+        try:
+            os.replace(self.path, damaged)
+        except OSError as exc:
+            raise OSError(
+                f"state file {self.path} is damaged and cannot be set aside as {damaged}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        logger.warning("state file %s is damaged; moved it to %s and started empty", self.path, damaged)
 
     def save(self, entries: list[WatchEntry]) -> bool:
         """Write the list atomically. False (and a logged warning, once) when the disk refuses."""
         document = {"version": VERSION, "batches": [e.to_dict() for e in entries]}
         data = json.dumps(document, indent=1).encode()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # a file in the folder's place: mkstemp says so
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "wb") as handle:
@@ -99,7 +112,7 @@ class StateFile:
                 logger.warning("%s (watching goes on; a restart will not remember changes)", message)
             self.last_error = message
             return False
-        if self.last_error:
-            logger.info("state file %s saved again", self.path)
+        if self.last_error:  # a warning, to close the one the user saw
+            logger.warning("state file %s saved again; a restart will remember the watch list", self.path)
         self.last_error = None
         return True

@@ -25,6 +25,7 @@ from ._client import VoyageBatchClient
 from ._events import BatchProgressEvent
 from ._exceptions import (
     APIConnectionError,
+    APIError,
     AuthenticationError,
     MalformedResponseError,
     NotFoundError,
@@ -44,6 +45,9 @@ IN_FLIGHT = frozenset(
 )
 PAGE_SIZE = 100
 MAX_LIST_PAGES = 3
+#: Seconds a wait may overrun before it means the clock jumped (a machine woke from sleep, a
+#: paused process resumed).
+CLOCK_JUMP = 30.0
 _TRANSIENT = (APIConnectionError, ServerError, RateLimitError, MalformedResponseError)
 
 #: The kind of the one-shot event for each terminal status.
@@ -220,15 +224,18 @@ class Watcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set."""
         while not stop.is_set():
-            delay = self.next_cycle_at() - self.clock()
+            due = self.next_cycle_at()
+            delay = due - self.clock()
             if delay > 0:
                 self._wake.clear()
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-                await asyncio.wait(
+                woken, _ = await asyncio.wait(
                     waits, timeout=None if math.isinf(delay) else delay, return_when=asyncio.FIRST_COMPLETED
                 )
                 for waiter in waits:
                     waiter.cancel()
+                if not woken:  # the wait ran its course: it is ``due`` now, or the clock jumped
+                    self._notice_clock_jump(late=self.clock() - due)
                 continue
             await self.poll_once()
             self._retire_ended()
@@ -248,6 +255,8 @@ class Watcher:
             self._failed(exc)
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._failed(exc, auth=True)
+        except APIError as exc:  # any other refusal of the list (a 400, a 404): try again later
+            self._failed(exc)
         else:
             self._succeeded()
         self.health.cycles += 1
@@ -363,6 +372,22 @@ class Watcher:
         self.listeners.on_update(batch)
         self.listeners.on_event("error", batch)
 
+    def _notice_clock_jump(self, late: float) -> None:
+        """A wait that overran by far: the clock jumped while nothing ran. What the batches did
+        meanwhile is unknown, so each batch's rate is measured afresh from its next read on (its
+        ETA is unknown until its count moves again) rather than counting the jump as time spent
+        on little work. Every batch is overdue: the next cycle polls them at once."""
+        if late <= CLOCK_JUMP:
+            return
+        logger.warning(
+            "the clock jumped %.0f s ahead (the machine slept, or the process was paused); "
+            "rates and ETAs are measured afresh",
+            late,
+        )
+        for batch in self.batches.values():
+            if batch.metrics is not None:
+                batch.metrics = BatchProgressMetrics(start_time=batch.metrics.start_time)
+
     def _retire_ended(self) -> None:
         if self.retire_after is None:
             return
@@ -384,7 +409,10 @@ class Watcher:
         health.api_ok = False
         health.auth_failed = auth
         health.consecutive_failures += 1
-        health.message = (f"invalid API key: {exc}" if auth else f"API unreachable: {exc}")[:200]
+        what = (
+            "invalid API key" if auth else "API unreachable" if isinstance(exc, _TRANSIENT) else "API error"
+        )
+        health.message = f"{what}: {exc}"[:200]
         backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(health.consecutive_failures, 6))
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
         retry_after = getattr(exc, "retry_after", None)
