@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voyage_progress import BatchProgressMetrics, Milestones
+from voyage_progress import BatchProgressMetrics, Milestones, _metrics
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -157,3 +157,38 @@ def test_milestones_validate_the_step() -> None:
         Milestones(step=0)
     assert Milestones(step=25).crossed(60) == [25, 50]
     assert Milestones(step=12.5).crossed(30) == [12.5, 25]
+
+
+def test_memory_stays_bounded_over_a_day_of_polls_and_answers_do_not_change() -> None:
+    """A sidecar polls a hundred batches for days: what one batch keeps must not grow with the
+    polls, and forgetting old history must not change a single answer."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    bounded = BatchProgressMetrics(start_time=t0)
+    polls = [(second, second * 3 // 10) for second in range(0, 86_400, 1)]
+    for second, completed in polls:
+        bounded.add_sample(t0 + timedelta(seconds=second), completed)
+    tracker = bounded._tracker
+    bounded.calculate_eta(10**6, polls[-1][1])
+    assert len(bounded.samples) <= _metrics.MAX_SAMPLES
+    assert len(tracker.changes) <= 400 and len(tracker.rates) <= _metrics.BAND_RATES
+    answers = []
+    for days in (0, 1):
+        metrics = BatchProgressMetrics(start_time=t0)
+        for second, completed in polls[-2000:]:
+            metrics.add_sample(t0 + timedelta(seconds=second + days * 86_400), completed)
+        answers.append(metrics.calculate_eta(10**6, polls[-1][1]))
+    assert answers[0] == answers[1] == bounded.calculate_eta(10**6, polls[-1][1])
+
+
+def test_samples_let_go_unread_still_reach_the_estimator() -> None:
+    """Polled every second and never asked until more than ``MAX_SAMPLES`` samples came: the
+    ones dropped from ``samples`` must still have reached the estimator's window."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    metrics = BatchProgressMetrics(start_time=t0)
+    last = _metrics.MAX_SAMPLES + 100
+    for second in range(1, last + 1):  # fast for 100 s, then one request a second
+        completed = 10 * second if second <= 100 else 1000 + second - 100
+        metrics.add_sample(t0 + timedelta(seconds=second), completed)
+    assert len(metrics.samples) == _metrics.MAX_SAMPLES
+    window_start = last - 300
+    assert metrics.calculate_rate() == pytest.approx((1000 + last - 100 - 10 * window_start) / 300)

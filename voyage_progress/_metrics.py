@@ -30,10 +30,9 @@ __all__ = ["UNKNOWN_ETA", "BatchProgressMetrics"]
 #: The ETA when none can be given: a float that prints (``inf``), never None.
 UNKNOWN_ETA = math.inf
 
-#: Samples kept per batch; enough for hours of polls, bounded for days of them.
-MAX_SAMPLES = 4096
-#: Count changes older than this are forgotten (the rate window never reaches that far back).
-HISTORY_SECONDS = 4 * 3600.0
+#: Samples kept in ``samples`` (the latest ones). The estimator keeps what it needs on its own,
+#: so this only bounds the memory of a sidecar that watches a hundred batches for days.
+MAX_SAMPLES = 256
 #: A rise of the ETA smaller than this share of it is noise, not news.
 STEADY_TOLERANCE = 0.04
 #: Times the count's resolution (1 / requests counted in the window) that is noise too.
@@ -47,6 +46,7 @@ STALL_GAPS = 2.0
 BAND_SPREAD = 1.0
 BAND_PRIOR_SIGMA = 0.35
 BAND_HISTORY_SECONDS = 1800.0
+BAND_RATES = 200
 
 
 @dataclass
@@ -79,9 +79,10 @@ class BatchProgressMetrics:
                 return
         self.samples.append((timestamp, completed))
         if len(self.samples) > MAX_SAMPLES:
+            self._sync()  # the tracker takes every sample before the oldest are let go
             dropped = len(self.samples) - MAX_SAMPLES
             del self.samples[:dropped]
-            self._consumed = max(0, self._consumed - dropped)
+            self._consumed -= dropped
 
     def calculate_rate(self) -> float:
         """Requests per second over the window; 0.0 until two count changes were seen."""
@@ -135,7 +136,8 @@ class _Tracker:
         self.changes: deque[tuple[float, int]] = deque()  # (time, count) where the count moved
         self.change_gap = 0.0  # usual seconds between changes (moving average)
         self.poll_gap = 0.0  # usual seconds between samples
-        self.rates: deque[tuple[float, float, float]] = deque()  # (time, seconds, rate) between changes
+        # (time, seconds, rate) between changes, for the band: the last half hour, at most BAND_RATES
+        self.rates: deque[tuple[float, float, float]] = deque(maxlen=BAND_RATES)
         self.held: tuple[int, float, float] | None = None  # (total, end time, when) of the last ETA
 
     def add(self, time: float, count: int) -> None:
@@ -161,8 +163,11 @@ class _Tracker:
             while self.rates[0][0] < time - BAND_HISTORY_SECONDS:
                 self.rates.popleft()
         self.changes.append((time, count))
-        horizon = max(self.window_seconds, HISTORY_SECONDS)
-        while len(self.changes) > self.window_changes + 1 and self.changes[1][0] < time - horizon:
+        # the oldest change goes once the next one already spans the window: ``rate`` never
+        # reaches past that one
+        while (
+            len(self.changes) > self.window_changes + 1 and self.changes[1][0] <= time - self.window_seconds
+        ):
             self.changes.popleft()
 
     def rate(self) -> tuple[float, float]:
