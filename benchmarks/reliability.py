@@ -8,15 +8,13 @@ is 1 when a target was missed.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import fuzz, restarts, soak
-from benchmarks._report import Result, table
-from benchmarks.run import write_docs
+from benchmarks._report import Result
+from benchmarks.run import run_main
 
 RUNS: dict[str, Callable[[bool], list[Result]]] = {
     "soak": soak.run,
@@ -27,22 +25,8 @@ DOCS = Path(__file__).parent.parent / "docs" / "RELIABILITY.md"
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="reliability", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the short versions")
-    parser.add_argument("--only", choices=list(RUNS), action="append", help="run only these")
-    parser.add_argument("--write-docs", action="store_true", help="also write docs/RELIABILITY.md")
-    args = parser.parse_args(argv)
-    results: list[Result] = []
-    for name in args.only or RUNS:
-        started = time.monotonic()
-        print(f"running {name}...", file=sys.stderr, flush=True)
-        results += RUNS[name](args.quick)
-        print(f"  {name}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-    report = table(results)
-    print(report)
-    if args.write_docs:
-        write_docs(DOCS, report, "python3 scripts/reliability.py" + (" --quick" if args.quick else ""))
-    return 0 if all(result.met is not False for result in results) else 1
+    command = "python3 scripts/reliability.py"
+    return run_main(argv, "reliability", __doc__ or "", RUNS, DOCS, command, fail_on_missed=True)
 
 
 if __name__ == "__main__":
