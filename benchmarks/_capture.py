@@ -11,7 +11,9 @@ from typing import Any
 
 from voyage_progress.osc._codec import decode
 
-END_KINDS = frozenset({"complete", "failed", "cancelled", "expired"})
+#: The status the API ends in, by the kind of the end event that announces it.
+END_STATUS = {"complete": "completed", "failed": "failed", "cancelled": "cancelled", "expired": "expired"}
+END_KINDS = frozenset(END_STATUS)
 
 
 @dataclass

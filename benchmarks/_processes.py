@@ -7,6 +7,7 @@ import contextlib
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,22 @@ def _first_line(started: Child, timeout: float = 30.0) -> str:
     except queue.Empty:
         started.check()
         raise RuntimeError(f"the {started.what} printed nothing in {timeout:g} s") from None
+
+
+def interrupt(process: subprocess.Popen[str], timeout: float = 15.0) -> int | None:
+    """Stop a child as Ctrl+C would (SIGINT; on Windows, terminate) and return its exit code;
+    None when it had to be killed after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return process.returncode
+    if os.name == "nt":
+        process.terminate()
+    else:
+        process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return None
 
 
 @dataclass

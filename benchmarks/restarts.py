@@ -29,13 +29,11 @@ messages in order, firing each batch's end callback exactly once.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import math
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,8 +44,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from benchmarks._capture import Capture
-from benchmarks._processes import SimulatorControl, child, simulator
+from benchmarks._capture import END_STATUS, Capture
+from benchmarks._processes import SimulatorControl, child, interrupt, simulator
 from benchmarks._report import Result, table
 
 NAME = "restarts"
@@ -57,7 +55,6 @@ OPTIONS = [
     "--poll-interval", "0.3", "--min-interval", "0.1", "--max-interval", "2",
     "--no-control", "--no-display",
 ]  # fmt: skip
-END_STATUS = {"complete": "completed", "failed": "failed", "cancelled": "cancelled", "expired": "expired"}
 TD_MODEL = Path(__file__).parent.parent / "td_components" / "voyage_progress_model.py"
 
 
@@ -156,12 +153,7 @@ def _run_out(outcome: Outcome, process: subprocess.Popen[str], timeout: float = 
     while time.monotonic() < deadline and set(outcome.reported()) < set(outcome.ids):
         time.sleep(0.2)
     time.sleep(0.5)
-    if os.name == "nt":
-        process.terminate()
-    else:
-        process.send_signal(signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        outcome.last_exit = process.wait(15)
+    outcome.last_exit = interrupt(process)
 
 
 def load_td_model() -> ModuleType:

@@ -39,8 +39,6 @@ import json
 import math
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,8 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from benchmarks._capture import Capture
-from benchmarks._processes import Child, SimulatorControl, child, meter, simulator
+from benchmarks._capture import END_STATUS, Capture
+from benchmarks._processes import Child, SimulatorControl, child, interrupt, meter, simulator
 from benchmarks._report import Result, table
 
 NAME = "soak"
@@ -70,7 +68,6 @@ MIX = (
     ["normal"] * 10 + ["partial_failures"] * 3 + ["stall"] * 2 + ["cancel"] * 2
     + ["fail_validation", "long_finalizing", "late_counts", "all_failed", "expire", "expire_openai"]
 )  # fmt: skip
-END_STATUS = {"complete": "completed", "failed": "failed", "cancelled": "cancelled", "expired": "expired"}
 #: Memory may grow while caches and estimator windows fill; after the first quarter of the run
 #: it must stay flat.
 RSS_GROWTH_LIMIT = 0.05
@@ -165,22 +162,6 @@ def _truth(sim: SimulatorControl) -> dict[str, dict[str, Any]]:
     return {batch["id"]: batch for batch in page.raise_for_status().json()["data"]}
 
 
-def _stop(sidecar: Child) -> int | None:
-    """Stop the sidecar as Ctrl+C would (SIGINT; on Windows, terminate)."""
-    process = sidecar.process
-    if process.poll() is not None:
-        return process.returncode
-    if os.name == "nt":
-        process.terminate()
-    else:
-        process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return None
-
-
 def _logs(sidecar: Child, output: IO[str]) -> tuple[Counter[str], int, int]:
     """Log lines by level (``info`` for the lines about batches, events and health), loops
     restarted by their supervisor, and tracebacks on standard error."""
@@ -225,7 +206,7 @@ def soak(plan: Plan) -> Outcome:
             seconds = time.monotonic() - started
             time.sleep(2.5)  # one more full state: the last values of every batch
             truth = _truth(sim)
-            exit_code = _stop(sidecar)
+            exit_code = interrupt(sidecar.process)
             levels, restarts, tracebacks = _logs(sidecar, output)
     capture.close()
     ends = {}

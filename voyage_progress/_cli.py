@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -30,7 +29,6 @@ PROG = "voyage-progress"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-_ADDRESS_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
@@ -597,6 +595,8 @@ def _control_port_free(config: SidecarConfig) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        from .osc._control import _ADDRESS_IN_USE
+
         if exc.errno not in _ADDRESS_IN_USE or config.control_port is None:
             raise
         host, port = config.control_host, config.control_port

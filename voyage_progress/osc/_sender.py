@@ -219,7 +219,8 @@ class Link(asyncio.DatagramProtocol):
         self._record(exc)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        pass  # receivers do not answer; anything that arrives is ignored
+        """Ignored on purpose: OSC receivers do not answer, so whatever arrives on a sending
+        socket (a stray packet to its port) carries nothing for the sidecar."""
 
 
 class OscSender:
