@@ -2,7 +2,7 @@
 TouchDesigner.
 
 Strict: every operator type, parameter, menu token and API member the code uses must be in the
-reference data (``shared/td_reference``, see :mod:`tests.tdfake.reference`); anything else raises
+reference data (``tests/tdfake/td_reference``, see :mod:`tests.tdfake.reference`); anything else raises
 :class:`UnknownTDName`. Documented API the fake leaves out raises :class:`NotModeled`; what TouchDesigner
 itself refuses raises :class:`TDError`.
 

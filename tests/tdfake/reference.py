@@ -1,4 +1,4 @@
-"""What counts as documented TouchDesigner: the reference data in ``shared/td_reference``.
+"""What counts as documented TouchDesigner: the reference data in ``tests/tdfake/td_reference``.
 
 Sources, all read from the JSON files (nothing here invents a name):
 
@@ -34,12 +34,10 @@ FAMILIES = ("COMP", "CHOP", "DAT", "TOP", "SOP", "MAT", "POP")
 
 
 def reference_dir() -> Path:
-    """``<repo>/../shared/td_reference``, or the folder in the environment variable TD_REFERENCE."""
+    """``td_reference`` beside this module, or the folder in the environment variable TD_REFERENCE
+    (to try a refreshed copy before it replaces this one: see ``td_reference/README.md``)."""
     override = os.environ.get("TD_REFERENCE")
-    if override:
-        return Path(override)
-    repo = Path(__file__).resolve().parents[2]
-    return repo.parent / "shared" / "td_reference"
+    return Path(override) if override else Path(__file__).resolve().parent / "td_reference"
 
 
 @functools.cache

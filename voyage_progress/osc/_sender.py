@@ -16,6 +16,7 @@ latest values anyway, so a late datagram is worth less than none.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import math
@@ -144,11 +145,12 @@ class Link(asyncio.DatagramProtocol):
     def _stop_reading(transport: asyncio.DatagramTransport) -> None:
         """Nothing is read from a destination, and a socket that the event loop watches for
         reading costs a wake-up check on every send. The errors the system reports come back
-        from ``send`` instead. (Windows' loop cannot pause reading: it reports them to
-        ``error_received``.)"""
-        pause_reading = getattr(transport, "pause_reading", None)
-        if pause_reading is not None:
-            pause_reading()
+        from ``send`` instead. Where reading cannot be paused, it stays on and the errors come to
+        ``error_received``: Windows' proactor loop, and the selector loop's datagram transport
+        in early 3.11 releases (Debian 12's 3.11.2 among them), which inherits
+        ``ReadTransport.pause_reading`` and its ``NotImplementedError``."""
+        with contextlib.suppress(AttributeError, NotImplementedError):
+            transport.pause_reading()
 
     def _connected_socket(self) -> socket.socket:
         sock = socket.socket(self._family, socket.SOCK_DGRAM)
