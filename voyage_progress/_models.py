@@ -51,6 +51,11 @@ class BatchStatus(enum.StrEnum):
         unknown._value_ = raw
         return unknown
 
+    def __reduce_ex__(self, protocol: object) -> tuple[type[BatchStatus], tuple[str]]:
+        # By value, so an unknown status pickles with its raw string: early 3.11 releases pickle
+        # members by name, which turns it into plain ``unknown``.
+        return type(self), (self._value_,)
+
     @property
     def is_known(self) -> bool:
         return self._name_ != "UNKNOWN"
