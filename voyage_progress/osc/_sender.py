@@ -149,8 +149,10 @@ class Link(asyncio.DatagramProtocol):
         ``error_received``: Windows' proactor loop, and the selector loop's datagram transport
         in early 3.11 releases (Debian 12's 3.11.2 among them), which inherits
         ``ReadTransport.pause_reading`` and its ``NotImplementedError``."""
-        with contextlib.suppress(AttributeError, NotImplementedError):
-            transport.pause_reading()
+        pause_reading = getattr(transport, "pause_reading", None)
+        if pause_reading is not None:
+            with contextlib.suppress(NotImplementedError):
+                pause_reading()
 
     def _connected_socket(self) -> socket.socket:
         sock = socket.socket(self._family, socket.SOCK_DGRAM)
