@@ -240,3 +240,10 @@ def test_log_lines_keep_long_labels_and_errors_whole() -> None:
     assert f"slot 1 {LONG_LABEL} in_progress 4321/12000 (36.0%) rate 86.4/s" in text and "failed 37" in text
     assert f"slot 2 broken input failed 0/0 (0.0%) rate -- eta 0s - {VALIDATION_ERROR}" in text
     assert "…" not in text
+
+
+def test_a_message_before_the_live_table_wraps_between_words() -> None:
+    stream = io.StringIO()
+    demo = "demo: simulator at http://127.0.0.1:45143/v1 (30x), OSC to 127.0.0.1:47312, 192.168.1.20:7000"
+    SidecarView("live", stream).message(demo)  # before the table starts, as the demo does
+    assert " ".join(stream.getvalue().split()) == demo  # no timestamp, no word cut in two

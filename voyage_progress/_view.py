@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from rich.console import Console
+
 from ._format import format_duration, format_rate
 from ._terminal import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
 from ._watcher import WatchedBatch
@@ -33,7 +35,7 @@ class SidecarView:
         self.mode = mode
         self.stream = stream or sys.stdout
         self._last: dict[str, str] = {}
-        self._live: Any = None
+        self._console: Console | None = None
 
     @contextlib.contextmanager
     def live(self, render_state: RenderState) -> Iterator[None]:
@@ -41,21 +43,15 @@ class SidecarView:
         if self.mode != "live":
             yield
             return
-        from rich.console import Console
         from rich.live import Live
 
-        console = Console(file=self.stream)
         with Live(
             get_renderable=lambda: _table(*render_state()),
-            console=console,
+            console=self._rich_console(),
             refresh_per_second=REFRESH_PER_SECOND,
             transient=False,
-        ) as live:
-            self._live = live
-            try:
-                yield
-            finally:
-                self._live = None
+        ):
+            yield
 
     def batch_changed(self, batch: WatchedBatch) -> None:
         if self.mode not in ("text", "json"):
@@ -99,8 +95,8 @@ class SidecarView:
     def message(self, text: str) -> None:
         if self.mode == "json":
             self._json("message", text=text)
-        elif self.mode == "live" and self._live is not None:
-            self._live.console.print(text, markup=False, highlight=False)
+        elif self.mode == "live":
+            self._rich_console().print(text, markup=False, highlight=False)
         elif self.mode != "none":
             self._text(text)
 
@@ -115,6 +111,13 @@ class SidecarView:
 
         handler = ViewHandler(logging.WARNING)
         return handler
+
+    def _rich_console(self) -> Console:
+        """The live table's console; a message before or after the table goes through it too,
+        so that it wraps at word boundaries like the ones printed above the table."""
+        if self._console is None:
+            self._console = Console(file=self.stream)
+        return self._console
 
     def _text(self, line: str) -> None:
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
