@@ -242,8 +242,14 @@ def test_log_lines_keep_long_labels_and_errors_whole() -> None:
     assert "…" not in text
 
 
-def test_a_message_before_the_live_table_wraps_between_words() -> None:
+def test_live_messages_name_the_error_and_wrap_between_words() -> None:
     stream = io.StringIO()
+    view = SidecarView("live", stream)
+    view.event("failed", crowded()[2])
+    view.event("error", crowded()[3])
     demo = "demo: simulator at http://127.0.0.1:45143/v1 (30x), OSC to 127.0.0.1:47312, 192.168.1.20:7000"
-    SidecarView("live", stream).message(demo)  # before the table starts, as the demo does
-    assert " ".join(stream.getvalue().split()) == demo  # no timestamp, no word cut in two
+    view.message(demo)  # before the table starts, as the demo does
+    words = stream.getvalue().split()
+    assert " ".join(words).startswith(f"failed: broken input - {VALIDATION_ERROR} error: batch-")
+    assert "- batch not found: it was deleted" in " ".join(words)
+    assert " ".join(words).endswith(demo)  # no timestamp, no word cut in two

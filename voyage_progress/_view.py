@@ -84,7 +84,8 @@ class SidecarView:
             label = f", {batch.label}" if batch.label else ""
             self._text(f"event {kind} {batch.batch_id} (slot {batch.slot}{label})")
         elif self.mode == "live" and kind != "watch":
-            self.message(f"{kind}: {batch.label or batch.batch_id}")
+            error = _batch_fields(batch)["error"] if kind != "unwatch" else ""
+            self.message(f"{kind}: {batch.label or batch.batch_id}" + (f" - {error}" if error else ""))
 
     def health_changed(self, api_ok: bool, message: str) -> None:
         if self.mode == "json":
