@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from rich.align import AlignMethod
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, JustifyMethod, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from ._events import BatchProgressEvent
@@ -100,14 +100,16 @@ class Bar:
         self.fraction = min(max(percent / 100.0, 0.0), 1.0)
         self.style = style
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
+    def text(self, width: int, console: Console, options: ConsoleOptions) -> Text:
         done = round(width * self.fraction)
         if options.legacy_windows or options.ascii_only:
             full, rest = "#", "-"
         else:
             full, rest = "━", "━" if console.color_system else "─"
-        yield Text.assemble((full * done, self.style), (rest * (width - done), "bar.back"), no_wrap=True)
+        return Text.assemble((full * done, self.style), (rest * (width - done), "bar.back"))
+
+
+Cell = str | Text | Bar
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,8 @@ class Column:
 
     header: str
     priority: int
-    cell: Callable[[Row], RenderableType]
-    justify: JustifyMethod = "left"
+    cell: Callable[[Row], Cell]
+    justify: AlignMethod = "left"
     min_width: int = 0
     max_width: int | None = None
     grows: bool = False
@@ -157,7 +159,7 @@ COLUMNS: tuple[Column, ...] = (
 @dataclass
 class FittedColumn:
     column: Column
-    cells: list[RenderableType]
+    cells: list[Cell]
     natural: int
     least: int
     width: int = field(default=0)
@@ -216,16 +218,20 @@ def _measure(column: Column, rows: Sequence[Row]) -> FittedColumn:
     return FittedColumn(column, cells, natural, least)
 
 
-def _cell_width(cell: RenderableType) -> int:
+def _cell_width(cell: Cell) -> int:
     return cell_len(cell.plain if isinstance(cell, Text) else str(cell))
 
 
-def _has_text(cell: RenderableType) -> bool:
-    return not isinstance(cell, str | Text) or _cell_width(cell) > 0
+def _has_text(cell: Cell) -> bool:
+    return isinstance(cell, Bar) or _cell_width(cell) > 0
 
 
 class FittedTable:
-    """The live table of ``rows``, with the columns that fit the width it is drawn at."""
+    """The live table of ``rows``, with the columns that fit the width it is drawn at.
+
+    Laid out here rather than by rich's Table, whose own shrinking (and, before rich 13.x,
+    its measure of edge padding) would undo the widths chosen.
+    """
 
     def __init__(self, rows: Sequence[Row], columns: Sequence[Column] = COLUMNS) -> None:
         self.rows = rows
@@ -233,18 +239,28 @@ class FittedTable:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         fitted = fit_columns(self.rows, options.max_width, self.columns)
-        table = Table(box=None, padding=(0, GAP // 2), pad_edge=False, show_edge=False)
-        for column in fitted:
-            table.add_column(
-                column.column.header,
-                justify=column.column.justify,
-                width=column.width,
-                no_wrap=True,
-                overflow="ellipsis",
-            )
+        yield self._line(_aligned(Text(c.column.header, style="table.header"), c) for c in fitted)
         for index in range(len(self.rows)):
-            table.add_row(*(column.cells[index] for column in fitted))
-        yield table
+            yield self._line(_drawn(c.cells[index], c, console, options) for c in fitted)
+
+    @staticmethod
+    def _line(cells: Iterable[Text]) -> Text:
+        line = Text(" " * GAP).join(cells)
+        line.no_wrap, line.overflow = True, "ellipsis"  # too narrow even for the four: crop
+        return line
+
+
+def _drawn(cell: Cell, fitted: FittedColumn, console: Console, options: ConsoleOptions) -> Text:
+    if isinstance(cell, Bar):
+        return cell.text(fitted.width, console, options)
+    return _aligned(cell, fitted)
+
+
+def _aligned(cell: str | Text, fitted: FittedColumn) -> Text:
+    text = cell.copy() if isinstance(cell, Text) else Text(cell)
+    text.truncate(fitted.width, overflow="ellipsis")
+    text.align(fitted.column.justify, fitted.width)
+    return text
 
 
 class FittedLine:
