@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
-from voyage_progress._models import PHASES
-from voyage_progress.osc import CONTROL, NAMESPACE, PHASE_NAMES
+from voyage_progress._events import BatchProgressEvent
+from voyage_progress._messages import batch_messages
+from voyage_progress._models import PHASES, BatchJob, BatchStatus, RequestCounts
+from voyage_progress._view import _batch_fields
+from voyage_progress._watcher import WatchedBatch
+from voyage_progress.osc import CONTROL, NAMESPACE, PHASE_NAMES, STATUS_ERROR, STATUS_PENDING, STATUSES
 from voyage_progress.osc._namespace import render_json, render_markdown
 
 DOCS = Path(__file__).parent.parent / "docs" / "OSC.md"
@@ -53,3 +58,34 @@ def test_types_are_int_float_or_string_only() -> None:
 
 def test_phase_names_follow_the_models() -> None:
     assert list(PHASE_NAMES) == [status.value for status in PHASES]
+
+
+def _every_kind_of_batch() -> list[WatchedBatch]:
+    """A batch in every state the sidecar can hold one in: not read yet, unreadable, and read
+    with each status the API can answer (one this version does not know included)."""
+    batches = [WatchedBatch("batch-pending", 0), WatchedBatch("batch-gone", 1, error="batch not found")]
+    for slot, status in enumerate([*BatchStatus, BatchStatus("paused")], start=2):
+        job = BatchJob(f"batch-{slot}", status=status, request_counts=RequestCounts(10, 4, 1))
+        event = BatchProgressEvent.from_job(job, datetime.now(UTC))
+        batches.append(WatchedBatch(job.id, slot, job=job, event=event))
+    return batches
+
+
+def _sent(batch: WatchedBatch, name: str) -> object:
+    messages = dict(batch_messages("/voyage", batch, poll_age=None))
+    return messages[f"/voyage/batch/{batch.slot}/{name}"][0]
+
+
+def test_every_status_the_sidecar_sends_is_in_the_namespace_and_its_docs() -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    sent = {_sent(batch, "status"): _sent(batch, "phase") for batch in _every_kind_of_batch()}
+    shown = {_batch_fields(batch)["status"] for batch in _every_kind_of_batch()}
+
+    assert shown == set(sent), "the terminal and OSC must show the same statuses"
+    undocumented = {status for status in sent if status not in STATUSES} - {"paused"}
+    assert not undocumented, f"statuses sent but not in the namespace: {undocumented}"
+    assert {STATUS_PENDING, STATUS_ERROR} <= set(sent) and set(STATUSES) <= set(sent)
+    for status, meaning in STATUSES.items():
+        assert f"| `{status}` | {sent[status]} | {meaning} |" in docs, status
+    assert sent["paused"] == PHASE_NAMES.index("unknown")  # a new status: as sent, phase unknown
+    assert json.loads(render_json())["statuses"] == STATUSES

@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ._format import format_duration, format_rate
+from ._messages import batch_status
 from ._watcher import WatchedBatch
+from .osc import STATUS_ERROR
 
 __all__ = ["MODES", "SidecarView"]
 
@@ -32,7 +34,7 @@ _STATUS_STYLE = {
     "finalizing": "cyan",
     "validating": "magenta",
     "in_progress": "blue",
-    "error": "red",
+    STATUS_ERROR: "red",
 }
 
 
@@ -138,7 +140,7 @@ class SidecarView:
 
 def _batch_fields(batch: WatchedBatch) -> dict[str, Any]:
     event = batch.event
-    status = batch.status.value if batch.status else ("error" if batch.error else "pending")
+    status = batch_status(batch)
     return {
         "slot": batch.slot,
         "id": batch.batch_id,
