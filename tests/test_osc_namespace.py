@@ -9,11 +9,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from voyage_progress._events import BatchProgressEvent
-from voyage_progress._messages import batch_messages
+from voyage_progress._messages import batch_messages, batch_status, summary_messages
 from voyage_progress._models import PHASES, BatchJob, BatchStatus, RequestCounts
 from voyage_progress._view import _batch_fields
 from voyage_progress._watcher import WatchedBatch
-from voyage_progress.osc import CONTROL, NAMESPACE, PHASE_NAMES, STATUS_ERROR, STATUS_PENDING, STATUSES
+from voyage_progress.osc import (
+    CONTROL,
+    NAMESPACE,
+    PHASE_NAMES,
+    STATUS_ERROR,
+    STATUS_PENDING,
+    STATUSES,
+    UNKNOWN,
+)
 from voyage_progress.osc._namespace import render_json, render_markdown
 
 DOCS = Path(__file__).parent.parent / "docs" / "OSC.md"
@@ -89,3 +97,22 @@ def test_every_status_the_sidecar_sends_is_in_the_namespace_and_its_docs() -> No
         assert f"| `{status}` | {sent[status]} | {meaning} |" in docs, status
     assert sent["paused"] == PHASE_NAMES.index("unknown")  # a new status: as sent, phase unknown
     assert json.loads(render_json())["statuses"] == STATUSES
+
+
+def test_the_eta_of_an_end_without_results_is_unknown_on_osc() -> None:
+    by_status = {batch_status(batch): batch for batch in _every_kind_of_batch()}
+    for status in ("failed", "cancelled", "expired", STATUS_ERROR):
+        assert _sent(by_status[status], "eta") == UNKNOWN, status
+    assert _sent(by_status["completed"], "eta") == 0.0
+
+    def all_eta(*statuses: str) -> object:
+        return dict(summary_messages("/voyage", [by_status[s] for s in statuses]))["/voyage/all/eta"][0]
+
+    assert all_eta("completed", "completed") == 0.0
+    assert all_eta("completed", "cancelled") == UNKNOWN
+    assert all_eta("completed", STATUS_ERROR) == UNKNOWN
+    assert all_eta() == 0.0  # nothing watched: nothing to wait for
+    running = by_status["in_progress"]
+    assert all_eta("in_progress", "failed") == UNKNOWN  # its ETA is not known yet (no metrics)
+    running.event.eta_seconds = 42.0  # type: ignore[union-attr]
+    assert all_eta("in_progress", "failed") == 42.0  # an active batch: the time until it is done

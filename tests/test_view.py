@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import datetime, timezone
 
 from rich.console import Console
@@ -98,3 +99,18 @@ def test_json_lines() -> None:
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert records[0]["type"] == "batch" and records[0]["slot"] == 3 and records[0]["percent"] == 50.0
     assert records[1] == {**records[1], "type": "event", "kind": "watch", "slot": 3}
+
+
+def test_an_end_without_results_shows_no_eta() -> None:
+    stream = io.StringIO()
+    view = SidecarView("text", stream)
+    view.batch_changed(batch(0, "cancelled", 400, 1000, "corpus"))
+    view.batch_changed(batch(1, "completed", 1000, 1000, "archive"))
+    cancelled, completed = stream.getvalue().splitlines()
+    assert cancelled.endswith("cancelled 400/1000 (40.0%) rate -- eta -- - batch cancelled")
+    assert completed.endswith("completed 1000/1000 (100.0%) rate -- eta 0s")
+    health = {"api_ok": True, "message": "ok", "poll_age": 1.0, "requests": 1, "destinations": []}
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    console.print(_table([batch(0, "failed", 0, 10, "corpus")], {**health, "control": None}))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert re.search(r"0/10\s+--\s+--\s+failed", text), text  # rate and ETA unknown, not 0s

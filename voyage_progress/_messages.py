@@ -68,12 +68,15 @@ def summary_messages(prefix: str, batches: Iterable[WatchedBatch]) -> list[Messa
     """``/all/...``: the sum over every watched batch."""
     total = completed = failed = active = 0
     eta = 0.0
+    all_completed = True
     for batch in batches:
         event = batch.event
         if batch.is_active:
             active += 1
             batch_eta = event.eta_seconds if event else math.inf
             eta = max(eta, batch_eta)
+        elif event is None or not event.is_complete:  # failed, cancelled, expired or unreadable
+            all_completed = False
         if event is not None:
             total += event.total
             completed += event.completed
@@ -82,7 +85,7 @@ def summary_messages(prefix: str, batches: Iterable[WatchedBatch]) -> list[Messa
     return [
         (ALL.PROGRESS.full(prefix), [progress]),
         (ALL.PERCENT.full(prefix), [progress * 100.0]),
-        (ALL.ETA.full(prefix), [_seconds(eta) if active else 0.0]),
+        (ALL.ETA.full(prefix), [_seconds(eta if active or all_completed else math.inf)]),
         (ALL.ACTIVE.full(prefix), [active]),
         (ALL.TOTAL.full(prefix), [total]),
         (ALL.COMPLETED.full(prefix), [completed]),

@@ -131,7 +131,13 @@ class BATCH:
     COMPLETED = _a("/batch/{slot}/completed", "i", "requests that succeeded", "≥ 0")
     FAILED = _a("/batch/{slot}/failed", "i", "requests that failed", "≥ 0")
     RATE = _a("/batch/{slot}/rate", "f", "requests done per second", "≥ 0, -1 unknown", "requests/s")
-    ETA = _a("/batch/{slot}/eta", "f", "seconds until all requests are done", "≥ 0, -1 unknown", "s")
+    ETA = _a(
+        "/batch/{slot}/eta",
+        "f",
+        "seconds until all requests are done: 0 once completed, -1 once failed, cancelled or expired",
+        "≥ 0, -1 unknown",
+        "s",
+    )
     ETA_LOW = _a("/batch/{slot}/eta_low", "f", "optimistic end of the ETA band", "≥ 0, -1 unknown", "s")
     ETA_HIGH = _a("/batch/{slot}/eta_high", "f", "pessimistic end of the ETA band", "≥ 0, -1 unknown", "s")
     ELAPSED = _a("/batch/{slot}/elapsed", "f", "seconds since the batch was created", "≥ 0, -1 unknown", "s")
@@ -155,7 +161,13 @@ class ALL:
 
     PROGRESS = _a("/all/progress", "f", "requests done / requests in all watched batches", "0–1")
     PERCENT = _a("/all/percent", "f", "progress × 100", "0–100", "%")
-    ETA = _a("/all/eta", "f", "seconds until the last active batch is done", "≥ 0, -1 unknown", "s")
+    ETA = _a(
+        "/all/eta",
+        "f",
+        "seconds until the last active batch is done; with none active, 0 if every batch completed, else -1",
+        "≥ 0, -1 unknown",
+        "s",
+    )
     ACTIVE = _a("/all/active", "i", "batches not yet ended", "≥ 0")
     TOTAL = _a("/all/total", "i", "requests in all watched batches", "≥ 0")
     COMPLETED = _a("/all/completed", "i", "requests that succeeded, all batches", "≥ 0")
