@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,11 +13,12 @@ import pytest
 from tests.conftest import jsonl
 from tests.test_models import API_FIELD_ORDER
 from voyage_progress import BatchStatus, VoyageBatchClient
-from voyage_progress.simulator import SCENARIOS, Faults, Simulator, run_simulator
+from voyage_progress.simulator import SCENARIOS, Faults, SimClock, Simulator, run_simulator
 from voyage_progress.simulator._models import MODELS
 from voyage_progress.simulator._store import ApiProblem
 
 ID = re.compile(r"^(batch|file)-[1-9A-HJ-NP-Za-km-z]{37}$")
+SLACK = timedelta(seconds=0.5)  # a loaded machine's scheduling, not the 70 s the batch simulates
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
@@ -365,7 +366,7 @@ async def test_sim_processing_sets_how_long_the_work_takes(sim: Simulator) -> No
     short = sim.add_batch(100, "normal", sim_processing="60")
     long = sim.add_batch(100, "normal", sim_processing="7200")
     sim.advance(45 + 60 + 60 + 1)  # validating, the work, finalizing
-    statuses = {b.id: b.snapshot(sim.clock.now()).status for b in sim.store.batches.values()}
+    statuses = {batch_id: sim.batch(batch_id)["status"] for batch_id in (short, long)}
     assert (statuses[short], statuses[long]) == ("completed", "in_progress")
     with pytest.raises(ApiProblem, match="sim_processing must be a positive number"):
         sim.add_batch(10, "normal", sim_processing="soon")
@@ -460,3 +461,40 @@ async def test_a_rerank_request_counts_the_query_once_per_document(
     created = (await upload_and_create(http, content, "/v1/rerank", model="rerank-2.5")).json()
     final, _ = final_and_sequence(sim, created["id"])
     assert final["status"] == "failed" and "600000" in final["errors"]["data"][0]["message"]
+
+
+async def test_dates_keep_to_the_wall_clock_at_any_speed() -> None:
+    async with run_simulator(speed=200) as sim:  # "quick": 70 simulated seconds, 0.35 s real
+        before = datetime.now(UTC)
+        batch_id = sim.add_batch(20, "quick")
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url) as client:
+            events = [e async for e in client.stream_batch_progress(batch_id, poll_interval=0.05)]
+            job = await client.get_batch(batch_id)
+            output = await client.get_file(job.output_file_id or "")
+        after = datetime.now(UTC)
+    assert events[-1].is_complete
+    dated = [job.created_at, job.in_progress_at, job.finalizing_at, job.completed_at, output.created_at]
+    assert all(at is not None and before - SLACK <= at <= after + SLACK for at in dated), dated
+    assert dated == sorted(dated)  # type: ignore[type-var]
+    assert job.expected_completion_at == job.created_at + timedelta(hours=8)  # type: ignore[operator]
+    first = events[0].job
+    assert first is not None and first.created_at == job.created_at  # a date, once shown, stays
+
+
+def test_the_clock_dates_running_time_at_real_pace_and_advances_in_full() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    clock = SimClock(speed=0, start=start)
+    clock.advance(3600)
+    assert clock.now() == start + timedelta(hours=1)  # a stopped clock: dated as advanced
+    clock.set_speed(100)
+    before = clock.elapsed()
+    clock.advance(600)
+    after = clock.elapsed()
+    running = after - before - 600  # simulated seconds that ran meanwhile, dated 1/100 each
+    dated = (clock.date_of(after) - clock.date_of(before)).total_seconds()
+    assert dated == pytest.approx(600 + running / 100, abs=1e-5)
+    clock.set_speed(50)
+    now = clock.elapsed()
+    ahead = (clock.date_of(now + 50) - clock.date_of(now)).total_seconds()
+    assert ahead == pytest.approx(1.0, abs=1e-5)  # ahead of now: at the pace now
+    assert clock.date_of(1800) == start + timedelta(minutes=30)  # the past stays where it was

@@ -84,7 +84,9 @@ class SimBatch:
     completion_window: str
     request_params: dict[str, Any]
     metadata: dict[str, str]
-    created_at: datetime
+    #: The simulated second it was created at (the clock's ``elapsed``); its timeline counts
+    #: from there, and the clock dates it.
+    created: float
     plan: Plan
     requests: list[InputRequest]
     problems: list[ValidationProblem]
@@ -96,8 +98,9 @@ class SimBatch:
     def model(self) -> str:
         return str(self.request_params.get("model"))
 
-    def snapshot(self, now: datetime) -> Snapshot:
-        return self.plan.snapshot((now - self.created_at).total_seconds(), self.cancel_requested)
+    def snapshot(self, now: float) -> Snapshot:
+        """The batch at simulated second ``now``."""
+        return self.plan.snapshot(now - self.created, self.cancel_requested)
 
     def errors(self, snap: Snapshot) -> dict[str, Any] | None:
         if snap.status != "failed":
@@ -107,10 +110,12 @@ class SimBatch:
         ]
         return {"object": "list", "data": [p.to_error() for p in problems]}
 
-    def to_dict(self, snap: Snapshot) -> dict[str, Any]:
+    def to_dict(self, snap: Snapshot, clock: SimClock) -> dict[str, Any]:
+        created_at = clock.date_of(self.created)
+
         def at(name: str) -> str | None:
             offset = snap.times.get(name)
-            return None if offset is None else _iso(self.created_at + timedelta(seconds=offset))
+            return None if offset is None else _iso(clock.date_of(self.created + offset))
 
         return {
             "id": self.id,
@@ -125,12 +130,12 @@ class SimBatch:
             "error_file_id": self.error_file_id,
             "request_counts": {"total": snap.total, "completed": snap.completed, "failed": snap.failed},
             "metadata": dict(self.metadata),
-            "created_at": _iso(self.created_at),
+            "created_at": _iso(created_at),
             "in_progress_at": at("in_progress_at"),
             "finalizing_at": at("finalizing_at"),
             "completed_at": at("completed_at"),
             "failed_at": at("failed_at"),
-            "expected_completion_at": _iso(self.created_at + EXPECTED_COMPLETION),
+            "expected_completion_at": _iso(created_at + EXPECTED_COMPLETION),
             "cancelling_at": at("cancelling_at"),
             "cancelled_at": at("cancelled_at"),
         }
@@ -221,7 +226,7 @@ class Store:
             completion_window=window,
             request_params=params,
             metadata=metadata,
-            created_at=self.clock.now(),
+            created=self.clock.elapsed(),
             plan=Plan(scenario, len(requests), self._rng.getrandbits(32)),
             requests=requests,
             problems=problems,
@@ -236,17 +241,17 @@ class Store:
         return batch
 
     def batch_json(self, batch: SimBatch) -> dict[str, Any]:
-        snap = batch.snapshot(self.clock.now())
+        snap = batch.snapshot(self.clock.elapsed())
         self._publish_results(batch, snap)
-        return batch.to_dict(snap)
+        return batch.to_dict(snap, self.clock)
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
         batch = self.get_batch(batch_id)
-        now = self.clock.now()
+        now = self.clock.elapsed()
         status = batch.snapshot(now).status
         if status not in ("validating", "in_progress"):
             raise ApiProblem(400, f"Batch {batch_id} cannot be cancelled: its status is {status}.")
-        batch.cancel_requested = (now - batch.created_at).total_seconds()
+        batch.cancel_requested = now - batch.created
         return self.batch_json(batch)
 
     def list_batches(self, limit: int, after: str | None) -> dict[str, Any]:
@@ -254,13 +259,13 @@ class Store:
         return _page([self.batch_json(b) for b in newest_first], limit, after)
 
     def in_flight(self) -> int:
-        now = self.clock.now()
+        now = self.clock.elapsed()
         return sum(1 for b in self.batches.values() if b.snapshot(now).status in IN_FLIGHT)
 
     def refresh_all(self) -> None:
         """Publish the result files of every batch that has ended (files are listed as soon
         as their batch is over, whether or not anyone asked for the batch)."""
-        now = self.clock.now()
+        now = self.clock.elapsed()
         for batch in self.batches.values():
             if batch.output_file_id is None and batch.error_file_id is None:
                 self._publish_results(batch, batch.snapshot(now))
@@ -269,7 +274,7 @@ class Store:
         ended_at = snap.times.get("completed_at", snap.times.get("cancelled_at"))
         if ended_at is None or batch.output_file_id or batch.error_file_id:
             return
-        created = batch.created_at + timedelta(seconds=ended_at)
+        created = self.clock.date_of(batch.created + ended_at)
         processed = snap.processed - snap.expired
         rate = batch.plan.scenario.failure_rate
         if snap.completed:
