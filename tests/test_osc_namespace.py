@@ -8,13 +8,15 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import voyage_progress
 from voyage_progress._events import BatchProgressEvent
 from voyage_progress._messages import batch_messages, batch_status, summary_messages
 from voyage_progress._models import PHASES, BatchJob, BatchStatus, RequestCounts
 from voyage_progress._view import _batch_fields
-from voyage_progress._watcher import WatchedBatch
+from voyage_progress._watcher import END_EVENTS, WatchedBatch
 from voyage_progress.osc import (
     CONTROL,
+    EVENT_KINDS,
     NAMESPACE,
     PHASE_NAMES,
     STATUS_ERROR,
@@ -116,3 +118,13 @@ def test_the_eta_of_an_end_without_results_is_unknown_on_osc() -> None:
     assert all_eta("in_progress", "failed") == UNKNOWN  # its ETA is not known yet (no metrics)
     running.event.eta_seconds = 42.0  # type: ignore[union-attr]
     assert all_eta("in_progress", "failed") == 42.0  # an active batch: the time until it is done
+
+
+def test_every_event_kind_the_sidecar_sends_is_in_the_namespace() -> None:
+    package = Path(voyage_progress.__file__).parent
+    sidecar = (package / "_sidecar.py").read_text(encoding="utf-8")
+    watcher = (package / "_watcher.py").read_text(encoding="utf-8")
+    kinds = set(re.findall(r'event_message\(self\.config\.prefix, "(\w+)"', sidecar))
+    kinds |= set(re.findall(r'on_event\("(\w+)"', watcher)) | set(END_EVENTS.values())
+    assert {"start", "shutdown", "watch", "error", "complete"} <= kinds  # the scan finds them
+    assert kinds == set(EVENT_KINDS)
