@@ -31,6 +31,22 @@ PHASES = (
 )
 UNKNOWN_PHASE = PHASES.index("unknown")
 
+#: The panel's colour for every status the sidecar sends (its namespace's ``STATUSES``); a
+#: status it does not know is coloured by the batch's flags.
+STATUS_COLORS = {
+    "validating": "running",
+    "in_progress": "running",
+    "finalizing": "running",
+    "completed": "complete",
+    "failed": "failed",
+    "cancelling": "running",
+    "cancelled": "idle",
+    "expired": "failed",
+    "unknown": "running",
+    "pending": "idle",
+    "error": "failed",
+}
+
 #: What the sidecar sends per batch: field -> default. Strings first, then numbers.
 SLOT_DEFAULTS = {
     "id": "",
@@ -334,8 +350,8 @@ def display(state, slot, now, timeout, port=None):
     detail = found["status"] + (f": {found['error']}" if found["error"] else "")
     if not sidecar["api_ok"] and sidecar["message"]:
         detail += f" ({sidecar['message']})"
-    color = "complete" if found["is_complete"] else "failed" if found["is_failed"] else "running"
-    return _shown(text, detail, float(found["progress"]), color)
+    flagged = "complete" if found["is_complete"] else "failed" if found["is_failed"] else "running"
+    return _shown(text, detail, float(found["progress"]), STATUS_COLORS.get(found["status"], flagged))
 
 
 def _shown(text, detail, progress, color):

@@ -56,3 +56,14 @@ async def test_session_recording_sends_progress_and_the_completion_over_osc() ->
     assert receiver.last("/voyage/batch/0/is_complete") == 1
     percents = receiver.values("/voyage/batch/0/percent")
     assert len(percents) > 3 and percents == sorted(percents)
+
+
+def test_openai_sdk_creates_with_request_params_and_reads_the_result() -> None:
+    out = run_example("openai_sdk.py")
+    batch_id = re.search(r"Created (batch-\w+): validating", out)
+    assert batch_id, out
+    assert re.search(r"Uploaded moods\.jsonl as file-\w+", out)
+    percents = [int(p) for p in re.findall(r"moods \d+/\d+ \((\d+)%\)", out)]
+    assert percents[-1] == 100 and percents == sorted(percents)
+    assert f"Retrieved {batch_id[1]}: completed, among the 10 newest batches" in out
+    assert "Embedded 12 moods, 512 dimensions each." in out  # the request_params reached the batch

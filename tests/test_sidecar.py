@@ -140,6 +140,10 @@ async def test_the_stream_carries_the_whole_namespace_consistently(receiver: Osc
     )
     assert receiver.events("complete") == [("complete", ids[0], 0)]
     assert receiver.events("failed") == [("failed", ids[1], 1)]
+    for name in ("eta", "eta_low", "eta_high"):  # done is 0; an end without results is unknown
+        assert receiver.last(f"{PREFIX}/batch/0/{name}") == 0.0
+        assert receiver.last(f"{PREFIX}/batch/1/{name}") == -1.0
+    assert receiver.last(f"{PREFIX}/all/eta") == -1.0  # nothing active, and not all completed
     beats = receiver.values(f"{PREFIX}/sidecar/heartbeat")
     assert list(dict.fromkeys(beats)) == list(range(1, max(beats) + 1))  # the shutdown repeats the last
     assert len(set(receiver.values(f"{PREFIX}/sidecar/epoch"))) == 1

@@ -14,7 +14,7 @@ import pytest
 from voyage_progress._format import format_duration
 from voyage_progress._models import PHASES
 from voyage_progress._version import __version__
-from voyage_progress.osc import NAMESPACE
+from voyage_progress.osc import NAMESPACE, STATUSES
 
 TD = Path(__file__).parent.parent / "td_components"
 
@@ -263,3 +263,14 @@ def test_state_is_plain_data() -> None:
     feed(state, [*batch_bundle(0, "batch-a", percent=10.0), ("/voyage/event", ["complete", "batch-a", 0])])
     assert pickle.loads(pickle.dumps(state)) == state
     json.dumps({**state, "slots": {str(k): v for k, v in state["slots"].items()}})
+
+
+def test_the_model_colours_every_status_the_sidecar_sends() -> None:
+    assert set(model.STATUS_COLORS) == set(STATUSES)
+    assert set(model.STATUS_COLORS.values()) <= {"running", "complete", "failed", "idle"}
+    state = model.new_state()
+    feed(state, [("/voyage/sidecar/heartbeat", [1]), ("/voyage/sidecar/api_ok", [1])])
+    feed(state, batch_bundle(0, "batch-gone", status="error", error="batch not found", is_terminal=1))
+    assert model.display(state, 0, 100.0, 5.0)["color"] == "failed"  # not "running": it cannot be read
+    feed(state, batch_bundle(0, "batch-gone", status="cancelled", phase=6, is_terminal=1))
+    assert model.display(state, 0, 100.0, 5.0)["color"] == "idle"

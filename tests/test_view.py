@@ -238,7 +238,7 @@ def test_log_lines_keep_long_labels_and_errors_whole() -> None:
         view.batch_changed(watched)
     text = stream.getvalue()
     assert f"slot 1 {LONG_LABEL} in_progress 4321/12000 (36.0%) rate 86.4/s" in text and "failed 37" in text
-    assert f"slot 2 broken input failed 0/0 (0.0%) rate -- eta 0s - {VALIDATION_ERROR}" in text
+    assert f"slot 2 broken input failed 0/0 (0.0%) rate -- eta -- - {VALIDATION_ERROR}" in text
     assert "…" not in text
 
 
@@ -253,3 +253,19 @@ def test_live_messages_name_the_error_and_wrap_between_words() -> None:
     assert " ".join(words).startswith(f"failed: broken input - {VALIDATION_ERROR} error: batch-")
     assert "- batch not found: it was deleted" in " ".join(words)
     assert " ".join(words).endswith(demo)  # no timestamp, no word cut in two
+
+
+def test_an_end_without_results_shows_no_eta() -> None:
+    stream = io.StringIO()
+    view = SidecarView("text", stream)
+    view.batch_changed(batch(0, "cancelled", 400, 1000, "corpus"))
+    view.batch_changed(batch(1, "completed", 1000, 1000, "archive"))
+    cancelled, completed = stream.getvalue().splitlines()
+    assert cancelled.endswith("cancelled 400/1000 (40.0%) rate -- eta -- - batch cancelled")
+    assert completed.endswith("completed 1000/1000 (100.0%) rate -- eta 0s")
+    health = {"api_ok": True, "message": "ok", "poll_age": 1.0, "requests": 1, "destinations": []}
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    console.print(_table([batch(0, "failed", 0, 10, "corpus")], {**health, "control": None}))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    (row,) = [line for line in text.splitlines() if "corpus" in line]
+    assert "0s" not in row and "--" in row, row  # the ETA is unknown, not 0s

@@ -10,29 +10,38 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from ._models import BatchStatus
 from ._version import __version__
 from ._watcher import WatchedBatch
-from .osc import ALL, BATCH, EVENT, SIDECAR, UNKNOWN, OscAddress
+from .osc import ALL, BATCH, EVENT, SIDECAR, STATUS_ERROR, STATUS_PENDING, UNKNOWN, OscAddress
 from .osc._codec import Arg, Message
 
-__all__ = ["batch_messages", "event_message", "health_messages", "summary_messages"]
+__all__ = ["batch_messages", "batch_status", "event_message", "health_messages", "summary_messages"]
 
 
 def _seconds(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) and value >= 0 else UNKNOWN
 
 
+def batch_status(batch: WatchedBatch) -> str:
+    """The batch's status as receivers and the terminal see it: the API's, or the sidecar's own
+    ``pending`` (not read yet) and ``error`` (cannot be read); all are in ``STATUSES``."""
+    if batch.job is not None:
+        return batch.job.status.value
+    return STATUS_ERROR if batch.error else STATUS_PENDING
+
+
 def batch_messages(prefix: str, batch: WatchedBatch, poll_age: float | None) -> list[Message]:
     """Every ``/batch/{slot}/...`` address for one batch."""
     slot = batch.slot
     event = batch.event
-    status = batch.job.status if batch.job else None
+    status = batch_status(batch)
     values: list[tuple[OscAddress, Arg]] = [
         (BATCH.ID, batch.batch_id),
         (BATCH.LABEL, batch.label),
-        (BATCH.STATUS, status.value if status else ("error" if batch.error else "pending")),
+        (BATCH.STATUS, status),
         (BATCH.ERROR, batch.error or (event.error_message if event else None) or ""),
-        (BATCH.PHASE, status.phase if status else 8),
+        (BATCH.PHASE, BatchStatus(status).phase),
         (BATCH.PROGRESS, event.progress if event else 0.0),
         (BATCH.PERCENT, event.percent if event else 0.0),
         (BATCH.TOTAL, event.total if event else 0),
@@ -59,12 +68,15 @@ def summary_messages(prefix: str, batches: Iterable[WatchedBatch]) -> list[Messa
     """``/all/...``: the sum over every watched batch."""
     total = completed = failed = active = 0
     eta = 0.0
+    all_completed = True
     for batch in batches:
         event = batch.event
         if batch.is_active:
             active += 1
             batch_eta = event.eta_seconds if event else math.inf
             eta = max(eta, batch_eta)
+        elif event is None or not event.is_complete:  # failed, cancelled, expired or unreadable
+            all_completed = False
         if event is not None:
             total += event.total
             completed += event.completed
@@ -73,7 +85,7 @@ def summary_messages(prefix: str, batches: Iterable[WatchedBatch]) -> list[Messa
     return [
         (ALL.PROGRESS.full(prefix), [progress]),
         (ALL.PERCENT.full(prefix), [progress * 100.0]),
-        (ALL.ETA.full(prefix), [_seconds(eta) if active else 0.0]),
+        (ALL.ETA.full(prefix), [_seconds(eta if active or all_completed else math.inf)]),
         (ALL.ACTIVE.full(prefix), [active]),
         (ALL.TOTAL.full(prefix), [total]),
         (ALL.COMPLETED.full(prefix), [completed]),

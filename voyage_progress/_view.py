@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from rich.console import Console
 
 from ._format import format_duration, format_rate
+from ._messages import batch_status
 from ._terminal import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
 from ._watcher import WatchedBatch
 
@@ -132,7 +133,7 @@ class SidecarView:
 
 def _batch_fields(batch: WatchedBatch) -> dict[str, Any]:
     event = batch.event
-    status = batch.status.value if batch.status else ("error" if batch.error else "pending")
+    status = batch_status(batch)
     return {
         "slot": batch.slot,
         "id": batch.batch_id,

@@ -29,7 +29,7 @@ from .._peers import parse_allowed_peers, peer_allowed
 from ._faults import Faults
 from ._glitches import glitch_body
 from ._scenarios import SCENARIOS
-from ._store import ApiProblem, Store
+from ._store import QUICK_BATCH_PARAMS, ApiProblem, Store
 
 API_PREFIX = "/v1"
 _ID_SEGMENT = re.compile(r"/(batch|file)[-_][A-Za-z0-9]+")
@@ -191,7 +191,7 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
                 "endpoint": "/v1/embeddings",
                 "completion_window": "12h",
                 "input_file_id": file.id,
-                "request_params": {"model": "voyage-3.5", "output_dimension": 8},
+                "request_params": dict(QUICK_BATCH_PARAMS),
                 "metadata": metadata,
             }
         )

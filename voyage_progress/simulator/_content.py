@@ -11,22 +11,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard, cast
 
+from ._models import CONTEXTUALIZED, EMBEDDINGS, MODELS, RERANK, ModelSpec
 from ._scenarios import request_fails
 
-ENDPOINTS = ("/v1/embeddings", "/v1/contextualizedembeddings", "/v1/rerank")
-MODELS = {
-    "voyage-4-large": 1024,
-    "voyage-4": 1024,
-    "voyage-4-lite": 1024,
-    "voyage-3-large": 1024,
-    "voyage-3.5": 1024,
-    "voyage-3.5-lite": 1024,
-    "voyage-context-3": 1024,
-    "voyage-code-3": 1024,
-    "voyage-code-2": 1536,
-    "rerank-2.5": 0,
-    "rerank-2.5-lite": 0,
-}
+ENDPOINTS = (EMBEDDINGS, CONTEXTUALIZED, RERANK)
 OUTPUT_DTYPES = ("float", "int8", "uint8", "binary", "ubinary")
 MAX_INPUTS_PER_BATCH = 100_000
 MAX_TEXTS_PER_REQUEST = 1000
@@ -48,8 +36,12 @@ class ValidationProblem:
         return {"code": "invalid_request", "line": self.line, "message": self.message, "param": self.param}
 
 
-def parse_input(content: bytes, endpoint: str) -> tuple[list[InputRequest], list[ValidationProblem]]:
-    """The requests of an input file, and what is wrong with it (at most 10 problems)."""
+def parse_input(
+    content: bytes, endpoint: str, model: ModelSpec
+) -> tuple[list[InputRequest], list[ValidationProblem]]:
+    """The requests of an input file for ``model``, and what is wrong with it (at most 10
+    problems): a line that is not a request of the endpoint's shape, or one that holds more
+    tokens than the model takes in one request."""
     requests: list[InputRequest] = []
     problems: list[ValidationProblem] = []
     seen: set[str] = set()
@@ -78,6 +70,10 @@ def parse_input(content: bytes, endpoint: str) -> tuple[list[InputRequest], list
             continue
         body = item.get("body")
         count, problem = _count_inputs(body, endpoint)
+        if not problem and (tokens := _request_tokens(cast(dict[str, Any], body), endpoint)) > (
+            limit := model.max_request_tokens
+        ):
+            problem = f"the request holds {tokens} tokens; {model.name} takes at most {limit} in one request"
         if problem:
             problems.append(ValidationProblem(number, problem, "body"))
             continue
@@ -138,13 +134,24 @@ def embedding(text: str, model: str, dimension: int, dtype: str = "float") -> li
 
 
 def _tokens(texts: list[str]) -> int:
+    """About as many tokens as Voyage's tokenizers count for English: 1.3 per word."""
     return sum(max(1, round(len(t.split()) * 1.3)) for t in texts)
+
+
+def _request_tokens(body: Mapping[str, Any], endpoint: str) -> int:
+    """The tokens of one valid request, as the endpoint's limit counts them."""
+    if endpoint == RERANK:
+        documents = list(body["documents"])
+        return _tokens([body["query"]]) * len(documents) + _tokens(documents)
+    if endpoint == CONTEXTUALIZED:
+        return _tokens([chunk for document in body["inputs"] for chunk in document])
+    return _tokens([body["input"]] if isinstance(body["input"], str) else list(body["input"]))
 
 
 def response_body(request: InputRequest, endpoint: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The body the real endpoint would answer for this request."""
     model = str(params.get("model"))
-    dimension = int(params.get("output_dimension") or MODELS.get(model) or 1024)
+    dimension = int(params.get("output_dimension") or MODELS[model].default_dimension)
     dtype = str(params.get("output_dtype") or "float")
     body = request.body
     data: list[dict[str, Any]]

@@ -22,7 +22,7 @@ from ._app import API_PREFIX, Stats, build_app
 from ._clock import SimClock
 from ._faults import Faults
 from ._scenarios import DEFAULT_SCENARIO
-from ._store import Store
+from ._store import QUICK_BATCH_PARAMS, Store
 
 __all__ = ["Simulator", "run_simulator", "serve_forever"]
 
@@ -87,7 +87,7 @@ class Simulator:
                 "endpoint": "/v1/embeddings",
                 "completion_window": "12h",
                 "input_file_id": file.id,
-                "request_params": {"model": "voyage-3.5", "output_dimension": 8},
+                "request_params": dict(QUICK_BATCH_PARAMS),
                 "metadata": metadata,
             }
         )
