@@ -1,4 +1,5 @@
-"""Each example runs as a user runs it: no API key, so against its own simulator."""
+"""Each example runs as a user runs it: no API key, so against its own simulator; and when its
+sidecar or its simulator fails, it ends with one line, never a traceback or a wait without end."""
 
 from __future__ import annotations
 
@@ -9,24 +10,88 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.osc_receiver import open_receiver
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
+ALL_EXAMPLES = sorted(p.name for p in EXAMPLES.glob("[!_]*.py"))
+
+#: Faults planted in an example's process before it runs, by what the user would see fail.
+BREAKAGES = {
+    "the sidecar cannot start": """
+from voyage_progress.osc import _sender
+def cannot_pause(transport):
+    raise NotImplementedError  # what Debian 12's Python 3.11.2 did to every OSC socket
+_sender.Link._stop_reading = staticmethod(cannot_pause)
+""",
+    "the simulator cannot start": """
+from voyage_progress.simulator import _server
+def no_socket(host, port):
+    raise PermissionError(13, "Permission denied")
+_server._bind = no_socket
+""",
+    "the simulator fails once the batch exists": """
+import httpx
+from voyage_progress import VoyageBatchClient
+submit_texts = VoyageBatchClient.submit_texts
+async def submit_then_fail(self, *args, **kwargs):
+    job = await submit_texts(self, *args, **kwargs)
+    async with httpx.AsyncClient() as http:
+        await http.post(self.base_url.removesuffix("/v1") + "/_sim/faults", content="503=1")
+    return job
+VoyageBatchClient.submit_texts = submit_then_fail
+""",
+}
+RUN_AS_MAIN = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+sys.path.insert(0, {examples!r})
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def example_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOYAGE_")}
+    env["VOYAGE_SIM_SPEED"] = "3000"
+    return env
 
 
 def run_example(name: str, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOYAGE_")}
-    env["VOYAGE_SIM_SPEED"] = "3000"
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=example_env(),
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout + result.stderr
+
+
+def run_broken_example(name: str, breakage: str, *args: str) -> subprocess.CompletedProcess[str]:
+    code = BREAKAGES[breakage] + RUN_AS_MAIN.format(examples=str(EXAMPLES))
+    return subprocess.run(
+        [sys.executable, "-c", code, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        env=example_env(),
+        timeout=30,  # a hang fails here
+        check=False,
+    )
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess[str], name: str, *words: str) -> None:
+    """Exit code 1 and the failure in the last line of stderr, the only one that says so (what
+    came before is the example's own output: archetype_training.py logs to stderr)."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"{name}: error: "), result.stderr
+    assert sum(": error: " in line for line in lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[-1]
 
 
 def test_gesture_library() -> None:
@@ -56,3 +121,38 @@ async def test_session_recording_sends_progress_and_the_completion_over_osc() ->
     assert receiver.last("/voyage/batch/0/is_complete") == 1
     percents = receiver.values("/voyage/batch/0/percent")
     assert len(percents) > 3 and percents == sorted(percents)
+
+
+def test_the_sidecar_failing_ends_the_session_recording_with_one_line() -> None:
+    result = run_broken_example("session_recording.py", "the sidecar cannot start", "127.0.0.1:9")
+    assert_one_line_failure(result, "session_recording.py", "the sidecar stopped", "NotImplementedError")
+    assert "Session recording embedded" not in result.stdout
+
+
+@pytest.mark.parametrize("name", ALL_EXAMPLES)
+def test_a_simulator_that_cannot_start_ends_the_example_with_one_line(name: str) -> None:
+    result = run_broken_example(name, "the simulator cannot start", *example_args(name))
+    assert_one_line_failure(result, name, "the simulator did not start: Permission denied")
+
+
+@pytest.mark.parametrize("name", ALL_EXAMPLES)
+def test_a_simulator_failing_midway_ends_the_example_with_one_line(name: str) -> None:
+    result = run_broken_example(name, "the simulator fails once the batch exists", *example_args(name))
+    assert_one_line_failure(result, name, "503")
+
+
+def test_a_bad_destination_is_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "session_recording.py"), "7000"],
+        capture_output=True,
+        text=True,
+        env=example_env(),
+        timeout=30,
+        check=False,
+    )
+    assert_one_line_failure(result, "session_recording.py", "'7000' is not HOST:PORT")
+
+
+def example_args(name: str) -> list[str]:
+    """Where the session recording sends OSC: a port nothing listens on (UDP needs no one)."""
+    return ["127.0.0.1:9"] if name == "session_recording.py" else []
