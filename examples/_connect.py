@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from voyage_progress import VoyageBatchClient
@@ -81,3 +82,30 @@ def describe(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}".removesuffix(": ")
     return " ".join(text.split())
+
+
+def _run_with_the_clone_venv() -> NoReturn:
+    """Run this example again with the clone's .venv (made by the Quick start's scripts, or made
+    now), so that ``python3 examples/NAME.py`` works from a clone with any Python >= 3.11."""
+    name = Path(sys.argv[0]).name
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    if not (scripts / "_bootstrap.py").is_file():
+        raise SystemExit(
+            f"{name}: error: voyage-progress is not installed for {sys.executable}; "
+            "install it as README.md says, or run the example with the Python that has it"
+        )
+    sys.path.insert(0, str(scripts))
+    from _bootstrap import ensure_venv
+    from _bootstrap import run as run_in_venv
+
+    python = ensure_venv(None)
+    if Path(sys.prefix).resolve() == python.parent.parent.resolve():  # the venv itself lacks it
+        raise SystemExit(
+            f"{name}: error: voyage-progress cannot be imported from {sys.prefix}; "
+            "delete that directory and run python3 scripts/demo.py to make it again"
+        )
+    raise SystemExit(run_in_venv(python, [sys.argv[0], *sys.argv[1:]]))
+
+
+if importlib.util.find_spec("voyage_progress") is None:
+    _run_with_the_clone_venv()
