@@ -1,9 +1,11 @@
-"""Each example runs as a user runs it: no API key, so against its own simulator; and when its
-sidecar or its simulator fails, it ends with one line, never a traceback or a wait without end."""
+"""Each example runs as a user runs it: no API key, so against its own simulator, and as the
+README says, from the clone with any Python; and when its sidecar or its simulator fails, it
+ends with one line, never a traceback or a wait without end."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import subprocess
@@ -12,10 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.doc_blocks import README, ROOT, shell_blocks
 from tests.osc_receiver import open_receiver
+from tests.test_watch_command import free_udp_port
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 ALL_EXAMPLES = sorted(p.name for p in EXAMPLES.glob("[!_]*.py"))
+#: What each example prints last when it succeeds.
+SUCCESS = {
+    "gesture_library.py": "Loaded 15 gestures, 1024 dimensions each.",
+    "archetype_training.py": "done: completed",
+    "session_recording.py": "Session recording embedded:",
+}
 
 #: Faults planted in an example's process before it runs, by what the user would see fail.
 BREAKAGES = {
@@ -37,7 +47,7 @@ from voyage_progress import VoyageBatchClient
 submit_texts = VoyageBatchClient.submit_texts
 async def submit_then_fail(self, *args, **kwargs):
     job = await submit_texts(self, *args, **kwargs)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(trust_env=False) as http:
         await http.post(self.base_url.removesuffix("/v1") + "/_sim/faults", content="503=1")
     return job
 VoyageBatchClient.submit_texts = submit_then_fail
@@ -156,3 +166,75 @@ def test_a_bad_destination_is_one_line() -> None:
 def example_args(name: str) -> list[str]:
     """Where the session recording sends OSC: a port nothing listens on (UDP needs no one)."""
     return ["127.0.0.1:9"] if name == "session_recording.py" else []
+
+
+# -- as the README runs them -------------------------------------------------------------------
+
+
+def readme_commands() -> list[list[str]]:
+    return [argv for block in shell_blocks(README, "Examples") for argv in block.commands()]
+
+
+def test_the_readme_runs_every_example_the_same_way() -> None:
+    commands = readme_commands()
+    assert sorted(Path(argv[1]).name for argv in commands) == ALL_EXAMPLES == sorted(SUCCESS)
+    assert all(argv[:1] == ["python3"] and argv[1].startswith("examples/") for argv in commands)
+
+
+class _WouldInstall(Exception):
+    pass
+
+
+def base_python_without_the_package(tmp_path: Path) -> str:
+    """The Python this venv was made from, as the `python3` of a clone where nothing is
+    activated; skips where it cannot stand for one."""
+    python = getattr(sys, "_base_executable", "")
+    if sys.prefix == sys.base_prefix or not python:
+        pytest.skip("the tests do not run in a virtual environment")
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('voyage_progress') is not None)"
+    if subprocess.run([python, "-c", probe], cwd=tmp_path, check=False).returncode:
+        pytest.skip(f"{python} has voyage-progress installed: nothing to hand over")
+    return python
+
+
+def bootstrap_uses_this_venv_as_it_is(monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether scripts/_bootstrap.py, pointed at this venv, would use it without installing
+    anything (true when scripts/test.py made it, as in CI): the test must not reach PyPI."""
+    spec = importlib.util.spec_from_file_location("_bootstrap_probe", ROOT / "scripts" / "_bootstrap.py")
+    assert spec and spec.loader
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+
+    def would_install(*args: object) -> None:
+        raise _WouldInstall
+
+    monkeypatch.setattr(bootstrap, "_call", would_install)
+    monkeypatch.setattr(bootstrap, "_say", lambda message: None)
+    monkeypatch.setenv("VOYAGE_PROGRESS_VENV", sys.prefix)
+    try:
+        bootstrap.ensure_venv(None)
+    except _WouldInstall:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("argv", readme_commands(), ids=lambda argv: Path(argv[1]).name)
+def test_the_readme_command_works_with_a_python_that_lacks_voyage_progress(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python3 examples/NAME.py` in the clone, nothing activated: the example hands itself
+    to the clone's venv (here the one the tests run in) and runs there."""
+    python = base_python_without_the_package(tmp_path)
+    if not bootstrap_uses_this_venv_as_it_is(monkeypatch):
+        pytest.skip("this venv was not made by scripts/test.py: the hand-over would install into it")
+    name = Path(argv[1]).name
+    osc = [f"127.0.0.1:{free_udp_port()}"] if name == "session_recording.py" else []  # not 7000 here
+    env = example_env() | {"VOYAGE_PROGRESS_VENV": sys.prefix}
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent
+    )
+    result = subprocess.run(
+        [python, *argv[1:], *osc], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert SUCCESS[name] in result.stdout + result.stderr
