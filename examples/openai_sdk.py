@@ -21,10 +21,9 @@ This uses the SDK's async client, the same calls awaited, so that the simulator 
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-from _connect import connect
+from _connect import connect, run
 
 from voyage_progress._format import format_duration
 
@@ -97,4 +96,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())
