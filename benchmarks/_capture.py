@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from voyage_progress.osc._codec import decode
+from voyage_progress.outputs.osc._codec import decode
 
 #: The status the API ends in, by the kind of the end event that announces it.
 END_STATUS = {"complete": "completed", "failed": "failed", "cancelled": "cancelled", "expired": "expired"}

@@ -5,7 +5,7 @@ reaches OSC, each against the naive loop that GETs every batch every interval.
 its clock stopped (``run_simulator(speed=0)``) holds the batches (``sim.add_batch``: a mix of
 ``normal``, ``partial_failures``, ``long_finalizing``, ``stall``, ``late_counts``, ``cancel``,
 ``fail_validation`` and ``quick``; only ``quick`` in the quick version). The sidecar's scheduler,
-``voyage_progress._watcher.Watcher`` with the sidecar's default intervals (5 s, 1–60 s), is
+``voyage_progress.watcher.Watcher`` with the sidecar's default intervals (5 s, 1–60 s), is
 driven by hand: its clock jumps to the next cycle it asks for, the simulator's clock moves by
 the same amount (``sim.advance``), and ``await watcher.poll_once()`` runs the cycle and returns
 the requests it made. This goes on from the batches' creation until every one of them has
@@ -51,10 +51,10 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from benchmarks._report import Result, table
 from voyage_progress import BatchStatus, VoyageBatchClient
-from voyage_progress._sidecar import Sidecar, SidecarConfig
-from voyage_progress._watcher import Intervals, Watcher
-from voyage_progress.osc import Destination, OscDecodeError, decode
+from voyage_progress.outputs.osc import Destination, OscDecodeError, decode
+from voyage_progress.sidecar._sidecar import Sidecar, SidecarConfig
 from voyage_progress.simulator import SimClock, Simulator, run_simulator
+from voyage_progress.watcher import Intervals, Watcher
 
 NAME = "api"
 SEED = 20240611

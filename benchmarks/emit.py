@@ -6,7 +6,7 @@ messages to the same UDP socket on 127.0.0.1, one call per message: encoding and
 call, which is what the sidecar pays for every message it emits.
 
 The messages are what the sidecar sends for a hundred batches in flight, made by the sidecar's
-own functions (``voyage_progress._messages``) from batches of an in-process simulator moved to
+own functions (``voyage_progress.outputs.osc._messages``) from batches of an in-process simulator moved to
 different points of their lives (validating, running, finalizing, ended; ``normal``,
 ``partial_failures``, ``long_finalizing``, ``quick``, ``late_counts``, ``stall`` and
 ``fail_validation``): for each of the slots 0–99 its 19 ``/voyage/batch/{slot}/...`` messages
@@ -66,14 +66,19 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
 from benchmarks._report import Result, table
-from voyage_progress._events import BatchProgressEvent
-from voyage_progress._messages import batch_messages, event_message, health_messages, summary_messages
-from voyage_progress._metrics import BatchProgressMetrics
-from voyage_progress._models import BatchJob
-from voyage_progress._watcher import END_EVENTS, WatchedBatch
-from voyage_progress.osc import NAMESPACE, Destination, OscSender, encode_bundle, encode_message
-from voyage_progress.osc._codec import Arg, Message
+from voyage_progress.core.events import BatchProgressEvent
+from voyage_progress.core.metrics import BatchProgressMetrics
+from voyage_progress.core.models import BatchJob
+from voyage_progress.outputs.osc import NAMESPACE, Destination, OscSender, encode_bundle, encode_message
+from voyage_progress.outputs.osc._codec import Arg, Message
+from voyage_progress.outputs.osc._messages import (
+    batch_messages,
+    event_message,
+    health_messages,
+    summary_messages,
+)
 from voyage_progress.simulator import Simulator, run_simulator
+from voyage_progress.watcher import END_EVENTS, WatchedBatch
 
 NAME = "emit"
 PREFIX = "/voyage"

@@ -13,7 +13,7 @@ import logging
 from _connect import connect, run
 
 from voyage_progress import BatchProgressEvent, Milestones
-from voyage_progress._format import format_duration
+from voyage_progress.core.format import format_duration
 
 ARCHETYPES = ["the hero", "the mentor", "the trickster", "the shadow", "the herald", "the shapeshifter"]
 

@@ -25,7 +25,7 @@ import json
 
 from _connect import connect, run
 
-from voyage_progress._format import format_duration
+from voyage_progress.core.format import format_duration
 
 MOODS = [
     "a quiet room at dawn",

@@ -39,7 +39,7 @@ ALL_PLATFORM_EXTRAS = ["colorama"]
 PYZ_MAIN = """\
 import sys
 
-from voyage_progress._cli import main
+from voyage_progress.cli import main
 
 sys.exit(main())
 """

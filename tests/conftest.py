@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from voyage_progress import RetryPolicy, VoyageBatchClient, _progress
+from voyage_progress import RetryPolicy, VoyageBatchClient
+from voyage_progress.providers import progress as _progress
 from voyage_progress.simulator import Simulator, run_simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"

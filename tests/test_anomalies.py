@@ -13,10 +13,10 @@ import pytest
 from tests.conftest import FAST_RETRIES
 from tests.test_watcher import Clock, make_watcher, run_until_ended
 from voyage_progress import BatchJob, VoyageBatchClient
-from voyage_progress._messages import batch_messages
-from voyage_progress._watcher import Listeners, WatchedBatch
+from voyage_progress.outputs.osc._messages import batch_messages
 from voyage_progress.simulator import Faults, run_simulator
 from voyage_progress.simulator._glitches import GLITCHES, glitch_body
+from voyage_progress.watcher import Listeners, WatchedBatch
 
 
 def batch_object(

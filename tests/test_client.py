@@ -25,7 +25,7 @@ from voyage_progress import (
     VoyageBatchClient,
 )
 from voyage_progress._defaults import IDEMPOTENCY_METADATA_KEY
-from voyage_progress._retry import parse_retry_after
+from voyage_progress.providers.retry import parse_retry_after
 from voyage_progress.simulator import Faults, Simulator, run_simulator
 
 SECRET = "pa-SECRET-test-key-0123456789"

@@ -31,7 +31,7 @@ SUCCESS = {
 #: Faults planted in an example's process before it runs, by what the user would see fail.
 BREAKAGES = {
     "the sidecar cannot start": """
-from voyage_progress.osc import _sender
+from voyage_progress.outputs.osc import _sender
 def cannot_pause(transport):
     raise NotImplementedError  # what Debian 12's Python 3.11.2 did to every OSC socket
 _sender.Link._stop_reading = staticmethod(cannot_pause)

@@ -34,8 +34,8 @@ from benchmarks.fuzz import (
     osc_message,
     osc_string,
 )
-from voyage_progress.osc import ControlCommand, ControlServer, encode_message
-from voyage_progress.osc._control import MAX_DATAGRAM
+from voyage_progress.outputs.osc import ControlCommand, ControlServer, encode_message
+from voyage_progress.outputs.osc._control import MAX_DATAGRAM
 
 PEER = ("127.0.0.1", 9000)
 KINDS = {WATCH: "watch", UNWATCH: "unwatch", REFRESH: "refresh", CANCEL: "cancel"}

@@ -19,7 +19,7 @@ from tests.osc_receiver import OscReceiver, open_receiver
 from tests.test_cli import assert_one_line_error, cli
 from tests.test_watch_command import env_for, free_udp_port, process
 from voyage_progress import PermissionDeniedError, VoyageBatchClient
-from voyage_progress._cli import build_parser
+from voyage_progress.cli import build_parser
 from voyage_progress.simulator import run_simulator
 
 STRANGER = "127.0.0.5"  # loopback, but not this machine's 127.0.0.1: allowed only on a loopback-only listener

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voyage_progress import BatchProgressMetrics, Milestones, _metrics
+from voyage_progress import BatchProgressMetrics, Milestones
+from voyage_progress.core import metrics as _metrics
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

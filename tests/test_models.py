@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from voyage_progress import BatchJob, BatchStatus, FileObject, RequestCounts
-from voyage_progress._models import PHASES, format_timestamp, parse_timestamp
+from voyage_progress.core.models import PHASES, format_timestamp, parse_timestamp
 
 API_FIELD_ORDER = [
     "id",

@@ -31,11 +31,12 @@ from tests.osc_receiver import OscReceiver, open_receiver
 from tests.test_cli import assert_one_line_error, cli
 from tests.test_sidecar import fast_config
 from tests.test_watch_command import env_for, free_udp_port
-from voyage_progress import VoyageBatchClient, _watcher
-from voyage_progress._sidecar import Sidecar
-from voyage_progress._watcher import Intervals, Watcher
-from voyage_progress.osc._codec import encode_message
+from voyage_progress import VoyageBatchClient
+from voyage_progress import watcher as _watcher
+from voyage_progress.outputs.osc._codec import encode_message
+from voyage_progress.sidecar._sidecar import Sidecar
 from voyage_progress.simulator import run_simulator
+from voyage_progress.watcher import Intervals, Watcher
 
 if sys.platform == "win32":  # Ctrl+Break, to a process group of its own, is Windows' clean stop
     STOP_SIGNAL = signal.CTRL_BREAK_EVENT

@@ -15,8 +15,8 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from voyage_progress.osc import NAMESPACE, OscDecodeError, decode, encode_bundle, encode_message
-from voyage_progress.osc._codec import Arg, Message
+from voyage_progress.outputs.osc import NAMESPACE, OscDecodeError, decode, encode_bundle, encode_message
+from voyage_progress.outputs.osc._codec import Arg, Message
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 SAMPLES: dict[str, Arg] = {"i": 7, "f": 0.25, "s": "in_progress"}

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
-from voyage_progress.osc import CONTROL, ControlCommand, ControlServer, encode_bundle, encode_message
-from voyage_progress.osc._codec import Arg
+from voyage_progress.outputs.osc import CONTROL, ControlCommand, ControlServer, encode_bundle, encode_message
+from voyage_progress.outputs.osc._codec import Arg
 
 WATCH, UNWATCH, REFRESH, CANCEL = (
     a.full("/voyage") for a in (CONTROL.WATCH, CONTROL.UNWATCH, CONTROL.REFRESH, CONTROL.CANCEL)

@@ -9,12 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import voyage_progress
-from voyage_progress._events import BatchProgressEvent
-from voyage_progress._messages import batch_messages, batch_status, summary_messages
-from voyage_progress._models import PHASES, BatchJob, BatchStatus, RequestCounts
-from voyage_progress._view import _batch_fields
-from voyage_progress._watcher import END_EVENTS, WatchedBatch
-from voyage_progress.osc import (
+from voyage_progress.core.events import BatchProgressEvent
+from voyage_progress.core.models import PHASES, BatchJob, BatchStatus, RequestCounts
+from voyage_progress.outputs.osc import (
     CONTROL,
     EVENT_KINDS,
     NAMESPACE,
@@ -24,7 +21,10 @@ from voyage_progress.osc import (
     STATUSES,
     UNKNOWN,
 )
-from voyage_progress.osc._namespace import render_json, render_markdown
+from voyage_progress.outputs.osc._messages import batch_messages, batch_status, summary_messages
+from voyage_progress.outputs.osc._namespace import render_json, render_markdown
+from voyage_progress.outputs.terminal import _batch_fields
+from voyage_progress.watcher import END_EVENTS, WatchedBatch
 
 DOCS = Path(__file__).parent.parent / "docs" / "OSC.md"
 ALL_ADDRESSES = [address for addresses in NAMESPACE.values() for address in addresses]
@@ -122,8 +122,8 @@ def test_the_eta_of_an_end_without_results_is_unknown_on_osc() -> None:
 
 def test_every_event_kind_the_sidecar_sends_is_in_the_namespace() -> None:
     package = Path(voyage_progress.__file__).parent
-    sidecar = (package / "_sidecar.py").read_text(encoding="utf-8")
-    watcher = (package / "_watcher.py").read_text(encoding="utf-8")
+    sidecar = (package / "sidecar" / "_sidecar.py").read_text(encoding="utf-8")
+    watcher = (package / "watcher.py").read_text(encoding="utf-8")
     kinds = set(re.findall(r'event_message\(self\.config\.prefix, "(\w+)"', sidecar))
     kinds |= set(re.findall(r'on_event\("(\w+)"', watcher)) | set(END_EVENTS.values())
     assert {"start", "shutdown", "watch", "error", "complete"} <= kinds  # the scan finds them

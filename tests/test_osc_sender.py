@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from voyage_progress.osc import Destination, OscSender, encode_bundle, encode_message
-from voyage_progress.osc._sender import Link
+from voyage_progress.outputs.osc import Destination, OscSender, encode_bundle, encode_message
+from voyage_progress.outputs.osc._sender import Link
 
 
 class Receiver(asyncio.DatagramProtocol):

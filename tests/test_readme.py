@@ -33,7 +33,7 @@ from tests.osc_receiver import OscReceiver, open_receiver
 from tests.test_operational_errors import OWN_GROUP, STOP_SIGNAL, Finished, free_tcp_port
 from tests.test_watch_command import free_udp_port
 from voyage_progress import _defaults as defaults
-from voyage_progress._cli import build_parser
+from voyage_progress.cli import build_parser
 
 COMMAND_LINE = "The command line"
 PROGRAM = "voyage-progress"

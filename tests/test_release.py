@@ -57,7 +57,7 @@ def test_the_build_makes_four_artifacts(release: dict[str, Path]) -> None:
     assert release["td_zip"].name == f"voyage-progress-touchdesigner-{__version__}.zip"
     with zipfile.ZipFile(release["pyz"]) as pyz:
         names = set(pyz.namelist())
-    assert "__main__.py" in names and "voyage_progress/_cli.py" in names
+    assert "__main__.py" in names and "voyage_progress/cli/__init__.py" in names
     for dependency in ("httpx/__init__.py", "uvicorn/__init__.py", "rich/__init__.py", "certifi/cacert.pem"):
         assert dependency in names
     assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib"))], "only pure Python runs from a zip"

@@ -16,11 +16,11 @@ import pytest
 from tests.conftest import FAST_RETRIES
 from tests.osc_receiver import OscReceiver, open_receiver
 from voyage_progress import VoyageBatchClient
-from voyage_progress._sidecar import Sidecar, SidecarConfig
-from voyage_progress._watcher import Intervals
-from voyage_progress.osc import NAMESPACE
-from voyage_progress.osc._sender import Destination
+from voyage_progress.outputs.osc import NAMESPACE
+from voyage_progress.outputs.osc._sender import Destination
+from voyage_progress.sidecar._sidecar import Sidecar, SidecarConfig
 from voyage_progress.simulator import Simulator, run_simulator
+from voyage_progress.watcher import Intervals
 
 PREFIX = "/voyage"
 

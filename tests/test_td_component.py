@@ -19,10 +19,10 @@ from tests.conftest import FAST_RETRIES
 from tests.osc_receiver import OscReceiver
 from tests.tdfake import COMP, TouchDesigner
 from voyage_progress import VoyageBatchClient
-from voyage_progress._sidecar import Sidecar, SidecarConfig
-from voyage_progress._watcher import Intervals
-from voyage_progress.osc import Destination
+from voyage_progress.outputs.osc import Destination
+from voyage_progress.sidecar._sidecar import Sidecar, SidecarConfig
 from voyage_progress.simulator import Simulator, run_simulator
+from voyage_progress.watcher import Intervals
 
 BUILDER = Path(__file__).parent.parent / "td_components" / "VoyageProgress.py"
 RECORDING_CALLBACKS = """

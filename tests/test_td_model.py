@@ -11,10 +11,10 @@ from types import ModuleType
 
 import pytest
 
-from voyage_progress._format import format_duration
-from voyage_progress._models import PHASES
 from voyage_progress._version import __version__
-from voyage_progress.osc import NAMESPACE, STATUSES
+from voyage_progress.core.format import format_duration
+from voyage_progress.core.models import PHASES
+from voyage_progress.outputs.osc import NAMESPACE, STATUSES
 
 TD = Path(__file__).parent.parent / "td_components"
 

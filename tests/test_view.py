@@ -14,10 +14,10 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from voyage_progress import BatchJob, BatchProgressEvent, BatchProgressMetrics
-from voyage_progress._format import format_duration
-from voyage_progress._terminal import COLUMNS, ProgressView
-from voyage_progress._view import SidecarView, _table
-from voyage_progress._watcher import WatchedBatch
+from voyage_progress.core.format import format_duration
+from voyage_progress.outputs.table import COLUMNS, ProgressView
+from voyage_progress.outputs.terminal import SidecarView, _table
+from voyage_progress.watcher import WatchedBatch
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.osc_receiver import OscReceiver, open_receiver, require_tool
 from tests.test_cli import assert_one_line_error, cli
-from voyage_progress.osc import NAMESPACE
+from voyage_progress.outputs.osc import NAMESPACE
 from voyage_progress.simulator import Simulator, run_simulator
 
 PD_PATCH = Path(__file__).parent.parent / "examples" / "puredata" / "voyage_progress.pd"
@@ -256,7 +256,7 @@ async def test_the_demo_forever_keeps_creating_batches(receiver: OscReceiver) ->
 
 
 async def test_the_namespace_command() -> None:
-    from voyage_progress.osc._namespace import render_json
+    from voyage_progress.outputs.osc._namespace import render_json
 
     markdown = await cli("namespace")
     assert (

@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import FAST_RETRIES
 from voyage_progress import BatchStatus, VoyageBatchClient
-from voyage_progress._watcher import Intervals, Listeners, Watcher
 from voyage_progress.simulator import Simulator, run_simulator
+from voyage_progress.watcher import Intervals, Listeners, Watcher
 
 
 class Clock:

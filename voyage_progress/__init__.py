@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._client import VoyageBatchClient
-    from ._events import BatchProgressEvent, Milestones
-    from ._exceptions import (
+    from .core.errors import (
         APIConnectionError,
         APIError,
         APITimeoutError,
@@ -35,22 +33,24 @@ if TYPE_CHECKING:
         ServerError,
         VoyageProgressError,
     )
-    from ._metrics import BatchProgressMetrics
-    from ._models import BatchError, BatchJob, BatchStatus, FileObject, Page, RequestCounts
-    from ._retry import RetryPolicy
+    from .core.events import BatchProgressEvent, Milestones
+    from .core.metrics import BatchProgressMetrics
+    from .core.models import BatchError, BatchJob, BatchStatus, FileObject, Page, RequestCounts
+    from .providers.retry import RetryPolicy
+    from .providers.voyage import VoyageBatchClient
 
 _EXPORTS = {
-    "VoyageBatchClient": "._client",
-    "BatchProgressEvent": "._events",
-    "Milestones": "._events",
-    "BatchProgressMetrics": "._metrics",
-    "BatchError": "._models",
-    "BatchJob": "._models",
-    "BatchStatus": "._models",
-    "FileObject": "._models",
-    "Page": "._models",
-    "RequestCounts": "._models",
-    "RetryPolicy": "._retry",
+    "VoyageBatchClient": ".providers.voyage",
+    "BatchProgressEvent": ".core.events",
+    "Milestones": ".core.events",
+    "BatchProgressMetrics": ".core.metrics",
+    "BatchError": ".core.models",
+    "BatchJob": ".core.models",
+    "BatchStatus": ".core.models",
+    "FileObject": ".core.models",
+    "Page": ".core.models",
+    "RequestCounts": ".core.models",
+    "RetryPolicy": ".providers.retry",
     **dict.fromkeys(
         (
             "APIConnectionError",
@@ -68,7 +68,7 @@ _EXPORTS = {
             "ServerError",
             "VoyageProgressError",
         ),
-        "._exceptions",
+        ".core.errors",
     ),
 }
 

@@ -1,3 +1,3 @@
-from voyage_progress._cli import main
+from voyage_progress.cli import main
 
 raise SystemExit(main())

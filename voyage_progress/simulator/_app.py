@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._peers import parse_allowed_peers, peer_allowed
+from ..core.peers import parse_allowed_peers, peer_allowed
 from ._faults import Faults
 from ._glitches import glitch_body
 from ._scenarios import SCENARIOS

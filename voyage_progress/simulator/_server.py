@@ -17,7 +17,7 @@ import uvicorn
 from starlette.types import Scope
 
 from .._defaults import DEFAULT_SIMULATOR_HOST, DEFAULT_SIMULATOR_PORT
-from .._peers import IPAddress, PeerPolicyError, is_loopback, parse_allowed_peers
+from ..core.peers import IPAddress, PeerPolicyError, is_loopback, parse_allowed_peers
 from ._app import API_PREFIX, Stats, build_app
 from ._clock import SimClock
 from ._faults import Faults

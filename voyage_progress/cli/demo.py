@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 import random
 
-from ._client import VoyageBatchClient
-from ._models import BatchJob
-from ._sidecar import Sidecar, SidecarConfig
-from ._view import SidecarView
-from ._watcher import Intervals
-from .simulator import run_simulator
+from ..core.models import BatchJob
+from ..outputs.terminal import SidecarView
+from ..providers.voyage import VoyageBatchClient
+from ..sidecar._sidecar import Sidecar, SidecarConfig
+from ..simulator import run_simulator
+from ..watcher import Intervals
 
 __all__ = ["DEMO_BATCHES", "run_demo"]
 

@@ -16,14 +16,14 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import _defaults as defaults
-from ._version import __version__
+from .. import _defaults as defaults
+from .._version import __version__
 
 if TYPE_CHECKING:
-    from ._client import VoyageBatchClient
-    from ._sidecar import SidecarConfig
-    from ._view import SidecarView
-    from .osc._sender import Destination
+    from ..outputs.osc._sender import Destination
+    from ..outputs.terminal import SidecarView
+    from ..providers.voyage import VoyageBatchClient
+    from ..sidecar._sidecar import SidecarConfig
 
 PROG = "voyage-progress"
 EXIT_ERROR = 1
@@ -53,8 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(exc: BaseException) -> int:
-    from ._exceptions import VoyageProgressError
-    from ._peers import PeerPolicyError
+    from ..core.errors import VoyageProgressError
+    from ..core.peers import PeerPolicyError
 
     known = (CommandError, VoyageProgressError, ValueError, OSError)
     text = str(exc) if isinstance(exc, known) and str(exc) else f"{type(exc).__name__}: {exc}"
@@ -339,7 +339,7 @@ def _port(text: str) -> int:
 
 
 def _destination(text: str) -> Destination:
-    from .osc._sender import Destination
+    from ..outputs.osc._sender import Destination
 
     try:
         return Destination.parse(text)
@@ -367,7 +367,7 @@ def _limit(text: str) -> int:
 
 
 def _client(args: argparse.Namespace) -> VoyageBatchClient:
-    from ._client import VoyageBatchClient
+    from ..providers.voyage import VoyageBatchClient
 
     return VoyageBatchClient(
         base_url=args.base_url, timeout=args.timeout, max_requests_per_second=args.max_rps
@@ -377,9 +377,9 @@ def _client(args: argparse.Namespace) -> VoyageBatchClient:
 async def _status(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from ._events import BatchProgressEvent
-    from ._exceptions import NotFoundError
-    from ._terminal import describe
+    from ..core.errors import NotFoundError
+    from ..core.events import BatchProgressEvent
+    from ..outputs.table import describe
 
     missing = 0
     async with _client(args) as client:
@@ -398,7 +398,7 @@ async def _status(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    from ._models import BatchStatus
+    from ..core.models import BatchStatus
 
     in_flight = {
         BatchStatus.VALIDATING,
@@ -434,7 +434,7 @@ async def _cancel(args: argparse.Namespace) -> int:
 
 
 async def _submit(args: argparse.Namespace) -> int:
-    from ._inputs import jsonl_from_texts
+    from ..core.inputs import jsonl_from_texts
 
     metadata = dict(_pair(item) for item in args.metadata)
     content = await asyncio.to_thread(args.input.read_bytes)
@@ -463,7 +463,7 @@ async def _submit(args: argparse.Namespace) -> int:
 
 
 async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval: float) -> Any:
-    from ._terminal import ProgressView
+    from ..outputs.table import ProgressView
 
     with ProgressView(sys.stderr) as view:
         return await client.wait_for_batch_completion_with_progress(batch_id, view.update, poll_interval)
@@ -489,7 +489,7 @@ async def _results(args: argparse.Namespace) -> int:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from .simulator import SCENARIOS, Faults, Simulator, serve_forever
+    from ..simulator import SCENARIOS, Faults, Simulator, serve_forever
 
     if args.scenario not in SCENARIOS:
         raise CommandError(f"unknown scenario {args.scenario!r}; one of: {', '.join(SCENARIOS)}")
@@ -516,9 +516,9 @@ async def _simulate(args: argparse.Namespace) -> int:
 
 
 def _sidecar_config(args: argparse.Namespace) -> SidecarConfig:
-    from ._sidecar import SidecarConfig
-    from ._watcher import Intervals
-    from .osc._sender import Destination
+    from ..outputs.osc._sender import Destination
+    from ..sidecar._sidecar import SidecarConfig
+    from ..watcher import Intervals
 
     config = SidecarConfig(
         destinations=args.osc or [Destination(defaults.DEFAULT_OSC_HOST, defaults.DEFAULT_OSC_PORT)],
@@ -537,7 +537,7 @@ def _sidecar_config(args: argparse.Namespace) -> SidecarConfig:
 def _view(args: argparse.Namespace) -> SidecarView:
     import logging
 
-    from ._view import SidecarView
+    from ..outputs.terminal import SidecarView
 
     live = sys.stdout.isatty() and not args.no_display
     view = SidecarView("live" if live else args.log_format)
@@ -548,10 +548,10 @@ def _view(args: argparse.Namespace) -> SidecarView:
 
 
 async def _watch(args: argparse.Namespace) -> int:
-    from ._client import VoyageBatchClient
-    from ._exceptions import AuthenticationError, PermissionDeniedError
-    from ._progress import TRANSIENT_ERRORS
-    from ._sidecar import Sidecar
+    from ..core.errors import AuthenticationError, PermissionDeniedError
+    from ..providers.progress import TRANSIENT_ERRORS
+    from ..providers.voyage import VoyageBatchClient
+    from ..sidecar._sidecar import Sidecar
     from ._signals import stop_on_signals
 
     config = _sidecar_config(args)
@@ -580,8 +580,8 @@ async def _watch(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
     from ._signals import stop_on_signals
+    from .demo import run_demo
 
     config = _sidecar_config(args)
     stop = asyncio.Event()
@@ -595,7 +595,7 @@ def _control_port_free(config: SidecarConfig) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        from .osc._control import _ADDRESS_IN_USE
+        from ..outputs.osc._control import _ADDRESS_IN_USE
 
         if exc.errno not in _ADDRESS_IN_USE or config.control_port is None:
             raise
@@ -608,7 +608,7 @@ def _control_port_free(config: SidecarConfig) -> Iterator[None]:
 
 
 async def _namespace(args: argparse.Namespace) -> int:
-    from .osc._namespace import render_json, render_markdown
+    from ..outputs.osc._namespace import render_json, render_markdown
 
     print(render_json(args.prefix) if args.format == "json" else render_markdown(args.prefix), end="")
     return 0

@@ -18,10 +18,10 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from ._format import format_duration, format_rate
-from ._messages import batch_status
-from ._terminal import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
-from ._watcher import WatchedBatch
+from ..core.format import format_duration, format_rate
+from ..watcher import WatchedBatch
+from .osc._messages import batch_status
+from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
 
 __all__ = ["MODES", "SidecarView"]
 

@@ -15,9 +15,8 @@ from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ._defaults import DEFAULT_MAX_POLL_FAILURES
-from ._events import BatchProgressEvent
-from ._exceptions import (
+from .._defaults import DEFAULT_MAX_POLL_FAILURES
+from ..core.errors import (
     APIConnectionError,
     BatchWaitTimeout,
     MalformedResponseError,
@@ -25,11 +24,12 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
-from ._metrics import BatchProgressMetrics
-from ._models import BatchJob
+from ..core.events import BatchProgressEvent
+from ..core.metrics import BatchProgressMetrics
+from ..core.models import BatchJob
 
 if TYPE_CHECKING:
-    from ._client import VoyageBatchClient
+    from .voyage import VoyageBatchClient
 
 logger = logging.getLogger("voyage_progress")
 

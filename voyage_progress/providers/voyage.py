@@ -20,9 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from . import _progress
-from ._budget import RequestBudget
-from ._defaults import (
+from .._defaults import (
     API_KEY_ENV,
     BASE_URL_ENV,
     COMPLETION_WINDOW,
@@ -35,8 +33,8 @@ from ._defaults import (
     DEFAULT_TIMEOUT,
     IDEMPOTENCY_METADATA_KEY,
 )
-from ._events import BatchProgressEvent
-from ._exceptions import (
+from .._version import __version__
+from ..core.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -49,10 +47,12 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
-from ._inputs import jsonl_from_texts
-from ._models import BatchJob, FileObject, Page
-from ._retry import RetryPolicy, parse_retry_after
-from ._version import __version__
+from ..core.events import BatchProgressEvent
+from ..core.inputs import jsonl_from_texts
+from ..core.models import BatchJob, FileObject, Page
+from . import progress as _progress
+from ._budget import RequestBudget
+from .retry import RetryPolicy, parse_retry_after
 
 __all__ = ["VoyageBatchClient"]
 

@@ -21,9 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ._client import VoyageBatchClient
-from ._events import BatchProgressEvent
-from ._exceptions import (
+from .core.errors import (
     APIConnectionError,
     APIError,
     AuthenticationError,
@@ -33,8 +31,10 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
-from ._metrics import BatchProgressMetrics
-from ._models import BatchJob, BatchStatus, RequestCounts
+from .core.events import BatchProgressEvent
+from .core.metrics import BatchProgressMetrics
+from .core.models import BatchJob, BatchStatus, RequestCounts
+from .providers.voyage import VoyageBatchClient
 
 __all__ = ["WatchedBatch", "Watcher", "WatcherHealth"]
 

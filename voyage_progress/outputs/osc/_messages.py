@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from ._models import BatchStatus
-from ._version import __version__
-from ._watcher import WatchedBatch
-from .osc import ALL, BATCH, EVENT, SIDECAR, STATUS_ERROR, STATUS_PENDING, UNKNOWN, OscAddress
-from .osc._codec import Arg, Message
+from ..._version import __version__
+from ...core.models import BatchStatus
+from ...watcher import WatchedBatch
+from . import ALL, BATCH, EVENT, SIDECAR, STATUS_ERROR, STATUS_PENDING, UNKNOWN, OscAddress
+from ._codec import Arg, Message
 
 __all__ = ["batch_messages", "batch_status", "event_message", "health_messages", "summary_messages"]
 

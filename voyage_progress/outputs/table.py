@@ -20,8 +20,8 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
 from rich.text import Text
 
-from ._events import BatchProgressEvent
-from ._format import format_duration, format_rate
+from ..core.events import BatchProgressEvent
+from ..core.format import format_duration, format_rate
 
 STATUS_STYLE = {
     "completed": "green",

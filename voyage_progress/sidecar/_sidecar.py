@@ -17,16 +17,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._client import VoyageBatchClient
-from ._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
-from ._messages import batch_messages, event_message, health_messages, summary_messages
-from ._outbox import Outbox
+from .._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
+from ..outputs.osc._codec import Message
+from ..outputs.osc._control import ControlCommand, ControlServer
+from ..outputs.osc._messages import batch_messages, event_message, health_messages, summary_messages
+from ..outputs.osc._outbox import Outbox
+from ..outputs.osc._sender import Destination, OscSender
+from ..outputs.terminal import SidecarView
+from ..providers.voyage import VoyageBatchClient
+from ..watcher import END_EVENTS, Intervals, Listeners, WatchedBatch, Watcher
 from ._state import StateFile, WatchEntry
-from ._view import SidecarView
-from ._watcher import END_EVENTS, Intervals, Listeners, WatchedBatch, Watcher
-from .osc._codec import Message
-from .osc._control import ControlCommand, ControlServer
-from .osc._sender import Destination, OscSender
 
 __all__ = ["Sidecar", "SidecarConfig"]
 

@@ -13,8 +13,8 @@ import asyncio
 import collections
 from collections.abc import Callable
 
-from .osc._codec import Message, encode_bundle
-from .osc._sender import OscSender
+from ._codec import Message, encode_bundle
+from ._sender import OscSender
 
 __all__ = ["Outbox"]
 

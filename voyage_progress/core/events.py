@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
-from ._metrics import UNKNOWN_ETA, BatchProgressMetrics
-from ._models import BatchJob, BatchStatus
+from .metrics import UNKNOWN_ETA, BatchProgressMetrics
+from .models import BatchJob, BatchStatus
 
 __all__ = ["BatchProgressEvent", "Milestones"]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
-from .._peers import PeerPolicyError, is_loopback, parse_allowed_peers, peer_allowed
+from ...core.peers import PeerPolicyError, is_loopback, parse_allowed_peers, peer_allowed
 from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve

@@ -8,9 +8,9 @@
 namespace it sends is in ``docs/OSC.md`` and ``voyage_progress.osc``.
 """
 
+from ..outputs.osc import Destination
+from ..outputs.terminal import SidecarView
+from ..watcher import Intervals, WatchedBatch
 from ._sidecar import Sidecar, SidecarConfig
-from ._view import SidecarView
-from ._watcher import Intervals, WatchedBatch
-from .osc import Destination
 
 __all__ = ["Destination", "Intervals", "Sidecar", "SidecarConfig", "SidecarView", "WatchedBatch"]

@@ -1,0 +1,1 @@
+"""Where the sidecar's state goes: OSC, the terminal."""

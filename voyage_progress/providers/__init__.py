@@ -1,0 +1,1 @@
+"""Batch APIs: the protocol the watcher needs, and one module per provider."""
