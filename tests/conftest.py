@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from voyage_progress import RetryPolicy, VoyageBatchClient
-from voyage_progress.providers import progress as _progress
 from voyage_progress.simulator import Simulator, run_simulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -36,16 +35,18 @@ async def client(sim: Simulator) -> AsyncIterator[VoyageBatchClient]:
 
 
 @pytest.fixture
-def sim_driven_polls(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Make the progress stream's waits between polls move the simulator's clock instead of
-    sleeping: each wait of ``s`` real seconds advances simulated time by ``60 * s``."""
+def sim_driven_polls(
+    sim: Simulator, client: VoyageBatchClient, monkeypatch: pytest.MonkeyPatch
+) -> list[float]:
+    """Make the client's waits (between the progress stream's polls) move the simulator's clock
+    instead of sleeping: each wait of ``s`` real seconds advances simulated time by ``60 * s``."""
     waits: list[float] = []
 
     async def advance_instead(seconds: float) -> None:
         waits.append(seconds)
         sim.advance(60 * max(seconds, 0.0))
 
-    monkeypatch.setattr(_progress, "sleep", advance_instead)
+    monkeypatch.setattr(client, "sleep", advance_instead)
     return waits
 
 

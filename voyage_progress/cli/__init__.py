@@ -548,8 +548,7 @@ def _view(args: argparse.Namespace) -> SidecarView:
 
 
 async def _watch(args: argparse.Namespace) -> int:
-    from ..core.errors import AuthenticationError, PermissionDeniedError
-    from ..providers.progress import TRANSIENT_ERRORS
+    from ..core.errors import TRANSIENT_ERRORS, AuthenticationError, PermissionDeniedError
     from ..providers.voyage import VoyageBatchClient
     from ..sidecar._sidecar import Sidecar
     from ._signals import stop_on_signals

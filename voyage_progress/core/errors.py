@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "TRANSIENT_ERRORS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -117,3 +118,7 @@ class BatchWaitTimeout(VoyageProgressError, TimeoutError):
         self.batch_id = batch_id
         self.max_wait = max_wait
         self.last_status = last_status
+
+
+#: Failures that may pass: the same request may well succeed a little later.
+TRANSIENT_ERRORS = (APIConnectionError, ServerError, RateLimitError, MalformedResponseError)

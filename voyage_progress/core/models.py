@@ -66,6 +66,11 @@ class BatchStatus(enum.StrEnum):
         return self in _TERMINAL
 
     @property
+    def is_in_flight(self) -> bool:
+        """Known and not ended: validating, in progress, finalizing or cancelling."""
+        return self.is_known and not self.is_terminal
+
+    @property
     def is_failure(self) -> bool:
         """The batch ended without its results: failed or expired (cancelled is the user's choice)."""
         return self in (BatchStatus.FAILED, BatchStatus.EXPIRED)

@@ -18,6 +18,7 @@ __all__ = [
     "MACHINE",
     "IPAddress",
     "PeerPolicyError",
+    "host_port",
     "is_loopback",
     "parse_allowed_peers",
     "peer_address",
@@ -33,6 +34,11 @@ MACHINE = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::
 class PeerPolicyError(ValueError):
     """A listener asked to listen beyond loopback with no allowed peers, or an allowed peer that
     is not an IP address: a usage mistake, reported in one line."""
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as people and URLs write it: ``[::1]:7000`` for an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def peer_address(host: str) -> IPAddress:

@@ -1,8 +1,9 @@
 """The spec's progress API: an async generator of events, and a wait with a callback.
 
-Both poll ``GET /batches/{id}`` and nothing else. A failed poll (already retried by the client)
-does not end the stream: the next poll comes after the usual interval, and only a run of
-``max_poll_failures`` failures raises. Errors that retrying cannot fix (401, 404) raise at once.
+Both work with any provider (they need only ``get_batch``) and poll nothing else. A failed
+poll (already retried by the provider) does not end the stream: the next poll comes after the
+usual interval, and only a run of ``max_poll_failures`` failures raises. Errors that retrying
+cannot fix (401, 404) raise at once.
 """
 
 from __future__ import annotations
@@ -10,34 +11,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from .._defaults import DEFAULT_MAX_POLL_FAILURES
-from ..core.errors import (
-    APIConnectionError,
-    BatchWaitTimeout,
-    MalformedResponseError,
-    PollingError,
-    RateLimitError,
-    ServerError,
-)
+from ..core.errors import TRANSIENT_ERRORS, BatchWaitTimeout, PollingError
 from ..core.events import BatchProgressEvent
 from ..core.metrics import BatchProgressMetrics
 from ..core.models import BatchJob
-
-if TYPE_CHECKING:
-    from .voyage import VoyageBatchClient
+from . import BatchAPI
 
 logger = logging.getLogger("voyage_progress")
 
-#: How the stream waits between polls; tests replace it to drive a simulator's clock instead.
-sleep = asyncio.sleep
-
-#: Poll failures that may pass: the next poll may well succeed.
-TRANSIENT_ERRORS = (APIConnectionError, ServerError, RateLimitError, MalformedResponseError)
+Sleep = Callable[[float], Awaitable[None]]
 
 
 def _check_interval(poll_interval: float) -> None:
@@ -46,12 +33,13 @@ def _check_interval(poll_interval: float) -> None:
 
 
 async def stream_batch_progress(
-    client: VoyageBatchClient,
+    client: BatchAPI,
     batch_id: str,
     poll_interval: float,
     include_metrics: bool,
     *,
     max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
+    sleep: Sleep = asyncio.sleep,
 ) -> AsyncGenerator[BatchProgressEvent, None]:
     _check_interval(poll_interval)
     loop = asyncio.get_running_loop()
@@ -80,11 +68,13 @@ async def stream_batch_progress(
 
 
 async def wait_for_batch_completion_with_progress(
-    client: VoyageBatchClient,
+    client: BatchAPI,
     batch_id: str,
     on_progress: Callable[[BatchProgressEvent], object] | None,
     poll_interval: float,
     max_wait: float,
+    *,
+    sleep: Sleep = asyncio.sleep,
 ) -> BatchJob:
     _check_interval(poll_interval)
     if not max_wait > 0:
@@ -93,7 +83,7 @@ async def wait_for_batch_completion_with_progress(
     deadline = asyncio.timeout(max_wait)
     try:
         async with deadline:
-            stream = stream_batch_progress(client, batch_id, poll_interval, include_metrics=True)
+            stream = stream_batch_progress(client, batch_id, poll_interval, include_metrics=True, sleep=sleep)
             async with aclosing(stream):
                 async for event in stream:
                     last = event

@@ -1,18 +1,16 @@
-"""The async Voyage Batch API client: files, batches, retries and typed errors.
+"""The Voyage Batch API: files, batches and the progress API, over the shared HTTP of ``_http``.
 
-The key is sent in the ``Authorization`` header and nowhere else. Wherever it comes back as is
-(a body, a reason phrase, a broken status line), it is replaced before anyone sees it: a proxy
-or a server that echoes the header must not put the key into errors, logs, OSC or files.
+The key is sent in the ``Authorization`` header and nowhere else (``_http`` keeps it out of
+every error, log and body).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -33,43 +31,19 @@ from .._defaults import (
     DEFAULT_TIMEOUT,
     IDEMPOTENCY_METADATA_KEY,
 )
-from .._version import __version__
-from ..core.errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    MalformedResponseError,
-    MissingAPIKeyError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ServerError,
-)
+from ..core.errors import MissingAPIKeyError
 from ..core.events import BatchProgressEvent
 from ..core.inputs import jsonl_from_texts
 from ..core.models import BatchJob, FileObject, Page
 from . import progress as _progress
-from ._budget import RequestBudget
-from .retry import RetryPolicy, parse_retry_after
+from ._http import HttpAPI, Sleep, parse_object, validated_base_url
+from .retry import RetryPolicy
 
 __all__ = ["VoyageBatchClient"]
 
 logger = logging.getLogger("voyage_progress")
 
 T = TypeVar("T")
-
-_ERRORS_BY_STATUS: dict[int, type[APIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    429: RateLimitError,
-}
-
-#: Errors after which a create may or may not have happened on the server.
-_AMBIGUOUS = (APIConnectionError, ServerError, MalformedResponseError)
 
 
 class VoyageBatchClient:
@@ -83,7 +57,8 @@ class VoyageBatchClient:
     ``VOYAGE_BASE_URL``. Requests are retried on connection errors, timeouts, 429 and 5xx with
     exponential backoff and full jitter; a create is retried only when it certainly did not
     happen, or after checking that it did not. With ``max_requests_per_second``, no window of
-    a second ever holds more requests than that, retries included.
+    a second ever holds more requests than that, retries included. ``sleep`` is how it waits:
+    between retries, and between the polls of the progress API.
     """
 
     def __init__(
@@ -96,24 +71,33 @@ class VoyageBatchClient:
         retry_policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_requests_per_second: float | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
-        if not key.strip():
+        key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")).strip()
+        if not key:
             raise MissingAPIKeyError()
-        self._api_key = key.strip()
-        self.base_url = _validated_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
-        self.timeout = timeout
-        self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
-        self.budget = RequestBudget(max_requests_per_second) if max_requests_per_second else None
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/",
-            headers={
-                "Authorization": f"Bearer {self._api_key}",
-                "User-Agent": f"voyage-progress/{__version__}",
-            },
+        self._http = HttpAPI(
+            validated_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL),
+            secret=key,
+            headers={"Authorization": f"Bearer {key}"},
             timeout=timeout,
+            retry_policy=retry_policy or RetryPolicy(max_retries=max_retries),
             transport=transport,
+            max_requests_per_second=max_requests_per_second,
+            sleep=sleep,
         )
+        self.base_url = self._http.base_url
+        self.timeout = timeout
+        self.retry_policy = self._http.retry_policy
+        self.budget = self._http.budget
+
+    @property
+    def sleep(self) -> Sleep:
+        return self._http.sleep
+
+    @sleep.setter
+    def sleep(self, sleep: Sleep) -> None:
+        self._http.sleep = sleep
 
     def __repr__(self) -> str:
         return f"VoyageBatchClient(base_url={self.base_url!r}, api_key=<hidden>)"
@@ -150,7 +134,7 @@ class VoyageBatchClient:
         started = datetime.now(UTC)
 
         async def send() -> FileObject:
-            return await self._request(
+            return await self._http.request(
                 "POST",
                 "files",
                 parse=_parse_file,
@@ -171,24 +155,26 @@ class VoyageBatchClient:
             ]
             return matches[-1] if matches else None
 
-        return await self._create("upload of " + name, send, find)
+        return await self._http.create("upload of " + name, send, find)
 
     async def list_files(self, *, limit: int | None = None, after: str | None = None) -> Page[FileObject]:
         params = _params(limit=limit, after=after)
-        return await self._request("GET", "files", params=params, parse=_page_parser(FileObject.from_dict))
+        return await self._http.request(
+            "GET", "files", params=params, parse=_page_parser(FileObject.from_dict)
+        )
 
     async def get_file(self, file_id: str) -> FileObject:
-        return await self._request("GET", f"files/{_segment(file_id)}", parse=_parse_file)
+        return await self._http.request("GET", f"files/{_segment(file_id)}", parse=_parse_file)
 
     async def delete_file(self, file_id: str) -> bool:
         """Delete one file; True when the server says it is deleted."""
-        body = await self._request("DELETE", f"files/{_segment(file_id)}", parse=_parse_object)
+        body = await self._http.request("DELETE", f"files/{_segment(file_id)}", parse=parse_object)
         return bool(body.get("deleted", True))
 
     async def delete_files(self, file_ids: list[str]) -> list[str]:
         """Delete several files in one request; returns the ids the server reports deleted."""
-        body = await self._request(
-            "POST", "files/delete", json={"file_ids": list(file_ids)}, parse=_parse_object
+        body = await self._http.request(
+            "POST", "files/delete", json={"file_ids": list(file_ids)}, parse=parse_object
         )
         data = body.get("data")
         if not isinstance(data, list):
@@ -197,7 +183,7 @@ class VoyageBatchClient:
 
     async def download_file(self, file_id: str) -> bytes:
         """A file's content: the JSONL of a batch's input, output or errors."""
-        return await self._request("GET", f"files/{_segment(file_id)}/content", parse=lambda body: body)
+        return await self._http.request("GET", f"files/{_segment(file_id)}/content", parse=lambda body: body)
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -231,7 +217,9 @@ class VoyageBatchClient:
         }
 
         async def send() -> BatchJob:
-            return await self._request("POST", "batches", json=body, parse=_parse_batch, idempotent=False)
+            return await self._http.request(
+                "POST", "batches", json=body, parse=_parse_batch, idempotent=False
+            )
 
         async def find() -> BatchJob | None:
             async for batch in self.iter_batches(limit=100, max_pages=2):
@@ -239,7 +227,7 @@ class VoyageBatchClient:
                     return batch
             return None
 
-        return await self._create("batch creation", send, find if marker else None)
+        return await self._http.create("batch creation", send, find if marker else None)
 
     async def submit_texts(
         self,
@@ -257,14 +245,16 @@ class VoyageBatchClient:
         return await self.create_batch(file.id, model=model, request_params=params, metadata=metadata)
 
     async def get_batch(self, batch_id: str) -> BatchJob:
-        return await self._request("GET", f"batches/{_segment(batch_id)}", parse=_parse_batch)
+        return await self._http.request("GET", f"batches/{_segment(batch_id)}", parse=_parse_batch)
 
     async def list_batches(self, *, limit: int = 20, after: str | None = None) -> Page[BatchJob]:
         """One page of batches (``limit`` 1–100), the newest first."""
         if not 1 <= limit <= 100:
             raise ValueError(f"limit must be between 1 and 100, not {limit}")
         params = _params(limit=limit, after=after)
-        return await self._request("GET", "batches", params=params, parse=_page_parser(BatchJob.from_dict))
+        return await self._http.request(
+            "GET", "batches", params=params, parse=_page_parser(BatchJob.from_dict)
+        )
 
     async def iter_batches(
         self, *, limit: int = 100, max_pages: int | None = None
@@ -282,7 +272,7 @@ class VoyageBatchClient:
 
     async def cancel_batch(self, batch_id: str) -> BatchJob:
         """Ask to cancel a batch (only while validating or in progress)."""
-        return await self._request("POST", f"batches/{_segment(batch_id)}/cancel", parse=_parse_batch)
+        return await self._http.request("POST", f"batches/{_segment(batch_id)}/cancel", parse=_parse_batch)
 
     # -- progress (the spec's API) -------------------------------------------------------------
 
@@ -293,7 +283,9 @@ class VoyageBatchClient:
         include_metrics: bool = True,
     ) -> AsyncIterator[BatchProgressEvent]:
         """Yield a progress event per poll; ends by itself after a terminal status."""
-        return _progress.stream_batch_progress(self, batch_id, poll_interval, include_metrics)
+        return _progress.stream_batch_progress(
+            self, batch_id, poll_interval, include_metrics, sleep=self.sleep
+        )
 
     async def wait_for_batch_completion_with_progress(
         self,
@@ -304,143 +296,8 @@ class VoyageBatchClient:
     ) -> BatchJob:
         """Call ``on_progress`` (plain or async) per poll; return the batch once it has ended."""
         return await _progress.wait_for_batch_completion_with_progress(
-            self, batch_id, on_progress, poll_interval, max_wait
+            self, batch_id, on_progress, poll_interval, max_wait, sleep=self.sleep
         )
-
-    # -- transport -----------------------------------------------------------------------------
-
-    async def _create(
-        self,
-        what: str,
-        send: Callable[[], Awaitable[T]],
-        find: Callable[[], Awaitable[T | None]] | None,
-    ) -> T:
-        """Send a create; after an answer that leaves it unknown whether it happened, look for
-        it (``find``) before sending it again. Without ``find`` such a create is never resent."""
-        retries = self.retry_policy.max_retries
-        for attempt in range(retries + 1):
-            try:
-                return await send()
-            except _AMBIGUOUS as error:
-                if find is None or attempt == retries:
-                    raise
-                try:
-                    found = await find()
-                except (APIError, APIConnectionError):
-                    raise error from None
-                if found is not None:
-                    logger.info("%s had succeeded despite the error (%s)", what, error)
-                    return found
-                delay = self.retry_policy.delay(attempt)
-                logger.warning(
-                    "%s failed (%s); not found on the server, sending again in %.1f s", what, error, delay
-                )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        parse: Callable[[bytes], T],
-        idempotent: bool = True,
-        **kwargs: Any,
-    ) -> T:
-        """Send one request, retrying what is safe to retry, and parse the answer."""
-        policy = self.retry_policy
-        where = self._redact(f"{method} /{path}")
-        for attempt in range(policy.max_retries + 1):
-            if self.budget is not None:
-                await self.budget.acquire()
-            try:
-                response = await self._http.request(method, path, **kwargs)
-                return self._parse(response, parse, where)
-            except httpx.TimeoutException as exc:
-                error: VoyageErrors = APITimeoutError(
-                    self._redact(f"{self.base_url} did not answer {where} within {self.timeout:g} s"),
-                    method=method,
-                    url=self._redact(path),
-                )
-                unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
-            except httpx.TransportError as exc:
-                unsent = isinstance(exc, httpx.ConnectError)
-                what = "cannot reach" if unsent else "connection broke with"
-                error = APIConnectionError(
-                    self._redact(f"{what} {self.base_url} ({where}): {_describe(exc)}"),
-                    method=method,
-                    url=self._redact(path),
-                )
-            except RateLimitError as exc:
-                error, unsent = exc, True
-            except (ServerError, MalformedResponseError) as exc:
-                error, unsent = exc, False
-            retry_after = getattr(error, "retry_after", None)
-            if (
-                attempt >= policy.max_retries
-                or not (idempotent or unsent)
-                or (retry_after is not None and retry_after > policy.retry_after_max)
-            ):
-                raise error
-            delay = policy.delay(attempt, retry_after)
-            logger.info(
-                "retrying %s in %.2f s (attempt %d of %d): %s",
-                where,
-                delay,
-                attempt + 2,
-                policy.max_retries + 1,
-                error,
-            )
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _parse(self, response: httpx.Response, parse: Callable[[bytes], T], where: str) -> T:
-        if response.is_success:
-            try:
-                return parse(self._redact_bytes(response.content))
-            except ValueError as exc:
-                raise MalformedResponseError(
-                    f"unexpected answer to {where} ({response.status_code}): {self._redact(str(exc))}",
-                    status_code=response.status_code,
-                    method=response.request.method,
-                    url=self._redact(response.request.url.path),
-                ) from None
-        status = response.status_code
-        detail = _detail(response, self._redact)
-        message = self._redact(
-            f"{status} {response.reason_phrase or 'error'} from {where}" + (f": {detail}" if detail else "")
-        )
-        cls = _ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else APIError)
-        extra: dict[str, Any] = {}
-        if cls is RateLimitError:
-            extra["retry_after"] = parse_retry_after(response.headers.get("retry-after"))
-        raise cls(
-            message,
-            status_code=status,
-            detail=detail or None,
-            method=response.request.method,
-            url=self._redact(response.request.url.path),
-            **extra,
-        )
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted]") if len(self._api_key) >= 4 else text
-
-    def _redact_bytes(self, body: bytes) -> bytes:
-        """A body with the key replaced wherever it appears as is (JSON strings included)."""
-        secret = self._api_key.encode()
-        return body.replace(secret, b"[redacted]") if len(secret) >= 4 else body
-
-
-VoyageErrors = APIConnectionError | APIError
-
-
-def _validated_base_url(url: str) -> str:
-    url = url.strip().rstrip("/")
-    parsed = httpx.URL(url) if "://" in url else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"invalid base URL {url!r}: expected http(s)://host[:port]/path")
-    return url
 
 
 def _segment(identifier: str) -> str:
@@ -454,49 +311,17 @@ def _params(**values: object) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _detail(response: httpx.Response, redact: Callable[[str], str]) -> str:
-    """The server's error text: Voyage's ``{"detail": ...}``, or the start of the body;
-    redacted before it is cut short, so that no piece of the key survives the cut."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, Mapping) and "detail" in body:
-        detail = body["detail"]
-        if isinstance(detail, list):  # validation errors: [{"msg": ...}, ...]
-            detail = "; ".join(str(d.get("msg", d)) if isinstance(d, Mapping) else str(d) for d in detail)
-        text = str(detail)
-    elif isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        text = str(body["error"].get("message", ""))
-    else:
-        text = response.text if body is None else str(body)
-    text = " ".join(redact(text).split())
-    return text[:300] + "…" if len(text) > 300 else text
-
-
-def _parse_object(content: bytes) -> Mapping[str, Any]:
-    body = json.loads(content)  # ValueError on malformed JSON
-    if not isinstance(body, Mapping):
-        raise ValueError(f"expected a JSON object, got {type(body).__name__}")
-    return body
-
-
 def _parse_batch(content: bytes) -> BatchJob:
-    return BatchJob.from_dict(_parse_object(content))
+    return BatchJob.from_dict(parse_object(content))
 
 
 def _parse_file(content: bytes) -> FileObject:
-    return FileObject.from_dict(_parse_object(content))
+    return FileObject.from_dict(parse_object(content))
 
 
 def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[bytes], Page[T]]:
     def parse(content: bytes) -> Page[T]:
-        body = _parse_object(content)
+        body = parse_object(content)
         data = body.get("data")
         if not isinstance(data, list):
             raise ValueError("the list has no data array")

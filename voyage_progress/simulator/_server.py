@@ -17,7 +17,7 @@ import uvicorn
 from starlette.types import Scope
 
 from .._defaults import DEFAULT_SIMULATOR_HOST, DEFAULT_SIMULATOR_PORT
-from ..core.peers import IPAddress, PeerPolicyError, is_loopback, parse_allowed_peers
+from ..core.peers import IPAddress, PeerPolicyError, host_port, is_loopback, parse_allowed_peers
 from ._app import API_PREFIX, Stats, build_app
 from ._clock import SimClock
 from ._faults import Faults
@@ -61,8 +61,7 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host_port(self.host, self.port)}"
 
     @property
     def base_url(self) -> str:

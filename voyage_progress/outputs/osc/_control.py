@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
-from ...core.peers import PeerPolicyError, is_loopback, parse_allowed_peers, peer_allowed
+from ...core.peers import PeerPolicyError, host_port, is_loopback, parse_allowed_peers, peer_allowed
 from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve
@@ -115,7 +115,7 @@ class ControlServer(asyncio.DatagramProtocol):
             raise ValueError(f"cannot listen for control on {host!r}: unknown address") from None
         if not self._allowed and not is_loopback(address[0]):
             raise PeerPolicyError(f"listening for control on {host} needs at least one --allow-peer address")
-        sock = _bind(family, address, _where(host, port))
+        sock = _bind(family, address, host_port(host, port))
         try:
             await asyncio.get_running_loop().create_datagram_endpoint(lambda: self, sock=sock)
         except BaseException:
@@ -235,10 +235,6 @@ def _valid_arguments(args: list[Arg], types: str) -> bool:
     if signature.startswith("s") and not _BATCH_ID.fullmatch(str(args[0])):
         return False
     return len(args) < 2 or (len(str(args[1])) <= _MAX_LABEL and not _CONTROL_CHARACTERS.search(str(args[1])))
-
-
-def _where(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _bind(family: int, address: tuple[Any, ...], where: str) -> socket.socket:

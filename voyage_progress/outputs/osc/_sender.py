@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
+from ...core.peers import host_port
 from ._codec import Arg, Message, encode_bundle, encode_message
 
 __all__ = ["Destination", "Link", "OscSender"]
@@ -62,7 +63,7 @@ class Destination:
         return cls(host, int(port))
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
 
 def _is_ipv6(text: str) -> bool:

@@ -1,0 +1,34 @@
+"""What receivers may ask of the sidecar: commands, from any output that listens."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+__all__ = ["Command", "CommandHandler", "CommandKind"]
+
+
+class CommandKind(enum.StrEnum):
+    WATCH = "watch"
+    UNWATCH = "unwatch"
+    REFRESH = "refresh"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One accepted command. ``batch_id`` for all but refresh; ``label`` only with watch;
+    ``peer`` is who sent it (host, port)."""
+
+    kind: CommandKind
+    batch_id: str | None
+    label: str | None
+    peer: tuple[str, int]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", CommandKind(self.kind))
+
+
+#: How an output hands a command to the sidecar.
+CommandHandler = Callable[[Command], Awaitable[None]]
