@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+#: The provider the command line watches (``voyage_progress.providers.PROVIDERS``).
+DEFAULT_PROVIDER = "voyage"
 DEFAULT_BASE_URL = "https://api.voyageai.com/v1"
 API_KEY_ENV = "VOYAGE_API_KEY"
 BASE_URL_ENV = "VOYAGE_BASE_URL"
