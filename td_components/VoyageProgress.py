@@ -149,12 +149,14 @@ def build_network(comp, folder):
     selected = _ensure(comp, scriptCHOP, "selected", 0, chop)  # noqa: F821
     slots = _ensure(comp, scriptCHOP, "slots", 0, chop - 150)  # noqa: F821
     strings = _ensure(comp, tableDAT, "strings", 0, chop - 300)  # noqa: F821
+    sidecar = _ensure(comp, tableDAT, "sidecar", 0, chop - 450)  # noqa: F821
     for node in (selected, slots):
         _set(node, callbacks="chop_callbacks")
     for source, name, optype, label in (
         (selected, "out_selected", outCHOP, "selected batch"),  # noqa: F821
         (slots, "out_slots", outCHOP, "every slot"),  # noqa: F821
         (strings, "out_strings", outDAT, "strings"),  # noqa: F821
+        (sidecar, "out_sidecar", outDAT, "sidecar"),  # noqa: F821
     ):
         out = _ensure(comp, optype, name, 250, source.nodeY)
         _set(out, label=label)

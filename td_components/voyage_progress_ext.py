@@ -61,9 +61,10 @@ class VoyageProgressExt:
 
     # -- called by the callbacks DATs -------------------------------------------------------------
 
-    def ReceiveOSC(self, address, args):
-        """One OSC message from the OSC In DAT."""
-        self._fire(self.model.apply(self.state, address, list(args), self.clock()))
+    def ReceiveOSC(self, address, args, peer=None):
+        """One OSC message from the OSC In DAT; ``peer`` is its sender, which tells two sidecars
+        sending to this port apart."""
+        self._fire(self.model.apply(self.state, address, list(args), self.clock(), _source(peer)))
 
     def OnFrame(self):
         """Once a frame: staleness, outputs, display, the sidecar process."""
@@ -71,7 +72,8 @@ class VoyageProgressExt:
         self._fire(self.model.check_online(state, self.clock(), self.timeout))
         self.ownerComp.op("selected").cook(force=True)
         self.ownerComp.op("slots").cook(force=True)
-        self._update_table(state)
+        self._update_table("strings", self.model.table_rows(state))
+        self._update_table("sidecar", self.model.sidecar_rows(state, self.clock(), self._port()))
         self._update_display(state)
         self.ownerComp.par.Running.val = self.SidecarRunning
 
@@ -118,6 +120,11 @@ class VoyageProgressExt:
     def Status(self, slot=None):
         found = self.Batch(slot)
         return found["status"] if found else ""
+
+    @property
+    def Warning(self):
+        """What is wrong with who sends to this port (two sidecars at once), or ''."""
+        return self.model.warning(self.state, self.clock(), self._port())
 
     @property
     def Online(self):
@@ -196,9 +203,8 @@ class VoyageProgressExt:
 
     # -- outputs ------------------------------------------------------------------------------------
 
-    def _update_table(self, state):
-        table = self.ownerComp.op("strings")
-        rows = self.model.table_rows(state)
+    def _update_table(self, name, rows):
+        table = self.ownerComp.op(name)
         if table.numRows != len(rows) or table.numCols != len(rows[0]):
             table.setSize(len(rows), len(rows[0]))
         for r, row in enumerate(rows):
@@ -206,9 +212,11 @@ class VoyageProgressExt:
                 if table[r, c].val != value:
                     table[r, c] = value
 
+    def _port(self):
+        return int(self.ownerComp.par.Port.eval())
+
     def _update_display(self, state):
-        port = int(self.ownerComp.par.Port.eval())
-        shown = self.model.display(state, self.slot, self.clock(), self.timeout, port)
+        shown = self.model.display(state, self.slot, self.clock(), self.timeout, self._port())
         label = self.ownerComp.op("display/label")
         text = shown["text"] + ("\n" + shown["detail"] if shown["detail"] else "")
         if label.par.text.eval() != text:
@@ -240,3 +248,9 @@ class VoyageProgressExt:
     def OpenHelp(self):
         """The component's README (embedded in the ``readme`` DAT) in a viewer window."""
         self.ownerComp.op("readme").openViewer()
+
+
+def _source(peer):
+    """The sender of an OSC In DAT message as ``address:port``; None when it is not known."""
+    address, port = getattr(peer, "address", None), getattr(peer, "port", None)
+    return None if address is None or port is None else f"{address}:{port}"

@@ -50,9 +50,11 @@ EXPECTED_CHILDREN = {
     "selected": "scriptCHOP",
     "slots": "scriptCHOP",
     "strings": "tableDAT",
+    "sidecar": "tableDAT",
     "out_selected": "outCHOP",
     "out_slots": "outCHOP",
     "out_strings": "outDAT",
+    "out_sidecar": "outDAT",
     "display": "containerCOMP",
 }
 
@@ -84,6 +86,7 @@ def test_the_builder_creates_the_whole_component(td: TouchDesigner, tmp_path: Pa
     assert [c.name for c in comp.op("out_selected").inputs] == ["selected"]
     assert [c.name for c in comp.op("out_slots").inputs] == ["slots"]
     assert [c.name for c in comp.op("out_strings").inputs] == ["strings"]
+    assert [c.name for c in comp.op("out_sidecar").inputs] == ["sidecar"]
     assert [c.name for c in comp.op("display/label").inputs] == ["bar"]
     pars = [p.name for page in comp.customPages for p in page.pars]
     for name in (
@@ -169,7 +172,8 @@ def test_a_builder_without_its_files_says_what_is_missing(td: TouchDesigner, tmp
 
 class Bridge(OscReceiver):
     """Stands in for the OSC In DAT's socket: every datagram is parsed by python-osc (to know what
-    was sent) and delivered, as TouchDesigner would, to the component's OSC In DAT."""
+    was sent) and delivered, as TouchDesigner would, to the component's OSC In DAT, with its
+    sender as the peer."""
 
     def __init__(self, td: TouchDesigner, comp: COMP) -> None:
         super().__init__()
@@ -177,7 +181,7 @@ class Bridge(OscReceiver):
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         super().datagram_received(data, addr)
-        self.td.deliver_osc_packet(self.comp.op("oscin"), data)
+        self.td.deliver_osc_packet(self.comp.op("oscin"), data, peer=addr[:2])
 
 
 @contextlib.asynccontextmanager
@@ -340,6 +344,43 @@ async def test_a_restarted_sidecar_resets_the_model_and_is_not_news_twice(td: To
             assert {s: v["id"] for s, v in state["slots"].items()} == {0: other, 1: done}
     calls = comp.fetch("calls", [], search=False)
     assert calls.count(("complete", done)) == 1 and ("restart", "") in calls
+
+
+async def test_two_sidecars_on_one_port_are_shown_as_such_and_reset_the_model_once(td: TouchDesigner) -> None:
+    comp = build(td)
+    comp.op("callbacks").text = RECORDING_CALLBACKS
+    async with (
+        bridge_for(td, comp) as bridge,
+        run_simulator(speed=0) as sim,
+        VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client,
+    ):
+        comp.par.Port = bridge.port
+        mine, theirs = sim.add_batch(10, label="mine"), sim.add_batch(10, label="theirs")
+        async with sidecar_to(bridge, client, [theirs]) as first:
+            await bridge.wait_for(lambda b: b.last("/voyage/batch/0/id") == theirs)
+            async with sidecar_to(bridge, client, [mine]) as second:
+                beats = len(bridge.values("/voyage/sidecar/heartbeat"))
+                await bridge.wait_for(lambda b: len(b.values("/voyage/sidecar/heartbeat")) >= beats + 20)
+                td.frame()
+                state = comp.fetch("voyage_state", search=False)
+                assert state["restarts"] == 1 and state["sidecar"]["epoch"] == second.epoch
+                assert comp.Batch(0)["id"] == mine and comp.Status(0) == comp.Batch(0)["status"]
+                warning = (
+                    f"two sidecars send to port {bridge.port}: stop one "
+                    f"(showing epoch {second.epoch}, ignoring {first.epoch})"
+                )
+                assert comp.op("display/label").par.text.eval().endswith("\n" + warning)
+                table = comp.op("out_sidecar")
+                assert [table[r, 0].val for r in range(table.numRows)][-1] == "warning"
+                assert table[table.numRows - 1, 1].val == warning == comp.Warning
+            # the second one says goodbye: the first one is followed again at once
+            await bridge.wait_for(lambda _: (comp.Batch(0) or {}).get("id") == theirs)
+            td.frame()
+            state = comp.fetch("voyage_state", search=False)
+            assert state["restarts"] == 2 and state["sidecar"]["epoch"] == first.epoch
+            assert comp.Batch(0)["id"] == theirs and comp.Warning == ""
+            assert comp.op("out_sidecar")[4, 1].val == ""
+    assert comp.fetch("calls", [], search=False).count(("restart", "")) == 2
 
 
 async def test_watch_and_the_sidecar_launched_from_touchdesigner(
