@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import _limits as limits
 from .._peers import parse_allowed_peers, peer_allowed
 from ._faults import Faults
 from ._glitches import glitch_body
@@ -104,6 +105,10 @@ def _api_routes(store: Store) -> list[Route]:
         if purpose != "batch":
             raise ApiProblem(400, f"purpose must be 'batch'; got {purpose!r}.")
         content = await file.read()
+        if len(content) > limits.MAX_FILE_BYTES:
+            raise ApiProblem(
+                400, f"The file has {len(content):,} bytes; the limit is {limits.MAX_FILE_BYTES:,} (1 GB)."
+            )
         return JSONResponse(store.add_file(file.filename or "upload.jsonl", "batch", content).to_dict())
 
     async def list_files(request: Request) -> Response:
