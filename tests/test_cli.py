@@ -163,7 +163,7 @@ async def test_simulate_port_in_use() -> None:
     [
         (["simulate", "--faults", "teapot=1"], "bad fault 'teapot=1'"),
         (["simulate", "--scenario", "nope"], "unknown scenario 'nope'"),
-        (["submit", "missing.jsonl"], "No such file"),
+        (["submit", "missing.jsonl"], "no such file: missing.jsonl"),
         (["status", "../etc"], "invalid id"),
     ],
 )

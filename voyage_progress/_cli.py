@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _defaults as defaults
+from . import _limits as limits
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -196,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--texts", action="store_true", help="INPUT holds plain texts, one per line")
     submit.add_argument(
-        "--per-request", type=int, default=1, help="with --texts: texts per request (default: 1)"
+        "--per-request",
+        type=_per_request,
+        default=1,
+        metavar="N",
+        help=f"with --texts: texts per request, 1-{limits.MAX_TEXTS_PER_REQUEST} (default: 1)",
     )
     submit.add_argument("--model", default=defaults.DEFAULT_MODEL, help="model (default: %(default)s)")
     submit.add_argument(
@@ -353,6 +358,16 @@ def _prefix(text: str) -> str:
     return text
 
 
+def _per_request(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= limits.MAX_TEXTS_PER_REQUEST:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 1 and {limits.MAX_TEXTS_PER_REQUEST}")
+    return value
+
+
 def _limit(text: str) -> int:
     try:
         value = int(text)
@@ -434,13 +449,8 @@ async def _cancel(args: argparse.Namespace) -> int:
 
 
 async def _submit(args: argparse.Namespace) -> int:
-    from ._inputs import jsonl_from_texts
-
     metadata = dict(_pair(item) for item in args.metadata)
-    content = await asyncio.to_thread(args.input.read_bytes)
-    if args.texts:
-        lines = content.decode("utf-8").splitlines()
-        content = jsonl_from_texts((line for line in lines if line.strip()), args.per_request)
+    content = await asyncio.to_thread(_input_file, args)
     params = {
         "input_type": args.input_type,
         "output_dimension": args.output_dimension,
@@ -460,6 +470,42 @@ async def _submit(args: argparse.Namespace) -> int:
             return 0
         final = await _show_progress(client, job.id, args.poll_interval)
     return 0 if final.status.value == "completed" else EXIT_ERROR
+
+
+def _input_file(args: argparse.Namespace) -> bytes:
+    """The batch input file to upload, checked against Voyage's limits first: a mistake is
+    found here, in a second, instead of after an upload and a failed validation."""
+    from ._inputs import check_batch_input, check_texts, jsonl_from_texts, numbered_texts
+
+    path: Path = args.input
+    if args.texts and args.endpoint != defaults.DEFAULT_ENDPOINT:
+        raise CommandError(f"--texts makes {defaults.DEFAULT_ENDPOINT} requests, not {args.endpoint}")
+    content = _read_input(path)
+    if not args.texts:
+        check_batch_input(content, str(path), args.endpoint, args.model)
+        return content
+    texts = numbered_texts(content, str(path))
+    check_texts(texts, str(path), args.per_request, args.model)
+    return jsonl_from_texts((text for _, text in texts), args.per_request)
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        if path.is_dir():
+            raise CommandError(f"{path} is a folder, not a file")
+        size = path.stat().st_size
+        if size > limits.MAX_FILE_BYTES:
+            raise CommandError(
+                f"{path} has {size:,} bytes; a batch input file may have at most "
+                f"{limits.MAX_FILE_BYTES:,} (1 GB): split it"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"no such file: {path}") from None
+    except PermissionError:
+        raise CommandError(f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval: float) -> Any:
