@@ -3,13 +3,16 @@ and a non-zero exit: the real command, as a process, against the simulator."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import jsonl
+from tests.osc_receiver import OscReceiver, open_receiver
 from tests.test_cli import api, assert_one_line_error, cli
-from tests.test_watch_command import env_for
+from tests.test_watch_command import env_for, process
 from voyage_progress.simulator import Simulator
 
 QUIET_WATCH = ["--no-control", "--osc", "127.0.0.1:9", "--no-display"]
@@ -101,9 +104,31 @@ async def test_system_errors_and_option_values_are_said_without_error_numbers(
 # reached at start, which watch keeps retrying: test_an_unreachable_api_is_retried_and_reported)
 
 
+async def test_watch_with_none_of_its_batches_existing_is_one_line(sim: Simulator) -> None:
+    run = await cli("watch", "batch-xyz", "batch-abc", *QUIET_WATCH, env=env_for(sim))
+    assert_one_line_error(run, "no batch batch-xyz, batch-abc: nothing to watch")
+    assert run.code == 1
+
+
 async def test_watch_with_an_invalid_key_is_one_line() -> None:
     from voyage_progress.simulator import run_simulator
 
     async with run_simulator(speed=0, api_key="right") as sim:
         run = await cli("watch", sim.add_batch(3), *QUIET_WATCH, env=env_for(sim, key="wrong"))
     assert_one_line_error(run, "the API refused the key", "401")
+
+
+async def test_watch_with_all_active_keeps_watching_past_an_unknown_batch(sim: Simulator) -> None:
+    receiver: OscReceiver = await open_receiver()
+    try:
+        args = ["watch", "batch-xyz", "--all-active", "--no-control", "--osc", f"127.0.0.1:{receiver.port}"]
+        async with process(*args, "--no-display", env=env_for(sim)) as proc:
+            await receiver.wait_for(
+                lambda r: len(set(r.values("/voyage/sidecar/heartbeat"))) >= 2, timeout=20
+            )
+            assert proc.returncode is None
+            proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(proc.wait(), 10)
+    finally:
+        receiver.close()
+    assert proc.returncode == 0

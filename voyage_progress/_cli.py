@@ -707,10 +707,31 @@ async def _watch(args: argparse.Namespace) -> int:
             raise CommandError(f"the API refused the key: {exc}") from None
         except TRANSIENT_ERRORS as exc:  # a sidecar may start before the network: keep trying
             view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
+        else:
+            if config.batch_ids and not config.all_active:
+                await _require_a_batch(client, config.batch_ids)
         stop = asyncio.Event()
         with stop_on_signals(stop), _control_port_free(config):
             await Sidecar(config, client, view).run(stop)
     return 0
+
+
+async def _require_a_batch(client: VoyageBatchClient, batch_ids: list[str]) -> None:
+    """Refuse to start with nothing to watch: when none of the batches given exists (a typo,
+    another organisation's ids). One that exists is enough; the others then show as errors.
+    When the API cannot tell just now, watching starts anyway."""
+    from ._exceptions import NotFoundError
+    from ._progress import TRANSIENT_ERRORS
+
+    for batch_id in batch_ids:
+        try:
+            await client.get_batch(batch_id)
+            return
+        except NotFoundError:
+            continue
+        except TRANSIENT_ERRORS:
+            return
+    raise CommandError(f"no batch {', '.join(batch_ids)}: nothing to watch (or add --all-active)")
 
 
 async def _demo(args: argparse.Namespace) -> int:
