@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from tests.conftest import jsonl
+from voyage_progress._limits import MAX_FILE_BYTES
 from voyage_progress.simulator import Simulator, run_simulator
 from voyage_progress.simulator._limits import (
     MAX_ADVANCE_SECONDS,
-    MAX_FILE_BYTES,
     MAX_JSON_BODY_BYTES,
     MAX_REQUESTS_PER_BATCH,
 )
@@ -31,7 +31,7 @@ STEERING = [
 
 
 def test_the_limits_are_voyages() -> None:
-    assert MAX_FILE_BYTES == 1_000_000_000  # "up to 1 GB file sizes"
+    assert MAX_FILE_BYTES == 1 << 30  # "up to 1 GB file sizes", read as the larger 1 GiB
     assert MAX_REQUESTS_PER_BATCH == 100_000  # "100K inputs per batch", one at least per request
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,8 @@ _ERRORS_BY_STATUS: dict[int, type[APIError]] = {
 
 #: Errors after which a create may or may not have happened on the server.
 _AMBIGUOUS = (APIConnectionError, ServerError, MalformedResponseError)
+#: The system's error number in front of its words ("[Errno -2] Name or service not known").
+_ERROR_NUMBER = re.compile(r"\[(?:Errno|WinError) -?\d+\]\s*")
 
 
 class VoyageBatchClient:
@@ -455,7 +458,7 @@ def _params(**values: object) -> dict[str, Any]:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _ERROR_NUMBER.sub("", str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 

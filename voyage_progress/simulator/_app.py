@@ -28,12 +28,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._limits import MAX_FILE_BYTES
 from .._peers import parse_allowed_peers, peer_allowed
 from ._faults import Faults
 from ._glitches import glitch_body
 from ._limits import (
     MAX_ADVANCE_SECONDS,
-    MAX_FILE_BYTES,
     MAX_JSON_BODY_BYTES,
     MAX_REQUESTS_PER_BATCH,
     MULTIPART_OVERHEAD_BYTES,
@@ -117,7 +117,7 @@ def _api_routes(store: Store, max_file_bytes: int) -> list[Route]:
             raise ApiProblem(400, f"purpose must be 'batch'; got {purpose!r}.")
         if file.size is not None and file.size > max_file_bytes:
             raise _file_too_large(max_file_bytes)
-        content = await file.read()
+        content = await file.read()  # no larger than max_file_bytes: the body is capped as it arrives
         return JSONResponse(store.add_file(file.filename or "upload.jsonl", "batch", content).to_dict())
 
     async def list_files(request: Request) -> Response:

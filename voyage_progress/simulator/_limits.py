@@ -2,16 +2,14 @@
 
 Voyage's: "up to 1 GB file sizes, 100K inputs per batch, and 1B tokens per organization"
 (https://blog.voyageai.com/2025/12/04/batch-api/, the Batch API's launch post; the limits of
-https://docs.voyageai.com/docs/batch-inference). The command line's checks of what it submits
-use the same figures; they are to share one home in ``voyage_progress/_defaults.py``.
+https://docs.voyageai.com/docs/batch-inference) live in ``voyage_progress/_limits.py``, which the
+command line's checks of what it submits read too; the bounds of the simulator's own are here.
 """
 
 from __future__ import annotations
 
-from ._content import MAX_INPUTS_PER_BATCH
+from .._limits import MAX_INPUTS_PER_BATCH
 
-#: Voyage: an input file of up to 1 GB.
-MAX_FILE_BYTES = 1_000_000_000
 #: Voyage: 100K inputs per batch, and each request carries at least one.
 MAX_REQUESTS_PER_BATCH = MAX_INPUTS_PER_BATCH
 

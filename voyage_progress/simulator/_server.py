@@ -17,11 +17,11 @@ import uvicorn
 from starlette.types import Scope
 
 from .._defaults import DEFAULT_SIMULATOR_HOST, DEFAULT_SIMULATOR_PORT
+from .._limits import MAX_FILE_BYTES
 from .._peers import IPAddress, PeerPolicyError, is_loopback, parse_allowed_peers
 from ._app import API_PREFIX, Stats, build_app
 from ._clock import SimClock
 from ._faults import Faults
-from ._limits import MAX_FILE_BYTES
 from ._scenarios import DEFAULT_SCENARIO
 from ._store import QUICK_BATCH_PARAMS, Store
 
