@@ -186,7 +186,7 @@ class Session:
                 await ticking
 
     def osc_options(self) -> list[str]:
-        """The sidecar's defaults (OSC to 7000, control on 7001) taken elsewhere on a shared machine."""
+        """The sidecar's defaults (OSC to 7450, control on 7451) taken elsewhere on a shared machine."""
         return ["--osc", f"127.0.0.1:{self.receiver.port}", "--control-port", str(free_udp_port())]
 
 

@@ -112,7 +112,7 @@ def test_the_builder_creates_the_whole_component(td: TouchDesigner, tmp_path: Pa
         assert name in pars, name
     assert [page.name for page in comp.customPages] == ["Voyage Progress"]
     assert comp.par.Version.eval() == "0.1.0" and comp.par.Running.readOnly
-    assert comp.op("oscin").par.port.eval() == 7000  # follows Port by expression
+    assert comp.op("oscin").par.port.eval() == 7450  # follows Port by expression
     comp.par.Port = 7123
     assert comp.op("oscin").par.port.eval() == 7123
     assert comp.par.opviewer.eval() == "./display" and comp.viewer

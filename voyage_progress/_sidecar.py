@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._client import VoyageBatchClient
-from ._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
+from ._defaults import (
+    DEFAULT_CONTROL_HOST,
+    DEFAULT_CONTROL_PORT,
+    DEFAULT_OSC_HOST,
+    DEFAULT_OSC_PORT,
+    DEFAULT_OSC_PREFIX,
+)
 from ._messages import batch_messages, event_message, health_messages, summary_messages
 from ._outbox import Outbox
 from ._state import StateFile, WatchEntry
@@ -38,7 +44,9 @@ class SidecarConfig:
     batch_ids: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     all_active: bool = False
-    destinations: list[Destination] = field(default_factory=lambda: [Destination("127.0.0.1", 7000)])
+    destinations: list[Destination] = field(
+        default_factory=lambda: [Destination(DEFAULT_OSC_HOST, DEFAULT_OSC_PORT)]
+    )
     prefix: str = DEFAULT_OSC_PREFIX
     intervals: Intervals = field(default_factory=Intervals)
     control_host: str = DEFAULT_CONTROL_HOST

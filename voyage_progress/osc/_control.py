@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
+from .._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
 from .._peers import PeerPolicyError, is_loopback, parse_allowed_peers, peer_allowed
 from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
@@ -79,9 +80,9 @@ class ControlServer(asyncio.DatagramProtocol):
         self,
         handler: Handler,
         *,
-        prefix: str = "/voyage",
-        host: str = "127.0.0.1",
-        port: int = 7001,
+        prefix: str = DEFAULT_OSC_PREFIX,
+        host: str = DEFAULT_CONTROL_HOST,
+        port: int = DEFAULT_CONTROL_PORT,
         allowed_peers: Collection[str] = (),
         allow_cancel: bool = False,
     ) -> None:

@@ -181,7 +181,7 @@ class EVENT:
 
 
 class CONTROL:
-    """What the sidecar listens to on its control port (127.0.0.1:7001 by default)."""
+    """What the sidecar listens to on its control port (127.0.0.1:7451 by default)."""
 
     WATCH = _a("/control/watch", "s|ss", "watch a batch id, with an optional label")
     UNWATCH = _a("/control/unwatch", "s", "stop watching a batch id")
