@@ -34,6 +34,9 @@ DEFAULT_OSC_PORT = 7000
 DEFAULT_CONTROL_HOST = "127.0.0.1"
 DEFAULT_CONTROL_PORT = 7001
 DEFAULT_OSC_PREFIX = "/voyage"
+#: The largest OSC datagram sent or read: what any receiver's buffer takes whole, far below the
+#: 65,507 bytes UDP allows (a bigger bundle fails to send with "Message too long").
+MAX_DATAGRAM = 8192
 
 #: The local simulator.
 DEFAULT_SIMULATOR_HOST = "127.0.0.1"

@@ -4,7 +4,8 @@ Each watched batch wants polling at its own pace: slowly while validating, at th
 interval while running, faster when it is about to finish. A cycle starts when the first batch
 is due, and refreshes every due batch with ``GET /batches?limit=100`` pages (one request for up
 to a hundred in-flight batches), falling back to ``GET /batches/{id}`` for those the pages did
-not show. A batch stops being polled once its end has been seen.
+not show. A batch stops being polled once its end has been seen. An answer that cannot be used
+is that batch's anomaly, never the end of a cycle for the others.
 
 The watcher knows nothing of OSC or terminals: it keeps the state and calls its listeners.
 """
@@ -35,6 +36,7 @@ from ._exceptions import (
 )
 from ._metrics import BatchProgressMetrics
 from ._models import BatchJob, BatchStatus, RequestCounts
+from ._text import check_batch_id, clean_label, clean_text, one_line
 
 __all__ = ["WatchedBatch", "Watcher", "WatcherHealth"]
 
@@ -45,6 +47,8 @@ IN_FLIGHT = frozenset(
 )
 PAGE_SIZE = 100
 MAX_LIST_PAGES = 3
+#: The longest health message: one line on a screen, one small OSC string.
+_MAX_HEALTH_MESSAGE = 200
 #: Seconds a wait may overrun before it means the clock jumped (a machine woke from sleep, a
 #: paused process resumed).
 CLOCK_JUMP = 30.0
@@ -175,7 +179,10 @@ class Watcher:
         auto: bool = False,
         reported_end: str | None = None,
     ) -> WatchedBatch:
-        """Add a batch (or relabel it); it keeps its slot for as long as it is watched."""
+        """Add a batch (or relabel it); it keeps its slot for as long as it is watched. Raises
+        ``ValueError`` for an id that is not a batch id (see ``voyage_progress._text``)."""
+        check_batch_id(batch_id)
+        label = clean_label(label)
         existing = self.batches.get(batch_id)
         if existing is not None:
             if label and label != existing.label:
@@ -301,6 +308,13 @@ class Watcher:
     # -- applying what was read -------------------------------------------------------------------
 
     def _apply(self, batch: WatchedBatch, job: BatchJob) -> None:
+        try:
+            self._apply_answer(batch, job)
+        except Exception as exc:  # one answer that cannot be used is this batch's anomaly, not the cycle's
+            batch.next_due = self.clock() + self.intervals.for_batch(batch)
+            self._anomaly(batch, f"ignored an answer that could not be applied ({one_line(exc)})")
+
+    def _apply_answer(self, batch: WatchedBatch, job: BatchJob) -> None:
         now = self.clock()
         checked = self._checked(batch, job)
         if checked is None:  # not believed: keep what is known, read it again at the next poll
@@ -315,7 +329,7 @@ class Watcher:
         batch.error = None
         batch.last_read = now
         if not batch.label and job.metadata.get("label"):
-            batch.label = job.metadata["label"]
+            batch.label = clean_label(job.metadata["label"])
         batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics)
         batch.next_due = now + self.intervals.for_batch(batch)
         if job.status.is_terminal and batch.ended_at is None:
@@ -340,7 +354,7 @@ class Watcher:
         if problem is None and job.status.is_terminal and counts.processed < before.processed:
             problem = "an end with fewer requests done than already seen"
         if problem is not None:
-            self._anomaly(batch, f"ignored an answer with {problem}: {job.status.value} {counts}")
+            self._anomaly(batch, f"ignored an answer with {problem}: {clean_text(job.status.value)} {counts}")
             return None
         fixed = RequestCounts(
             counts.total or before.total,
@@ -354,7 +368,7 @@ class Watcher:
             self._anomaly(batch, f"counts {counts} went backwards; kept {fixed}")
             job = dataclasses.replace(job, request_counts=fixed)
         if not job.status.is_known:
-            self._anomaly(batch, f"unknown status {job.status.value!r}")
+            self._anomaly(batch, f"unknown status {clean_text(job.status.value)!r}")
         elif job.malformed:
             self._anomaly(batch, "malformed " + ", ".join(job.malformed))
         return job
@@ -412,7 +426,7 @@ class Watcher:
         what = (
             "invalid API key" if auth else "API unreachable" if isinstance(exc, _TRANSIENT) else "API error"
         )
-        health.message = f"{what}: {exc}"[:200]
+        health.message = clean_text(f"{what}: {exc}", _MAX_HEALTH_MESSAGE)
         backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(health.consecutive_failures, 6))
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
         retry_after = getattr(exc, "retry_after", None)
@@ -422,6 +436,11 @@ class Watcher:
         logger.warning(
             "poll failed (%d in a row), next try in %.0f s: %s", health.consecutive_failures, delay, exc
         )
+
+    def loop_failed(self, exc: BaseException) -> None:
+        """The polling loop itself failed (a bug): health says so until a cycle succeeds."""
+        self.health.api_ok = False
+        self.health.message = clean_text(f"polling failed: {one_line(exc)}", _MAX_HEALTH_MESSAGE)
 
     def poll_age(self) -> float | None:
         last = self.health.last_success
