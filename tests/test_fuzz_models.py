@@ -1,5 +1,6 @@
 """Any JSON as a batch object: the parser raises ``MalformedObjectError`` and nothing else, and an
-object with a valid id parses, with counts in range, and prints as JSON."""
+object with a valid id goes all the way (the watcher's judgement, the progress event, the OSC
+bundle, the JSON the command line prints) without raising."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.test_watcher import Clock, make_watcher
 from voyage_progress import BatchJob, BatchStatus, MalformedObjectError
+from voyage_progress._defaults import MAX_DATAGRAM
+from voyage_progress._messages import batch_messages, summary_messages
 from voyage_progress._models import _BATCH_FIELDS
 from voyage_progress._text import is_batch_id
+from voyage_progress.osc._codec import encode_bundle
 
 #: Values that broke the parser once, or are near something that did.
 TRICKY: list[Any] = [
@@ -99,3 +104,10 @@ def test_a_batch_object_with_an_id_goes_all_the_way(data: dict[str, Any], batch_
     counts = job.request_counts
     assert all(0 <= n <= 2**31 - 1 for n in (counts.total, counts.completed, counts.failed))
     json.dumps(job.to_dict())
+
+    watcher, _ = make_watcher(None, Clock())  # type: ignore[arg-type]  # nothing here polls
+    batch = watcher.watch(batch_id)
+    for _ in range(2):  # a first answer, and the same again judged against it
+        watcher._apply_answer(batch, job)  # the inner step: the guard around it must not be needed
+    bundle = encode_bundle(batch_messages("/voyage", batch, 0.0) + summary_messages("/voyage", [batch]))
+    assert len(bundle) <= MAX_DATAGRAM

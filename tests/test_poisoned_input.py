@@ -5,19 +5,26 @@ the others go on, health tells the truth, and nothing reaches a screen or the wi
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from tests.osc_receiver import OscReceiver, open_receiver
 from tests.test_cli import api, cli
-from tests.test_sidecar import fast_config
+from tests.test_sidecar import fast_config, running_sidecar
 from tests.test_watcher import Clock, make_watcher
 from voyage_progress import BatchJob, VoyageBatchClient
+from voyage_progress._defaults import MAX_DATAGRAM
+from voyage_progress._messages import batch_messages, summary_messages
 from voyage_progress._sidecar import Sidecar, _supervised
+from voyage_progress._view import SidecarView, _table
+from voyage_progress._watcher import WatchedBatch
+from voyage_progress.osc._codec import decode, encode_bundle
 from voyage_progress.simulator import Simulator
 
 PREFIX = "/voyage"
@@ -248,3 +255,121 @@ async def test_list_shows_the_readable_batches_of_a_poisoned_page(
     assert bad in run.out and good in run.out
     assert not ACTS_ON_A_SCREEN.search(run.out.replace("\n", ""))
     assert "[/]" in run.out  # the label is shown, cleaned, as text
+
+
+# -- labels and other text from the API --------------------------------------------------------
+
+
+def applied(changes: dict[str, Any]) -> WatchedBatch:
+    """A watched batch after one answer with ``changes``, through the watcher as in a show."""
+    watcher, _ = make_watcher(None, Clock())  # type: ignore[arg-type]  # nothing here polls
+    batch = watcher.watch("batch-1")
+    answer = {
+        "id": "batch-1",
+        "status": "in_progress",
+        "request_counts": {"total": 10, "completed": 4, "failed": 0},
+        **changes,
+    }
+    watcher._apply(batch, BatchJob.from_dict(answer))
+    return batch
+
+
+def test_a_label_from_the_api_is_cleaned_and_cut() -> None:
+    batch = applied({"metadata": {"label": HOSTILE_LABEL + "x" * 70_000}})
+    assert not ACTS_ON_A_SCREEN.search(batch.label) and len(batch.label) <= 200
+    assert batch.label.startswith("]52;c;cm0gLXJmIH4= [2J ]0;pwned  [/] [link=https://evil.example]")
+    assert batch.label.endswith("xxx…")
+
+
+def test_the_live_view_shows_markup_in_a_label_as_text() -> None:
+    batch = applied({"metadata": {"label": "[/]"}})
+    assert batch.label == "[/]"
+    out = io.StringIO()
+    Console(file=out, width=120).print(
+        _table([batch], {"api_ok": True, "message": "ok", "poll_age": 1.0, "requests": 1,
+                         "destinations": ["127.0.0.1:7000"], "control": None})
+    )  # fmt: skip
+    assert "[/]" in out.getvalue()
+    linked = applied({"metadata": {"label": "[link=http://e]c[/link]"}})
+    out = io.StringIO()
+    Console(file=out, width=160, force_terminal=True).print(
+        _table([linked], {"api_ok": True, "message": "ok", "poll_age": 1.0, "requests": 1,
+                          "destinations": ["127.0.0.1:7000"], "control": None})
+    )  # fmt: skip
+    assert "[link=http://e]c[/link]" in out.getvalue() and "\x1b]8;" not in out.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["text", "live"])
+def test_log_lines_and_messages_are_plain_text(mode: str) -> None:
+    out = io.StringIO()
+    view = SidecarView(mode, out)
+    batch = applied({"status": "paused\x1b[2J", "metadata": {"label": HOSTILE_LABEL}})
+    with view.live(lambda: ([batch], {"api_ok": True, "message": "ok", "poll_age": None, "requests": 0,
+                                      "destinations": [], "control": None})):  # fmt: skip
+        view.batch_changed(batch)
+        view.event("complete", batch)
+        view.log_handler().emit(logging.makeLogRecord({"msg": "bad %s", "args": ("\x1b]0;title\x07[/]",)}))
+    shown = out.getvalue()
+    if mode == "live":  # the live view's own colours are fine; nothing from the data may add any
+        shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert "]0;title" in shown and not ACTS_ON_A_SCREEN.search(shown.replace("\n", "").replace("\r", ""))
+
+
+def test_no_string_makes_a_batch_bundle_too_big() -> None:
+    huge = "é\x1b" * 40_000
+    batch = applied(
+        {
+            "status": huge,
+            "metadata": {"label": huge},
+            "errors": {"object": "list", "data": [{"code": huge, "message": huge, "line": 1}]},
+        }
+    )
+    batch.error = huge
+    messages = batch_messages(PREFIX, batch, 0.0) + summary_messages(PREFIX, [batch])
+    bundle = encode_bundle(messages)
+    assert len(bundle) <= MAX_DATAGRAM
+    for _, args in decode(bundle):
+        for arg in args:
+            assert not (isinstance(arg, str) and ACTS_ON_A_SCREEN.search(arg))
+
+
+async def test_hostile_labels_reach_the_receiver_clean_and_whole(
+    receiver: OscReceiver, client: VoyageBatchClient, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile, huge = sim.add_batch(5, label=HOSTILE_LABEL), sim.add_batch(5)
+    poison(sim, monkeypatch, huge, {"metadata": {"label": "L" * 70_000}})  # beyond the API's 512
+    async with running_sidecar(fast_config(receiver, batch_ids=[hostile, huge]), client) as sidecar:
+
+        def labelled(slot: int) -> Callable[[OscReceiver], bool]:
+            return lambda r: bool(r.last(f"{PREFIX}/batch/{slot}/label"))
+
+        await receiver.wait_for(labelled(0), 10)
+        await receiver.wait_for(labelled(1), 10)
+        assert all(link.errors == 0 for link in sidecar.sender.links)
+    assert all(len(data) <= MAX_DATAGRAM for _, data in receiver.datagrams)
+    labels = {receiver.last(f"{PREFIX}/batch/{slot}/label") for slot in (0, 1)}
+    for label in labels:
+        assert isinstance(label, str) and len(label) <= 200 and not ACTS_ON_A_SCREEN.search(label)
+    assert "L" * 199 + "…" in labels
+
+
+def test_a_bundle_too_big_for_one_datagram_goes_as_several() -> None:
+    from voyage_progress._outbox import datagrams
+
+    batch = applied({"metadata": {"label": "corpus"}})
+    prefix = "/" + "p" * 600  # every address 600 bytes longer
+    messages = batch_messages(prefix, batch, 0.0) + summary_messages(prefix, [batch])
+    parts = datagrams(messages)
+    assert len(parts) > 1 and all(len(part) <= MAX_DATAGRAM for part in parts)
+    assert [message for part in parts for message in decode(part)] == decode(encode_bundle(messages))
+    assert datagrams(batch_messages(PREFIX, batch, 0.0)) == [
+        encode_bundle(batch_messages(PREFIX, batch, 0.0))
+    ]
+
+
+def test_a_state_file_entry_follows_the_same_rules() -> None:
+    from voyage_progress._state import WatchEntry
+
+    assert WatchEntry.from_dict({"id": "batch-a\rb", "slot": 0}) is None
+    entry = WatchEntry.from_dict({"id": "batch-1", "slot": 0, "label": HOSTILE_LABEL})
+    assert entry is not None and not ACTS_ON_A_SCREEN.search(entry.label)

@@ -1,4 +1,8 @@
-"""Progress in a terminal: live bars when stdout is one, plain lines when it is not."""
+"""Progress in a terminal: live bars when stdout is one, plain lines when it is not.
+
+A status or an error text is the API's: shown cleaned (see ``voyage_progress._text``), and
+escaped where the bars read markup.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import sys
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from ._events import BatchProgressEvent
 from ._format import format_duration, format_rate
+from ._text import clean_text
 
 _STATUS_STYLE = {
     "completed": "green",
@@ -30,15 +36,15 @@ def short_id(batch_id: str, keep: int = 10) -> str:
 
 def describe(event: BatchProgressEvent, label: str | None = None) -> str:
     """One line per event, for logs and non-terminal output."""
-    name = label or event.batch_id
+    name = clean_text(label or event.batch_id)
     line = (
-        f"{name} {event.status.value} {event.completed + event.failed}/{event.total} "
+        f"{name} {clean_text(event.status.value)} {event.completed + event.failed}/{event.total} "
         f"({event.percent:.1f}%) rate {format_rate(event.rate)} eta {format_duration(event.eta_seconds)}"
     )
     if event.failed:
         line += f" failed {event.failed}"
     if event.error_message:
-        line += f" - {event.error_message}"
+        line += f" - {clean_text(event.error_message)}"
     return line
 
 
@@ -77,9 +83,9 @@ class ProgressView:
             self._print_if_changed(event, label)
             return
         style = _STATUS_STYLE.get(event.status.value, "white")
-        status = f"[{style}]{event.status.value}[/]"
+        status = f"[{style}]{escape(clean_text(event.status.value))}[/]"
         if event.error_message and event.is_terminal:
-            status += f" [dim]{event.error_message}[/]"
+            status += f" [dim]{escape(clean_text(event.error_message))}[/]"
         fields: dict[str, Any] = {
             "counts": f"{event.completed + event.failed}/{event.total}",
             "rate": format_rate(event.rate),
@@ -88,7 +94,7 @@ class ProgressView:
         }
         task = self._tasks.get(event.batch_id)
         if task is None:
-            name = label or short_id(event.batch_id)
+            name = escape(clean_text(label or short_id(event.batch_id)))
             task = self._tasks[event.batch_id] = self._progress.add_task(name, total=100.0, **fields)
         self._progress.update(task, completed=event.percent, **fields)
 
