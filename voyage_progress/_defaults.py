@@ -20,7 +20,9 @@ DEFAULT_MAX_WAIT = 43200.0
 #: Consecutive failed polls (each already retried by the client) before a stream gives up.
 DEFAULT_MAX_POLL_FAILURES = 5
 
-COMPLETION_WINDOW = "12h"
+#: Voyage's completion window: a batch not finished this long after its creation expires.
+COMPLETION_WINDOW_HOURS = 12
+COMPLETION_WINDOW = f"{COMPLETION_WINDOW_HOURS}h"
 DEFAULT_ENDPOINT = "/v1/embeddings"
 DEFAULT_MODEL = "voyage-3.5"
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ._client import VoyageBatchClient
+from ._defaults import COMPLETION_WINDOW_HOURS
 from ._events import BatchProgressEvent
 from ._exceptions import (
     APIConnectionError,
@@ -35,7 +36,7 @@ from ._exceptions import (
     ServerError,
 )
 from ._metrics import BatchProgressMetrics
-from ._models import BatchJob, BatchStatus, RequestCounts
+from ._models import BatchJob, BatchStatus, Page, RequestCounts
 from ._text import check_batch_id, clean_label, clean_text, one_line
 
 __all__ = ["WatchedBatch", "Watcher", "WatcherHealth"]
@@ -46,7 +47,12 @@ IN_FLIGHT = frozenset(
     {BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus.CANCELLING}
 )
 PAGE_SIZE = 100
+#: The most list pages one cycle reads, whether for due batches or in search of in-flight ones
+#: (a search that needs more pages goes on in the next cycles).
 MAX_LIST_PAGES = 3
+#: How long after its creation a batch may still be in flight: the completion window, and an
+#: hour more for finalizing or cancelling and for a server clock that runs behind ours.
+IN_FLIGHT_AT_MOST = timedelta(hours=COMPLETION_WINDOW_HOURS + 1)
 #: The longest health message: one line on a screen, one small OSC string.
 _MAX_HEALTH_MESSAGE = 200
 #: Seconds a wait may overrun before it means the clock jumped (a machine woke from sleep, a
@@ -136,6 +142,32 @@ class Intervals:
 
 
 @dataclass
+class Discovery:
+    """How far the search for in-flight batches (``all_active``) has gone.
+
+    A search reads the list from the newest batch down and ends at a batch too old to be in
+    flight, at the end of the list, or at the batch the previous search began with: every batch
+    below that one was looked at then (those in flight are watched, and one that had ended does
+    not start again). A cycle reads at most ``MAX_LIST_PAGES`` pages, so a search that needs
+    more goes on from ``cursor`` in the next cycles; each of them reads the newest page first,
+    for the batches created meanwhile."""
+
+    cursor: str | None = None
+    began_with: str | None = None
+    known_below: str | None = None
+
+    def begin(self, first_page: Page[BatchJob]) -> None:
+        self.began_with = first_page.data[0].id if first_page.data else None
+
+    def advance(self, page: Page[BatchJob], too_old: datetime) -> None:
+        """Move past ``page``: the search is over, or goes on after its last batch."""
+        if _search_ends(page, self.known_below, too_old):
+            self.cursor, self.known_below = None, self.began_with
+        else:
+            self.cursor = _next_page(page)
+
+
+@dataclass
 class Listeners:
     """What the watcher tells the rest of the sidecar."""
 
@@ -155,6 +187,7 @@ class Watcher:
     health: WatcherHealth = field(default_factory=WatcherHealth)
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
     _discovery_due: float = 0.0
+    _discovery: Discovery = field(default_factory=Discovery)
     _paused_until: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
@@ -271,27 +304,52 @@ class Watcher:
         return self.health.last_cycle_requests
 
     async def _refresh_from_list(self, due: list[WatchedBatch], discover: bool) -> list[WatchedBatch]:
-        """Update from list pages; returns the due batches the pages did not show."""
+        """Update from list pages, the newest first, then those a search for in-flight batches
+        still has to read (see ``Discovery``), or those that may show the due batches not seen
+        yet; returns the due batches the pages did not show."""
         missing = {b.batch_id: b for b in due}
-        after: str | None = None
-        for _ in range(MAX_LIST_PAGES):
-            self.health.requests += 1
-            page = await self.client.list_batches(limit=PAGE_SIZE, after=after)
-            in_flight_seen = False
-            for job in page.data:
-                watched = self.batches.get(job.id)
-                if watched is None and discover and job.status in IN_FLIGHT:
-                    watched = self.watch(job.id, job.metadata.get("label", ""), auto=True)
-                if watched is not None and watched.is_active:
-                    self._apply(watched, job)
-                    missing.pop(job.id, None)
-                in_flight_seen = in_flight_seen or job.status in IN_FLIGHT
-            if not page.has_more or not page.data or (not missing and not (discover and in_flight_seen)):
+        search = self._discovery if discover else None
+        resuming = search is not None and search.cursor is not None
+        page = await self._read_page(None, missing, discover)
+        if search is not None and not resuming:
+            search.begin(page)
+            search.advance(page, self._too_old())
+        after = _next_page(page)
+        for _ in range(MAX_LIST_PAGES - 1):
+            if search is not None and search.cursor is not None:
+                # taken before the read: a cursor the server refuses starts the search afresh
+                after, search.cursor = search.cursor, None
+                page = await self._read_page(after, missing, discover)
+                search.advance(page, self._too_old())
+            elif missing and after is not None:
+                page = await self._read_page(after, missing, discover)
+            else:
                 break
-            after = page.last_id or page.data[-1].id
+            after = _next_page(page)
         if discover:
             self._discovery_due = self.clock() + self.intervals.poll
         return list(missing.values())
+
+    async def _read_page(
+        self, after: str | None, missing: dict[str, WatchedBatch], discover: bool
+    ) -> Page[BatchJob]:
+        """One list page, applied to the batches it shows (and, when discovering, watching those
+        in flight); the due batches it showed are taken out of ``missing``."""
+        self.health.requests += 1
+        page = await self.client.list_batches(limit=PAGE_SIZE, after=after)
+        for job in page.data:
+            watched = self.batches.get(job.id)
+            if watched is None and discover and job.status in IN_FLIGHT:
+                watched = self.watch(job.id, job.metadata.get("label", ""), auto=True)
+            if watched is not None and watched.is_active:
+                self._apply(watched, job)
+                missing.pop(job.id, None)
+        return page
+
+    def _too_old(self) -> datetime:
+        """Batches created before this cannot be in flight any more (on the watcher's clock: a
+        server's dates, which may be anything, never cut a search short)."""
+        return self.wall_time() - IN_FLIGHT_AT_MOST
 
     async def _refresh_one(self, batch: WatchedBatch) -> None:
         self.health.requests += 1
@@ -466,6 +524,21 @@ def _implausible(job: BatchJob, previous: BatchJob | None) -> str | None:
     if old.is_known and new.is_known and not old.is_terminal and new.phase < old.phase:
         return "a status that went back"
     return None
+
+
+def _next_page(page: Page[BatchJob]) -> str | None:
+    """The ``after`` of the page that follows ``page``; None at the end of the list."""
+    if not page.has_more or not page.data:
+        return None
+    return page.last_id or page.data[-1].id
+
+
+def _search_ends(page: Page[BatchJob], known_below: str | None, too_old: datetime) -> bool:
+    """The list ends here, or goes on only with batches that need no looking at."""
+    return _next_page(page) is None or any(
+        job.id == known_below or (job.created_at is not None and job.created_at < too_old)
+        for job in page.data
+    )
 
 
 def _start_time(job: BatchJob, now: datetime) -> datetime:
