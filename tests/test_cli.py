@@ -165,7 +165,6 @@ async def test_simulate_port_in_use() -> None:
         (["simulate", "--faults", "teapot=1"], "bad fault 'teapot=1'"),
         (["simulate", "--scenario", "nope"], "unknown scenario 'nope'"),
         (["submit", "missing.jsonl"], "no such file: missing.jsonl"),
-        (["status", "../etc"], "invalid id"),
     ],
 )
 async def test_bad_input_is_one_line(args: list[str], words: str) -> None:

@@ -28,6 +28,7 @@ from ._defaults import (
 from ._messages import batch_messages, event_message, health_messages, summary_messages
 from ._outbox import Outbox
 from ._state import StateFile, WatchEntry
+from ._text import one_line
 from ._view import SidecarView
 from ._watcher import END_EVENTS, Intervals, Listeners, WatchedBatch, Watcher
 from .osc._codec import Message
@@ -122,7 +123,10 @@ class Sidecar:
         try:
             with self.view.live(self.render_state):
                 tasks = [
-                    asyncio.create_task(_supervised("polling", self.watcher.run, stop), name="watcher"),
+                    asyncio.create_task(
+                        _supervised("polling", self.watcher.run, stop, self.watcher.loop_failed),
+                        name="watcher",
+                    ),
                     asyncio.create_task(_supervised("heartbeat", self._heartbeats, stop), name="heartbeat"),
                 ]
                 try:
@@ -322,13 +326,18 @@ def _visible(batch: WatchedBatch) -> tuple[object, ...]:
     )
 
 
-async def _supervised(name: str, run: Loop, stop: asyncio.Event) -> None:
-    """Run a loop of the sidecar; should it ever fail, log why and start it again: a show
-    goes on with a sidecar that hiccuped, not with one that quietly stopped sending."""
+async def _supervised(
+    name: str, run: Loop, stop: asyncio.Event, failed: Callable[[Exception], None] | None = None
+) -> None:
+    """Run a loop of the sidecar; should it ever fail, log why (in the line itself: a log
+    handler may show no traceback), tell ``failed``, and start it again: a show goes on with a
+    sidecar that hiccuped, not with one that quietly stopped sending."""
     while not stop.is_set():
         try:
             await run(stop)
             return
-        except Exception:
-            logger.exception("the %s loop failed; restarting it in a second", name)
+        except Exception as exc:
+            logger.exception("the %s loop failed (%s); restarting it in a second", name, one_line(exc))
+            if failed is not None:
+                failed(exc)
             await asyncio.sleep(1.0)
