@@ -112,7 +112,7 @@ def test_the_builder_creates_the_whole_component(td: TouchDesigner, tmp_path: Pa
     assert comp.op("oscin").par.port.eval() == 7000  # follows Port by expression
     comp.par.Port = 7123
     assert comp.op("oscin").par.port.eval() == 7123
-    assert comp.par.opviewer.eval() == "./display" and comp.viewer
+    assert comp.par.opviewer.eval() is comp.op("display") and comp.viewer
     saved = json.loads((tmp_path / "VoyageProgress.tox").read_text())
     assert saved["name"] == "voyage_progress" and len(saved["children"]) == len(EXPECTED_CHILDREN)
     # the code is embedded, from the files beside the builder
