@@ -587,6 +587,7 @@ def test_windows_processes_behave_as_on_windows(tmp_path: Path) -> None:
     script.text = WINDOWS_SCRIPT
     namespace = td.run_script(script)
     child = namespace["child"]
+    assert td.fake_processes == [child]
     try:
         assert namespace["platform"] == "win32" and child.poll() is None
         assert child.fake_console_events == [1] and child.fake_creationflags == 0x08000200

@@ -309,10 +309,12 @@ class TouchDesigner:
         self._runs: list[Run] = []
         self._dispatching: set[tuple[int, int]] = set()
         self._builtins: Any = builtins
+        #: With ``windows_processes``: every process DAT code started (``WindowsPopen``), in order.
+        self.fake_processes: list[Any] = []
         if windows_processes:
             from .windows import windows_import
 
-            self._builtins = {**vars(builtins), "__import__": windows_import()}
+            self._builtins = {**vars(builtins), "__import__": windows_import(self.fake_processes)}
         self.project = Project(Path(project_folder), project_name)
         version, default_build = {"legacy": ("2021", "16410"), "2025": ("2025", "32280")}.get(
             build, ("2023", "12370")

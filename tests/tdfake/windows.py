@@ -101,15 +101,22 @@ def _stand_in(module: types.ModuleType, **overrides: Any) -> types.ModuleType:
     return stand_in
 
 
-def windows_import() -> Callable[..., Any]:
-    """An ``__import__`` that gives DAT code Windows' ``sys``, ``os``, ``signal`` and ``subprocess``."""
+def windows_import(started: list[WindowsPopen]) -> Callable[..., Any]:
+    """An ``__import__`` that gives DAT code Windows' ``sys``, ``os``, ``signal`` and ``subprocess``;
+    the processes it starts are added to ``started``."""
+
+    class Popen(WindowsPopen):
+        def __init__(self, args: Any, **kwargs: Any) -> None:
+            super().__init__(args, **kwargs)
+            started.append(self)
+
     stand_ins = {
         "sys": _stand_in(sys, platform="win32"),
         "os": _stand_in(os, kill=_windows_kill),
         "signal": _stand_in(signal, CTRL_C_EVENT=CTRL_C_EVENT, CTRL_BREAK_EVENT=CTRL_BREAK_EVENT),
         "subprocess": _stand_in(
             subprocess,
-            Popen=WindowsPopen,
+            Popen=Popen,
             CREATE_NEW_PROCESS_GROUP=CREATE_NEW_PROCESS_GROUP,
             CREATE_NO_WINDOW=CREATE_NO_WINDOW,
             DETACHED_PROCESS=DETACHED_PROCESS,
