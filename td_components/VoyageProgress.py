@@ -71,14 +71,14 @@ def _read(folder, filename):
 
 
 def _sidecar_defaults(folder):
-    """Python (empty: TouchDesigner's own) and Arguments, or those ``td-export`` wrote."""
-    defaults = {"Python": "", "Arguments": DEFAULT_ARGUMENTS}
+    """Python (empty: TouchDesigner's own) and Arguments; with the file ``td-export`` wrote, the
+    Python that exported the files and its installed package (``-m voyage_progress``)."""
     path = os.path.join(folder, SIDECAR_CONFIG)
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as handle:
-            exported = json.load(handle)
-        defaults.update({key.capitalize(): str(exported[key]) for key in ("python", "arguments")})
-    return defaults
+    if not os.path.isfile(path):
+        return {"Python": "", "Arguments": DEFAULT_ARGUMENTS}
+    with open(path, encoding="utf-8") as handle:
+        exported = json.load(handle)
+    return {"Python": str(exported["python"]), "Arguments": f"{exported['program']} {DEFAULT_ARGUMENTS}"}
 
 
 # -- the network --------------------------------------------------------------------------------------
