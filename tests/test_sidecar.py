@@ -310,9 +310,14 @@ async def test_control_shutdown_stops_the_command_cleanly(receiver: OscReceiver)
             "--no-display",
             env=api_env(sim),
         )
-        await receiver.wait_for(lambda r: bool(r.values(f"{PREFIX}/batch/0/status")), timeout=20)
-        SimpleUDPClient("127.0.0.1", control_port).send_message(f"{PREFIX}/control/shutdown", [])
-        _, err = await asyncio.wait_for(process.communicate(), 10)
+        try:
+            await receiver.wait_for(lambda r: bool(r.values(f"{PREFIX}/batch/0/status")), timeout=20)
+            SimpleUDPClient("127.0.0.1", control_port).send_message(f"{PREFIX}/control/shutdown", [])
+            _, err = await asyncio.wait_for(process.communicate(), 10)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
     assert process.returncode == 0, err.decode()
     assert receiver.events("shutdown") and receiver.last(f"{PREFIX}/sidecar/running") == 0
 
