@@ -291,6 +291,13 @@ async def demo(session: Session, argv: list[str]) -> None:
     assert len(_ended(session.receiver)) == 4
 
 
+async def td_export(session: Session, argv: list[str]) -> None:
+    run = await session.run(argv)
+    assert run.code == 0, run.err
+    exported = {path.name for path in (session.cwd / argv[-1]).iterdir()}
+    assert {"VoyageProgress.py", "voyage_progress_ext.py", "voyage_progress_model.py"} <= exported
+
+
 def _ended(receiver: OscReceiver) -> list[str]:
     ends = ("complete", "failed", "cancelled", "expired")
     return [str(e[1]) for e in receiver.events() if e[0] in ends]
@@ -306,6 +313,7 @@ STEPS: dict[str, Step] = {
     "namespace": namespace,
     "watch": watch,
     "demo": demo,
+    "td-export": td_export,
 }
 
 

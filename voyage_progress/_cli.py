@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--forever", action="store_true", help="keep creating batches until stopped (Ctrl+C)")
 
+    td_export = command(
+        "td-export", _td_export, "write the TouchDesigner component's files into a folder", api=False
+    )
+    td_export.add_argument(
+        "folder", type=Path, metavar="DIR", help="where to write them (created if missing)"
+    )
+
     namespace = command("namespace", _namespace, "print the OSC namespace", api=False)
     namespace.add_argument("--format", choices=["markdown", "json"], default="markdown")
     namespace.add_argument("--prefix", type=_prefix, default=defaults.DEFAULT_OSC_PREFIX)
@@ -771,6 +778,16 @@ def _control_port_free(config: SidecarConfig) -> Iterator[None]:
             f"control port {where} is in use (is another sidecar running?): "
             "choose another with --control-port PORT, or listen for none with --no-control"
         ) from None
+
+
+async def _td_export(args: argparse.Namespace) -> int:
+    from ._td_export import export
+
+    written = export(args.folder)
+    builder = args.folder / "VoyageProgress.py"
+    print(f"wrote {len(written)} files to {args.folder}; in TouchDesigner, drag {builder} into a network,")
+    print("right-click it and choose Run Script (td_components' README.md tells the rest).")
+    return 0
 
 
 async def _namespace(args: argparse.Namespace) -> int:

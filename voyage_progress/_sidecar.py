@@ -84,6 +84,7 @@ class Sidecar:
             listeners=Listeners(on_update=self._batch_changed, on_event=self._event, on_watchlist=self._save),
         )
         self.control: ControlServer | None = None
+        self._stop: asyncio.Event | None = None
         self._restoring = False
         self._pending: list[tuple[list[Message] | WatchedBatch, Callback | None]] = []
         self._ends_sent: dict[str, str] = {}
@@ -118,7 +119,9 @@ class Sidecar:
         self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Start, watch until ``stop`` is set, then announce the shutdown on OSC."""
+        """Start, watch until ``stop`` is set (or ``/control/shutdown`` arrives), then announce the
+        shutdown on OSC."""
+        self._stop = stop
         await self.start()
         try:
             with self.view.live(self.render_state):
@@ -297,6 +300,9 @@ class Sidecar:
         elif command.kind == "refresh":
             self.watcher.refresh()
             self.send_full_state()
+        elif command.kind == "shutdown":
+            if self._stop is not None:
+                self._stop.set()
         elif command.kind == "cancel" and command.batch_id:
             try:
                 await self.client.cancel_batch(command.batch_id)

@@ -1,6 +1,6 @@
-"""The control input: OSC messages that tell the sidecar which batches to watch.
+"""The control input: OSC messages that tell the sidecar which batches to watch, and to stop.
 
-Whoever can reach this port can make the sidecar spend its API key on polling, or, with
+Whoever can reach this port can make the sidecar spend its API key on polling, stop it, or, with
 ``allow_cancel``, cancel batches. So it listens on loopback unless told otherwise, listening
 anywhere else needs an explicit list of peers, and every datagram is checked before it is read:
 the sender's address, then the size, then the OSC, then the address and arguments of each
@@ -47,6 +47,7 @@ _COMMANDS: dict[str, OscAddress] = {
     "unwatch": CONTROL.UNWATCH,
     "refresh": CONTROL.REFRESH,
     "cancel": CONTROL.CANCEL,
+    "shutdown": CONTROL.SHUTDOWN,
 }
 
 
@@ -54,7 +55,7 @@ _COMMANDS: dict[str, OscAddress] = {
 class ControlCommand:
     """One accepted control message."""
 
-    kind: str  # "watch" | "unwatch" | "refresh" | "cancel"
+    kind: str  # "watch" | "unwatch" | "refresh" | "cancel" | "shutdown"
     batch_id: str | None
     label: str | None
     peer: tuple[str, int]

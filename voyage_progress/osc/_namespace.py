@@ -192,6 +192,12 @@ class CONTROL:
         "the 1 of a TouchDesigner pulse, is ignored)",
     )
     CANCEL = _a("/control/cancel", "s", "cancel a batch; only with --allow-cancel")
+    SHUTDOWN = _a(
+        "/control/shutdown",
+        "|i|f",
+        "stop the sidecar cleanly, as Ctrl+C does: it sends running 0 and /event shutdown, then exits "
+        "(a number, such as the 1 of a TouchDesigner pulse, is ignored)",
+    )
 
 
 def _members(group: type) -> list[OscAddress]:
