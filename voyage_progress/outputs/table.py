@@ -4,6 +4,8 @@ The bars of ``submit --wait`` and of the sidecar are one table, :data:`COLUMNS`,
 terminal's width each time it is drawn: the batch, its bar, percent and ETA always show; the
 other columns come in order of importance while they fit, so a narrow terminal loses the least
 important ones first instead of squeezing every column into ``…``.
+
+A status or an error text is the API's: shown cleaned (see ``voyage_progress.core.text``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rich.text import Text
 
 from ..core.events import BatchProgressEvent
 from ..core.format import format_duration, format_rate
+from ..core.text import clean_text
 
 STATUS_STYLE = {
     "completed": "green",
@@ -43,15 +46,15 @@ REFRESH_PER_SECOND = 4
 
 def describe(event: BatchProgressEvent, label: str | None = None) -> str:
     """One line per event, for logs and non-terminal output."""
-    name = label or event.batch_id
+    name = clean_text(label or event.batch_id)
     line = (
-        f"{name} {event.status.value} {event.completed + event.failed}/{event.total} "
+        f"{name} {clean_text(event.status.value)} {event.completed + event.failed}/{event.total} "
         f"({event.percent:.1f}%) rate {format_rate(event.rate)} eta {format_duration(event.eta_seconds)}"
     )
     if event.failed:
         line += f" failed {event.failed}"
     if event.error_message:
-        line += f" - {event.error_message}"
+        line += f" - {clean_text(event.error_message)}"
     return line
 
 
@@ -75,8 +78,8 @@ class Row:
     @classmethod
     def from_event(cls, event: BatchProgressEvent, name: str) -> Row:
         return cls(
-            name=name,
-            status=event.status.value,
+            name=clean_text(name),
+            status=clean_text(event.status.value),
             percent=event.percent,
             done=event.completed + event.failed,
             total=event.total,
@@ -85,7 +88,7 @@ class Row:
             eta=event.eta_seconds,
             eta_low=event.eta_low,
             eta_high=event.eta_high,
-            error=(event.error_message or "") if event.is_terminal else "",
+            error=clean_text(event.error_message or "") if event.is_terminal else "",
         )
 
     @property

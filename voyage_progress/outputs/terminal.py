@@ -3,6 +3,9 @@
 ``live``: a table redrawn four times a second (rich). ``text``: one line per change of a
 batch, an event or the API's health. ``json``: the same as JSON objects, one per line, for log
 collectors. ``none``: silence.
+
+Labels, statuses, errors and log messages come from the API or the network: they are shown as
+plain text (never read as rich markup) and cleaned of what would act on the terminal.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, TextIO
 from rich.console import Console
 
 from ..core.format import format_duration, format_rate
+from ..core.text import clean_label, clean_text
 from ..watcher import WatchedBatch
 from .osc._messages import batch_status
 from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
@@ -26,6 +30,8 @@ from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
 __all__ = ["MODES", "SidecarView"]
 
 MODES = ("live", "text", "json", "none")
+#: The longest message or log line shown: a long one, but a line.
+_MAX_MESSAGE = 2000
 RenderState = Callable[[], tuple[list[WatchedBatch], dict[str, Any]]]
 
 
@@ -95,6 +101,7 @@ class SidecarView:
             self._text(f"api {'ok' if api_ok else 'PROBLEM'}: {message}")
 
     def message(self, text: str) -> None:
+        text = clean_text(text, _MAX_MESSAGE)
         if self.mode == "json":
             self._json("message", text=text)
         elif self.mode == "live":
@@ -137,15 +144,17 @@ def _batch_fields(batch: WatchedBatch) -> dict[str, Any]:
     return {
         "slot": batch.slot,
         "id": batch.batch_id,
-        "label": batch.label,
-        "status": status,
+        "label": clean_label(batch.label),
+        "status": clean_text(status),
         "done": (event.completed + event.failed) if event else 0,
         "total": event.total if event else 0,
         "failed": event.failed if event else 0,
         "percent": event.percent if event else 0.0,
         "rate": event.rate if event else 0.0,
         "eta": event.eta_seconds if event else float("inf"),
-        "error": batch.error or (event.error_message if event and event.is_terminal else None) or "",
+        "error": clean_text(
+            batch.error or (event.error_message if event and event.is_terminal else None) or ""
+        ),
     }
 
 

@@ -2,7 +2,9 @@
 
 This is where Voyage meets OSC: the namespace says what each address means, this module says
 which figure goes there. Unknown numbers are sent as ``UNKNOWN`` (-1), never left out, so a
-receiver always holds a complete, consistent set.
+receiver always holds a complete, consistent set. Every string is cleaned and cut (see
+``voyage_progress.core.text``): what the API sends as a label, a status or an error can neither act
+on a receiver's screen nor make a bundle too big to send.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterable
 
 from ..._version import __version__
 from ...core.models import BatchStatus
+from ...core.text import clean_label, clean_text
 from ...watcher import WatchedBatch
 from . import ALL, BATCH, EVENT, SIDECAR, STATUS_ERROR, STATUS_PENDING, UNKNOWN, OscAddress
 from ._codec import Arg, Message
@@ -37,10 +40,10 @@ def batch_messages(prefix: str, batch: WatchedBatch, poll_age: float | None) -> 
     event = batch.event
     status = batch_status(batch)
     values: list[tuple[OscAddress, Arg]] = [
-        (BATCH.ID, batch.batch_id),
-        (BATCH.LABEL, batch.label),
-        (BATCH.STATUS, status),
-        (BATCH.ERROR, batch.error or (event.error_message if event else None) or ""),
+        (BATCH.ID, clean_text(batch.batch_id)),
+        (BATCH.LABEL, clean_label(batch.label)),
+        (BATCH.STATUS, clean_text(status)),
+        (BATCH.ERROR, clean_text(batch.error or (event.error_message if event else None) or "")),
         (BATCH.PHASE, BatchStatus(status).phase),
         (BATCH.PROGRESS, event.progress if event else 0.0),
         (BATCH.PERCENT, event.percent if event else 0.0),
@@ -112,7 +115,7 @@ def health_messages(
         (SIDECAR.API_OK.full(prefix), [int(api_ok)]),
         (SIDECAR.POLL_AGE.full(prefix), [_seconds(poll_age)]),
         (SIDECAR.WATCHING.full(prefix), [watching]),
-        (SIDECAR.MESSAGE.full(prefix), [message]),
+        (SIDECAR.MESSAGE.full(prefix), [clean_text(message)]),
         (SIDECAR.VERSION.full(prefix), [__version__]),
     ]
 
