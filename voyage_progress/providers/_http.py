@@ -126,11 +126,28 @@ class HttpAPI:
         method: str,
         path: str,
         *,
-        parse: Callable[[bytes], T],
+        parse: Callable[[Mapping[str, Any]], T],
         idempotent: bool = True,
         **kwargs: Any,
     ) -> T:
-        """Send one request, retrying what is safe to retry, and parse the answer."""
+        """Send one request, retrying what is safe to retry; ``parse`` makes the answer's JSON
+        object into the caller's (a ``ValueError`` from it means a malformed answer)."""
+        return await self._send(
+            method, path, lambda content: parse(parse_object(content)), idempotent, kwargs
+        )
+
+    async def content(self, method: str, path: str, **kwargs: Any) -> bytes:
+        """Send one request, retrying what is safe to retry; the answer's bytes as they came."""
+        return await self._send(method, path, lambda content: content, True, kwargs)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[bytes], T],
+        idempotent: bool,
+        kwargs: dict[str, Any],
+    ) -> T:
         policy = self.retry_policy
         where = self.redact(f"{method} /{path}")
         for attempt in range(policy.max_retries + 1):

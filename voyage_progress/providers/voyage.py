@@ -36,7 +36,7 @@ from ..core.events import BatchProgressEvent
 from ..core.inputs import jsonl_from_texts
 from ..core.models import BatchJob, FileObject, Page
 from . import progress as _progress
-from ._http import HttpAPI, Sleep, parse_object, validated_base_url
+from ._http import HttpAPI, Sleep, validated_base_url
 from .retry import RetryPolicy
 
 __all__ = ["VoyageBatchClient"]
@@ -137,7 +137,7 @@ class VoyageBatchClient:
             return await self._http.request(
                 "POST",
                 "files",
-                parse=_parse_file,
+                parse=FileObject.from_dict,
                 idempotent=False,
                 files={"file": (name, content, "application/jsonl")},
                 data={"purpose": purpose},
@@ -164,18 +164,16 @@ class VoyageBatchClient:
         )
 
     async def get_file(self, file_id: str) -> FileObject:
-        return await self._http.request("GET", f"files/{_segment(file_id)}", parse=_parse_file)
+        return await self._http.request("GET", f"files/{_segment(file_id)}", parse=FileObject.from_dict)
 
     async def delete_file(self, file_id: str) -> bool:
         """Delete one file; True when the server says it is deleted."""
-        body = await self._http.request("DELETE", f"files/{_segment(file_id)}", parse=parse_object)
+        body = await self._http.request("DELETE", f"files/{_segment(file_id)}", parse=dict)
         return bool(body.get("deleted", True))
 
     async def delete_files(self, file_ids: list[str]) -> list[str]:
         """Delete several files in one request; returns the ids the server reports deleted."""
-        body = await self._http.request(
-            "POST", "files/delete", json={"file_ids": list(file_ids)}, parse=parse_object
-        )
+        body = await self._http.request("POST", "files/delete", json={"file_ids": list(file_ids)}, parse=dict)
         data = body.get("data")
         if not isinstance(data, list):
             return list(file_ids)
@@ -183,7 +181,7 @@ class VoyageBatchClient:
 
     async def download_file(self, file_id: str) -> bytes:
         """A file's content: the JSONL of a batch's input, output or errors."""
-        return await self._http.request("GET", f"files/{_segment(file_id)}/content", parse=lambda body: body)
+        return await self._http.content("GET", f"files/{_segment(file_id)}/content")
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -218,7 +216,7 @@ class VoyageBatchClient:
 
         async def send() -> BatchJob:
             return await self._http.request(
-                "POST", "batches", json=body, parse=_parse_batch, idempotent=False
+                "POST", "batches", json=body, parse=BatchJob.from_dict, idempotent=False
             )
 
         async def find() -> BatchJob | None:
@@ -245,7 +243,7 @@ class VoyageBatchClient:
         return await self.create_batch(file.id, model=model, request_params=params, metadata=metadata)
 
     async def get_batch(self, batch_id: str) -> BatchJob:
-        return await self._http.request("GET", f"batches/{_segment(batch_id)}", parse=_parse_batch)
+        return await self._http.request("GET", f"batches/{_segment(batch_id)}", parse=BatchJob.from_dict)
 
     async def list_batches(self, *, limit: int = 20, after: str | None = None) -> Page[BatchJob]:
         """One page of batches (``limit`` 1–100), the newest first."""
@@ -272,7 +270,9 @@ class VoyageBatchClient:
 
     async def cancel_batch(self, batch_id: str) -> BatchJob:
         """Ask to cancel a batch (only while validating or in progress)."""
-        return await self._http.request("POST", f"batches/{_segment(batch_id)}/cancel", parse=_parse_batch)
+        return await self._http.request(
+            "POST", f"batches/{_segment(batch_id)}/cancel", parse=BatchJob.from_dict
+        )
 
     # -- progress (the spec's API) -------------------------------------------------------------
 
@@ -311,17 +311,8 @@ def _params(**values: object) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _parse_batch(content: bytes) -> BatchJob:
-    return BatchJob.from_dict(parse_object(content))
-
-
-def _parse_file(content: bytes) -> FileObject:
-    return FileObject.from_dict(parse_object(content))
-
-
-def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[bytes], Page[T]]:
-    def parse(content: bytes) -> Page[T]:
-        body = parse_object(content)
+def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[Mapping[str, Any]], Page[T]]:
+    def parse(body: Mapping[str, Any]) -> Page[T]:
         data = body.get("data")
         if not isinstance(data, list):
             raise ValueError("the list has no data array")
