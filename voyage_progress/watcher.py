@@ -82,6 +82,11 @@ class WatchedBatch(WatchEntry):
     next_due: float = 0.0
     ended_at: float | None = None
     anomalies: int = 0
+    #: The batch as every output shows it, as of its latest change (see ``snapshot``).
+    shown: BatchSnapshot = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.shown = self.snapshot()
 
     @property
     def status(self) -> BatchStatus | None:
@@ -97,7 +102,7 @@ class WatchedBatch(WatchEntry):
         return not self.done_polling
 
     def snapshot(self) -> BatchSnapshot:
-        """The batch as every output shows it."""
+        """The batch as every output shows it, from what is known of it now."""
         return BatchSnapshot.of(
             self.batch_id,
             self.slot,
@@ -179,6 +184,7 @@ class Discovery:
 class Listeners:
     """What the watcher tells the rest of the sidecar."""
 
+    #: A batch changed as a receiver sees it (``shown``); not when only its ETA moved.
     on_update: Callable[[WatchedBatch], None] = lambda batch: None
     on_event: Callable[[EventKind, WatchedBatch], None] = lambda kind, batch: None
     on_watchlist: Callable[[], None] = lambda: None
@@ -228,7 +234,7 @@ class Watcher:
         if existing is not None:
             if label and label != existing.label:
                 existing.label = label
-                self.listeners.on_update(existing)
+                self._show(existing)
                 self.listeners.on_watchlist()
             return existing
         taken = {b.slot for b in self.batches.values()}
@@ -402,7 +408,7 @@ class Watcher:
         just_ended = job.status.is_terminal and batch.ended_at is None
         if just_ended:
             batch.ended_at = now
-        self.listeners.on_update(batch)
+        self._show(batch)
         end = EventKind.end_of(job.status)
         if just_ended and end is not None and batch.end_said != end:
             # said once it is out (the listeners set ``end_said``); a batch that ended is not
@@ -448,10 +454,18 @@ class Watcher:
                 "batch %s: %s (further anomalies of this batch are counted, not logged)", batch.batch_id, what
             )
 
+    def _show(self, batch: WatchedBatch) -> None:
+        """Project the batch anew, and tell the listeners when a receiver would see it change."""
+        shown = batch.snapshot()
+        changed = shown != batch.shown
+        batch.shown = shown
+        if changed:
+            self.listeners.on_update(batch)
+
     def _unreadable(self, batch: WatchedBatch, reason: str) -> None:
         batch.error = reason
         batch.last_read = self.clock()
-        self.listeners.on_update(batch)
+        self._show(batch)
         self.listeners.on_event(EventKind.ERROR, batch)
 
     def _notice_clock_jump(self, late: float) -> None:

@@ -93,7 +93,6 @@ class Sidecar:
         )
         self._stop: asyncio.Event | None = None
         self._restoring = False
-        self._snapshots: dict[str, BatchSnapshot] = {}
         self._news: list[BatchSnapshot | Event] = []
         self._flush_scheduled = False
         self._opened: list[Output] = []
@@ -178,21 +177,13 @@ class Sidecar:
     # -- from the watcher -----------------------------------------------------------------------
 
     def _changed(self, batch: WatchedBatch) -> None:
-        """News when a receiver would see it change (not when only its ETA moved: every frame
-        carries that, and the full state sends it)."""
-        snapshot = batch.snapshot()
-        if self._snapshots.get(batch.batch_id) != snapshot:
-            self._news.append(snapshot)
-            self._schedule_flush()
-        self._snapshots[batch.batch_id] = snapshot
+        """A batch a receiver would see change is news (one whose ETA alone moved is not: every
+        frame carries it, and the full state sends it)."""
+        self._news.append(batch.shown)
+        self._schedule_flush()
 
     def _event(self, kind: EventKind, batch: WatchedBatch) -> None:
-        snapshot = batch.snapshot()
-        if kind is EventKind.WATCH:
-            self._snapshots[batch.batch_id] = snapshot
-        elif kind is EventKind.UNWATCH:
-            self._snapshots.pop(batch.batch_id, None)
-        self._news.append(Event(kind, snapshot))
+        self._news.append(Event(kind, batch.shown))
         self._schedule_flush()
 
     def _announce(self, kind: EventKind) -> None:
@@ -219,7 +210,7 @@ class Sidecar:
             if isinstance(item, Event) and item.kind.is_end and item.batch is not None
         ]
         receipt = Receipt(lambda: self._ends_said(ends)) if ends else None
-        batches = tuple(sorted(self._snapshots.values(), key=lambda b: b.slot))
+        batches = tuple(batch.shown for batch in self.watcher.by_slot())
         frame = Frame(
             at=self.watcher.clock(),
             health=self._health(),
