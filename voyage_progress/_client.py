@@ -15,6 +15,7 @@ streamed to disk (``download_file_to``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import logging
@@ -23,7 +24,7 @@ import re
 import urllib.parse
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -497,17 +498,18 @@ class VoyageBatchClient:
         """The answer's body, decompressed; past ``limit`` bytes it is given up, not read on."""
         chunks: list[bytes] = []
         size = 0
-        async for chunk in _decoded(response):
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise ResponseTooLargeError(
-                    f"the answer to {where} ({response.status_code}) is longer than {limit:,} bytes"
-                    + (" once decompressed" if response.headers.get("content-encoding") else "")
-                    + "; not read further",
-                    method=response.request.method,
-                    url=self._redact(response.request.url.path),
-                )
-            chunks.append(chunk)
+        async with contextlib.aclosing(_decoded(response)) as decoded:
+            async for chunk in decoded:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise ResponseTooLargeError(
+                        f"the answer to {where} ({response.status_code}) is longer than {limit:,} bytes"
+                        + (" once decompressed" if response.headers.get("content-encoding") else "")
+                        + "; not read further",
+                        method=response.request.method,
+                        url=self._redact(response.request.url.path),
+                    )
+                chunks.append(chunk)
         return b"".join(chunks)
 
     def _parse(self, response: httpx.Response, body: bytes, parse: Callable[[bytes], T], where: str) -> T:
@@ -630,7 +632,7 @@ def _text(response: httpx.Response, content: bytes) -> str:
         return content.decode("utf-8", errors="replace")
 
 
-async def _decoded(response: httpx.Response) -> AsyncIterator[bytes]:
+async def _decoded(response: httpx.Response) -> AsyncGenerator[bytes, None]:
     """The body, decompressed at most ``_DECODE_STEP`` bytes at a time. (httpx decompresses
     each piece read from the socket whole: 64 KB of a gzip bomb come out as 64 MB at once, and
     a bomb in two layers of gzip as 64 GB.) An encoding other than those asked for is an
@@ -678,14 +680,15 @@ async def _stream_to_file(
     try:
         held: list[bytes] = []
         size = 0
-        async for chunk in _decoded(response):
-            held.append(chunk)
-            size += len(chunk)
-            if size >= _WRITE_CHUNK:
-                data = redact(b"".join(held))
-                cut = max(0, len(data) - span)
-                written += await asyncio.to_thread(file.write, data[:cut])
-                held, size = [data[cut:]], 0
+        async with contextlib.aclosing(_decoded(response)) as decoded:
+            async for chunk in decoded:
+                held.append(chunk)
+                size += len(chunk)
+                if size >= _WRITE_CHUNK:
+                    data = redact(b"".join(held))
+                    cut = max(0, len(data) - span)
+                    written += await asyncio.to_thread(file.write, data[:cut])
+                    held, size = [data[cut:]], 0
         written += await asyncio.to_thread(file.write, redact(b"".join(held)))
         await asyncio.to_thread(file.close)
         await asyncio.to_thread(os.replace, partial, target)
