@@ -251,6 +251,10 @@ class HostileAPI:
             sent += len(piece)
             self.written["endless"] += len(piece)
 
+    def prepare_bomb(self) -> None:
+        """Compress the bomb now (a second or two for a gigabyte), not on the first request."""
+        self._bombed(b"{}")
+
     def _bombed(self, body: bytes) -> bytes:
         """One gzip member: ``bomb_bytes`` of spaces, then ``body`` (JSON allows whitespace
         before a value). The spaces are compressed once, and their CRC carried on from."""
