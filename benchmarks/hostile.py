@@ -78,9 +78,14 @@ class Plan:
     calm_seconds: float
     modes: tuple[str, ...]
 
+    def phase_seconds(self, mode: str) -> float:
+        """Answers drip for as long as ``api_ok`` may take to say so: a shorter phase can end
+        before the sidecar need tell (the next attempt gets a prompt answer)."""
+        return max(self.hostile_seconds, API_OK_WITHIN) if mode == "drip" else self.hostile_seconds
+
     @property
     def seconds(self) -> float:
-        return self.calm_seconds + len(self.modes) * (self.hostile_seconds + self.calm_seconds)
+        return self.calm_seconds + sum(self.phase_seconds(mode) + self.calm_seconds for mode in self.modes)
 
 
 ALL_MODES = ("drip", "huge", "endless", "bomb", "poison", "retry-after", "retry-after-date", "pages")
@@ -179,7 +184,7 @@ def run_plan(plan: Plan) -> Outcome:
             exited_early = None
             schedule = [("ok", plan.calm_seconds)]
             for mode in plan.modes:
-                schedule += [(mode, plan.hostile_seconds), ("ok", plan.calm_seconds)]
+                schedule += [(mode, plan.phase_seconds(mode)), ("ok", plan.calm_seconds)]
             for mode, seconds in schedule:
                 api.live_mode = mode
                 phase = Phase(mode, time.monotonic(), 0.0, datetime.now().astimezone(), datetime.min)
@@ -253,7 +258,8 @@ def rows(outcome: Outcome) -> list[Result]:
     elsewhere = outcome.restarts_in({"poison"}, inside=False) + int(outcome.exited_early is not None)
     peak = outcome.peak_rss_mb
     where = (
-        f"{len(hostile)} hostile phases of {outcome.plan.hostile_seconds:g} s between calm ones of "
+        f"{len(hostile)} hostile phases of {outcome.plan.hostile_seconds:g} s (drip "
+        f"{outcome.plan.phase_seconds('drip'):g} s) between calm ones of "
         f"{outcome.plan.calm_seconds:g} s, {outcome.seconds:.0f} s"
     )
 
