@@ -237,3 +237,15 @@ async def test_a_download_cut_short_leaves_the_old_file(api: HostileAPI, tmp_pat
             await within(10, client.download_file_to("file-out", target))
     assert [p.name for p in tmp_path.iterdir()] == ["output.jsonl"]
     assert target.read_text() == "the previous file\n"
+
+
+async def test_results_into_a_missing_folder_is_one_line(api: HostileAPI, tmp_path: Path) -> None:
+    api.file_bytes = 1000
+    api.add_batch("batch-done", total=5, seconds=0.001)
+    target = tmp_path / "missing" / "out.jsonl"
+    code, out, err = await run_cli(
+        "results", "batch-done", "-o", str(target), base_url=api.base_url("ok"), cwd=tmp_path
+    )
+    assert (code, out) == (1, "")
+    assert err == f"voyage-progress: error: cannot write output to {target}: No such file or directory\n"
+    assert not (tmp_path / "missing").exists()

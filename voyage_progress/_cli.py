@@ -484,7 +484,10 @@ async def _results(args: argparse.Namespace) -> int:
             (job.error_file_id, args.errors or Path(f"{stem}_errors.jsonl"), "errors"),
         ):
             if file_id:
-                await client.download_file_to(file_id, path)
+                try:
+                    await client.download_file_to(file_id, path)
+                except OSError as exc:
+                    raise CommandError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
                 lines = await asyncio.to_thread(_count_lines, path)
                 print(f"{what}: {lines} lines -> {path}")
     return 0

@@ -569,7 +569,7 @@ def _secret_forms(key: str) -> list[str]:
     (``repr`` of a string or of the header's bytes, as h11 quotes a header it refuses), JSON, a
     URL (percent-encoded, either case of hex digits, ``+`` for a space) or HTML; and each of these
     as a JSON string holds it (with or without ``\\/``), since bodies are redacted before they
-    are parsed. None for a key too short to be told from ordinary text."""
+    are parsed. No form at all for a key too short to be told from ordinary text."""
     if len(key) < 4:
         return []
     quoted = {urllib.parse.quote(key, safe=""), urllib.parse.quote(key), urllib.parse.quote_plus(key)}
