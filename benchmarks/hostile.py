@@ -291,7 +291,7 @@ def rows(outcome: Outcome) -> list[Result]:
         row("tracebacks on standard error", str(outcome.tracebacks), "0", outcome.tracebacks == 0),
         row("exit code after Ctrl+C", str(outcome.exit_code), "0", outcome.exit_code == 0),
         row("requests served, by mode", ", ".join(f"{m} {n}" for m, n in sorted(outcome.served.items()))),
-        row("MB written to the sidecar, by mode",
+        row("MB the server wrote, by mode (into socket buffers, mostly never read)",
             ", ".join(f"{m} {n / 1e6:.1f}" for m, n in sorted(outcome.written.items()))),
     ]  # fmt: skip
 
