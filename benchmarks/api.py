@@ -24,8 +24,8 @@ created, so that their completions fall anywhere in the poll cycle. For each bat
 is the real time its ``/voyage/event complete`` datagram arrived at a UDP socket (read by a
 thread blocked in ``recv``, timestamped with ``time.monotonic()`` on return) minus the real
 time it completed in the simulator: its ``completed_at`` mapped back through the simulator's
-clock (simulated seconds since the clock's origin, taken with ``time.monotonic()`` at one
-instant, divided by the speed; nothing calls ``advance`` there). Baseline: the naive loop,
+clock (whose dates keep the wall clock's pace at any speed: the date and ``time.monotonic()``
+read at one instant; nothing calls ``advance`` there). Baseline: the naive loop,
 every P seconds a ``get_batch`` for each watched batch, and ``/voyage/event complete`` sent
 with python-osc as soon as one reads ``completed``, measured the same way in the same run on a
 fresh simulator. Reported: median and 90th percentile of the delays, as fractions of P.
@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pythonosc.udp_client import SimpleUDPClient
 
@@ -232,20 +232,18 @@ class EventReceiver:
 
 @dataclass(frozen=True)
 class Anchor:
-    """One instant read on both clocks: maps a simulated timestamp to ``time.monotonic()``."""
+    """One instant read on both clocks: maps a simulator date to ``time.monotonic()`` (the
+    simulator dates a running clock at the wall clock's pace, whatever its speed)."""
 
     monotonic: float
-    elapsed: float
-    origin: datetime
-    speed: float
+    date: datetime
 
     @classmethod
     def of(cls, clock: SimClock) -> Anchor:
-        monotonic, elapsed = time.monotonic(), clock.elapsed()
-        return cls(monotonic, elapsed, clock.now() - timedelta(seconds=clock.elapsed()), clock.speed)
+        return cls(time.monotonic(), clock.now())
 
     def real(self, simulated: datetime) -> float:
-        return self.monotonic + ((simulated - self.origin).total_seconds() - self.elapsed) / self.speed
+        return self.monotonic + (simulated - self.date).total_seconds()
 
 
 Watch = Callable[[str], object]

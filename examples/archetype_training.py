@@ -1,6 +1,6 @@
 """Archetype training: a callback that logs every 10 % of a batch, with its ETA.
 
-    python examples/archetype_training.py
+    python3 examples/archetype_training.py
 
 Uses ``wait_for_batch_completion_with_progress`` and ``Milestones``, which reports each
 10 % step exactly once even when the counts jump past several at a time.
@@ -8,10 +8,9 @@ Uses ``wait_for_batch_completion_with_progress`` and ``Milestones``, which repor
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from _connect import connect
+from _connect import connect, run
 
 from voyage_progress import BatchProgressEvent, Milestones
 from voyage_progress._format import format_duration
@@ -42,4 +41,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

@@ -1,16 +1,15 @@
 """Gesture library initialisation: fifteen gesture descriptions embedded in one batch.
 
-    python examples/gesture_library.py
+    python3 examples/gesture_library.py
 
 Prints ``Loading gestures: 7/15 (47%)`` as the batch moves, then each gesture's vector size.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-from _connect import connect
+from _connect import ExampleFailure, connect, run
 
 GESTURES = [
     "open palm raised",
@@ -41,7 +40,7 @@ async def main() -> None:
             done = event.completed + event.failed
             print(f"Loading gestures: {done}/{len(GESTURES)} ({event.percent:.0f}%)  [{event.status}]")
         if not event.is_complete or not event.job or not event.job.output_file_id:
-            raise SystemExit(f"the gesture batch ended as {event.status}: {event.error_message}")
+            raise ExampleFailure(f"the gesture batch ended as {event.status}: {event.error_message}")
         output = await client.download_file(event.job.output_file_id)
         vectors = {}
         for line in output.decode().splitlines():
@@ -52,4 +51,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

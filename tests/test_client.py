@@ -42,7 +42,10 @@ async def test_every_endpoint(client: VoyageBatchClient, sim: Simulator, tmp_pat
     assert await client.download_file(uploaded.id) == jsonl(12)
 
     job = await client.create_batch(
-        uploaded.id, model="voyage-3.5", metadata={"label": "corpus"}, request_params={"output_dimension": 8}
+        uploaded.id,
+        model="voyage-3.5",
+        metadata={"label": "corpus"},
+        request_params={"output_dimension": 256},
     )
     assert job.status is BatchStatus.VALIDATING and job.metadata["label"] == "corpus"
     assert (await client.get_batch(job.id)).id == job.id

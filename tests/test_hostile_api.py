@@ -198,19 +198,25 @@ async def test_list_all_stops_when_the_cursor_does_not_move(api: HostileAPI, tmp
     assert err.count("\n") == 1 and "does not move on" in err and "Traceback" not in err
 
 
-async def test_results_are_named_after_the_id_asked_for(api: HostileAPI, tmp_path: Path) -> None:
-    """The server names the batch ``/…/elsewhere/evil``: the files still go to the current
-    folder, named after the id asked for."""
+@pytest.mark.parametrize("answered", ["batch-other", "a path"])
+async def test_results_are_named_after_the_id_asked_for(
+    api: HostileAPI, tmp_path: Path, answered: str
+) -> None:
+    """The server names the batch otherwise, or ``/…/elsewhere/evil``: nothing is written
+    there; the files go to the current folder, named after the id asked for."""
     api.file_bytes = 1000
     api.add_batch("batch-done", total=5, seconds=0.001)
     elsewhere, here = tmp_path / "elsewhere", tmp_path / "here"
     elsewhere.mkdir()
     here.mkdir()
-    api.liar_id = str(elsewhere / "evil")
+    api.liar_id = str(elsewhere / "evil") if answered == "a path" else answered
     code, out, err = await run_cli("results", "batch-done", base_url=api.base_url("liar"), cwd=here)
+    assert not list(elsewhere.iterdir())
+    if answered == "a path":  # such an id is no batch id at all: refused as an unreadable answer
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+        return
     assert (code, err) == (0, "")
     assert [p.name for p in here.iterdir()] == ["batch-done_output.jsonl"]
-    assert not list(elsewhere.iterdir())
     assert out == "output: 12 lines -> batch-done_output.jsonl\n"  # 1,000 bytes of 82-byte lines
 
 

@@ -30,7 +30,7 @@ async def test_the_openai_sdk_runs_a_whole_batch(sdk: openai.AsyncOpenAI, sim: S
         endpoint="/v1/embeddings",
         completion_window="12h",  # type: ignore[arg-type]  # Voyage's window; OpenAI's types say 24h
         metadata={"corpus": "test"},
-        extra_body={"request_params": {"model": "voyage-3.5", "output_dimension": 32}},
+        extra_body={"request_params": {"model": "voyage-3.5", "output_dimension": 256}},
     )
     assert batch.status == "validating" and batch.metadata == {"corpus": "test"}
 
@@ -44,7 +44,7 @@ async def test_the_openai_sdk_runs_a_whole_batch(sdk: openai.AsyncOpenAI, sim: S
     content = await sdk.files.content(done.output_file_id)  # type: ignore[arg-type]
     lines = [json.loads(line) for line in content.text.splitlines()]
     assert sorted(line["custom_id"] for line in lines) == [f"req-{i}" for i in range(6)]
-    assert all(len(line["response"]["body"]["data"][0]["embedding"]) == 32 for line in lines)
+    assert all(len(line["response"]["body"]["data"][0]["embedding"]) == 256 for line in lines)
 
 
 async def test_the_openai_sdk_lists_and_cancels(sdk: openai.AsyncOpenAI, sim: Simulator) -> None:

@@ -5,10 +5,25 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
-from voyage_progress._models import PHASES
-from voyage_progress.osc import CONTROL, NAMESPACE, PHASE_NAMES
+import voyage_progress
+from voyage_progress._events import BatchProgressEvent
+from voyage_progress._messages import batch_messages, batch_status, summary_messages
+from voyage_progress._models import PHASES, BatchJob, BatchStatus, RequestCounts
+from voyage_progress._view import _batch_fields
+from voyage_progress._watcher import END_EVENTS, WatchedBatch
+from voyage_progress.osc import (
+    CONTROL,
+    EVENT_KINDS,
+    NAMESPACE,
+    PHASE_NAMES,
+    STATUS_ERROR,
+    STATUS_PENDING,
+    STATUSES,
+    UNKNOWN,
+)
 from voyage_progress.osc._namespace import render_json, render_markdown
 
 DOCS = Path(__file__).parent.parent / "docs" / "OSC.md"
@@ -53,3 +68,63 @@ def test_types_are_int_float_or_string_only() -> None:
 
 def test_phase_names_follow_the_models() -> None:
     assert list(PHASE_NAMES) == [status.value for status in PHASES]
+
+
+def _every_kind_of_batch() -> list[WatchedBatch]:
+    """A batch in every state the sidecar can hold one in: not read yet, unreadable, and read
+    with each status the API can answer (one this version does not know included)."""
+    batches = [WatchedBatch("batch-pending", 0), WatchedBatch("batch-gone", 1, error="batch not found")]
+    for slot, status in enumerate([*BatchStatus, BatchStatus("paused")], start=2):
+        job = BatchJob(f"batch-{slot}", status=status, request_counts=RequestCounts(10, 4, 1))
+        event = BatchProgressEvent.from_job(job, datetime.now(UTC))
+        batches.append(WatchedBatch(job.id, slot, job=job, event=event))
+    return batches
+
+
+def _sent(batch: WatchedBatch, name: str) -> object:
+    messages = dict(batch_messages("/voyage", batch, poll_age=None))
+    return messages[f"/voyage/batch/{batch.slot}/{name}"][0]
+
+
+def test_every_status_the_sidecar_sends_is_in_the_namespace_and_its_docs() -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    sent = {_sent(batch, "status"): _sent(batch, "phase") for batch in _every_kind_of_batch()}
+    shown = {_batch_fields(batch)["status"] for batch in _every_kind_of_batch()}
+
+    assert shown == set(sent), "the terminal and OSC must show the same statuses"
+    undocumented = {status for status in sent if status not in STATUSES} - {"paused"}
+    assert not undocumented, f"statuses sent but not in the namespace: {undocumented}"
+    assert {STATUS_PENDING, STATUS_ERROR} <= set(sent) and set(STATUSES) <= set(sent)
+    for status, meaning in STATUSES.items():
+        assert f"| `{status}` | {sent[status]} | {meaning} |" in docs, status
+    assert sent["paused"] == PHASE_NAMES.index("unknown")  # a new status: as sent, phase unknown
+    assert json.loads(render_json())["statuses"] == STATUSES
+
+
+def test_the_eta_of_an_end_without_results_is_unknown_on_osc() -> None:
+    by_status = {batch_status(batch): batch for batch in _every_kind_of_batch()}
+    for status in ("failed", "cancelled", "expired", STATUS_ERROR):
+        assert _sent(by_status[status], "eta") == UNKNOWN, status
+    assert _sent(by_status["completed"], "eta") == 0.0
+
+    def all_eta(*statuses: str) -> object:
+        return dict(summary_messages("/voyage", [by_status[s] for s in statuses]))["/voyage/all/eta"][0]
+
+    assert all_eta("completed", "completed") == 0.0
+    assert all_eta("completed", "cancelled") == UNKNOWN
+    assert all_eta("completed", STATUS_ERROR) == UNKNOWN
+    assert all_eta() == 0.0  # nothing watched: nothing to wait for
+    running = by_status["in_progress"]
+    assert all_eta("in_progress", "failed") == UNKNOWN  # its ETA is not known yet (no metrics)
+    running.event.eta_seconds = 42.0  # type: ignore[union-attr]
+    assert all_eta("in_progress", "failed") == 42.0  # an active batch: the time until it is done
+
+
+def test_every_event_kind_the_sidecar_sends_is_in_the_namespace() -> None:
+    package = Path(voyage_progress.__file__).parent
+    sidecar = (package / "_sidecar.py").read_text(encoding="utf-8")
+    watcher = (package / "_watcher.py").read_text(encoding="utf-8")
+    kinds = set(re.findall(r'event_message\(self\.config\.prefix, "(\w+)"', sidecar))
+    kinds |= set(re.findall(r'on_event\("(\w+)"', watcher)) | set(END_EVENTS.values())
+    assert {"start", "shutdown", "watch", "error", "complete"} <= kinds  # the scan finds them
+    assert kinds == set(EVENT_KINDS)

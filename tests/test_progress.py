@@ -85,7 +85,10 @@ async def test_the_generator_ends_by_itself_on_every_terminal_status(
     events = [event async for event in client.stream_batch_progress(batch_id, poll_interval=interval)]
     assert events[-1].status is status and events[-1].is_terminal
     assert not any(e.is_terminal for e in events[:-1])
-    assert events[-1].eta_seconds == 0.0
+    last = events[-1]
+    expected_eta = 0.0 if status is BatchStatus.COMPLETED else math.inf  # an end without results: unknown
+    assert last.eta_seconds == last.eta_low == last.eta_high == expected_eta
+    assert last.eta_known is (status is BatchStatus.COMPLETED)
 
 
 async def test_events_carry_rate_eta_and_extras(

@@ -140,6 +140,10 @@ async def test_the_stream_carries_the_whole_namespace_consistently(receiver: Osc
     )
     assert receiver.events("complete") == [("complete", ids[0], 0)]
     assert receiver.events("failed") == [("failed", ids[1], 1)]
+    for name in ("eta", "eta_low", "eta_high"):  # done is 0; an end without results is unknown
+        assert receiver.last(f"{PREFIX}/batch/0/{name}") == 0.0
+        assert receiver.last(f"{PREFIX}/batch/1/{name}") == -1.0
+    assert receiver.last(f"{PREFIX}/all/eta") == -1.0  # nothing active, and not all completed
     beats = receiver.values(f"{PREFIX}/sidecar/heartbeat")
     assert list(dict.fromkeys(beats)) == list(range(1, max(beats) + 1))  # the shutdown repeats the last
     assert len(set(receiver.values(f"{PREFIX}/sidecar/epoch"))) == 1
@@ -281,6 +285,45 @@ async def test_sigkill_and_restart_resume_every_batch(receiver: OscReceiver, tmp
         completions[batch_id] += 1
     assert all(completions[b] == 1 for b in ids if b not in ended_before)
     assert receiver.events("shutdown")  # SIGTERM: a clean stop, announced
+
+
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_control_shutdown_stops_the_command_cleanly(receiver: OscReceiver) -> None:
+    """What a TouchDesigner on Windows relies on to stop the sidecar it started: no signal, one
+    datagram to the control port; the sidecar says goodbye and exits 0."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    control_port = free_udp_port()
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        process = await start_cli(
+            "watch",
+            batch_id,
+            "--osc",
+            f"127.0.0.1:{receiver.port}",
+            "--control-port",
+            str(control_port),
+            "--no-display",
+            env=api_env(sim),
+        )
+        try:
+            await receiver.wait_for(lambda r: bool(r.values(f"{PREFIX}/batch/0/status")), timeout=20)
+            SimpleUDPClient("127.0.0.1", control_port).send_message(f"{PREFIX}/control/shutdown", [])
+            _, err = await asyncio.wait_for(process.communicate(), 10)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert receiver.events("shutdown") and receiver.last(f"{PREFIX}/sidecar/running") == 0
 
 
 async def test_an_end_is_saved_as_said_only_once_it_is_on_the_wire(

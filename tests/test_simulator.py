@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,10 +13,12 @@ import pytest
 from tests.conftest import jsonl
 from tests.test_models import API_FIELD_ORDER
 from voyage_progress import BatchStatus, VoyageBatchClient
-from voyage_progress.simulator import SCENARIOS, Faults, Simulator, run_simulator
+from voyage_progress.simulator import SCENARIOS, Faults, SimClock, Simulator, run_simulator
+from voyage_progress.simulator._models import MODELS
 from voyage_progress.simulator._store import ApiProblem
 
 ID = re.compile(r"^(batch|file)-[1-9A-HJ-NP-Za-km-z]{37}$")
+SLACK = timedelta(seconds=0.5)  # a loaded machine's scheduling, not the 70 s the batch simulates
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
@@ -33,7 +35,7 @@ async def create(http: httpx.AsyncClient, lines: int = 20, **metadata: str) -> d
         "endpoint": "/v1/embeddings",
         "completion_window": "12h",
         "input_file_id": upload.json()["id"],
-        "request_params": {"model": "voyage-3.5", "output_dimension": 16},
+        "request_params": {"model": "voyage-3.5", "output_dimension": 256},
         "metadata": metadata,
     }
     response = await http.post("batches", json=body)
@@ -166,7 +168,7 @@ async def test_output_and_error_files(http: httpx.AsyncClient, sim: Simulator) -
     first = json.loads(output[0])
     assert list(first) == ["batch_id", "custom_id", "response", "error"]
     vector = first["response"]["body"]["data"][0]["embedding"]
-    assert len(vector) == 8 and abs(sum(v * v for v in vector) - 1) < 1e-5
+    assert len(vector) == 256 and abs(sum(v * v for v in vector) - 1) < 1e-5
     assert json.loads(errors[0])["response"]["status_code"] == 500
 
     again, _ = final_and_sequence(sim, sim.add_batch(40, "partial_failures"))
@@ -364,7 +366,135 @@ async def test_sim_processing_sets_how_long_the_work_takes(sim: Simulator) -> No
     short = sim.add_batch(100, "normal", sim_processing="60")
     long = sim.add_batch(100, "normal", sim_processing="7200")
     sim.advance(45 + 60 + 60 + 1)  # validating, the work, finalizing
-    statuses = {b.id: b.snapshot(sim.clock.now()).status for b in sim.store.batches.values()}
+    statuses = {batch_id: sim.batch(batch_id)["status"] for batch_id in (short, long)}
     assert (statuses[short], statuses[long]) == ("completed", "in_progress")
     with pytest.raises(ApiProblem, match="sim_processing must be a positive number"):
         sim.add_batch(10, "normal", sim_processing="soon")
+
+
+async def upload_and_create(
+    http: httpx.AsyncClient, content: bytes, endpoint: str = "/v1/embeddings", **params: object
+) -> httpx.Response:
+    upload = await http.post("files", files={"file": ("in.jsonl", content)}, data={"purpose": "batch"})
+    body = {"endpoint": endpoint, "completion_window": "12h", "input_file_id": upload.json()["id"]}
+    return await http.post("batches", json={**body, "request_params": params})
+
+
+@pytest.mark.parametrize("model", [name for name, spec in MODELS.items() if spec.dimensions])
+async def test_output_dimension_takes_the_models_sizes_only(http: httpx.AsyncClient, model: str) -> None:
+    endpoint = MODELS[model].endpoint
+    contextualized = b'{"custom_id": "a", "body": {"inputs": [["x"]]}}\n'
+    content = jsonl(1) if endpoint == "/v1/embeddings" else contextualized
+    for dimension in (256, 512, 1024, 2048, None):
+        accepted = await upload_and_create(http, content, endpoint, model=model, output_dimension=dimension)
+        assert accepted.status_code == 200, (dimension, accepted.text)
+    for dimension in (32, 768, 4096, "512", 512.0, True):
+        refused = await upload_and_create(http, content, endpoint, model=model, output_dimension=dimension)
+        assert refused.status_code == 400, dimension
+        assert list(refused.json()) == ["detail"]  # Voyage's error shape
+        assert "256, 512, 1024, 2048" in refused.json()["detail"] and model in refused.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("model", "endpoint"),
+    [("voyage-law-2", "/v1/embeddings"), ("voyage-code-2", "/v1/embeddings"), ("rerank-2.5", "/v1/rerank")],
+)
+async def test_models_without_flexible_dimensions_refuse_output_dimension(
+    http: httpx.AsyncClient, model: str, endpoint: str
+) -> None:
+    content = (
+        jsonl(1)
+        if endpoint == "/v1/embeddings"
+        else b'{"custom_id": "a", "body": {"query": "q", "documents": ["d"]}}\n'
+    )
+    refused = await upload_and_create(http, content, endpoint, model=model, output_dimension=1024)
+    assert refused.status_code == 400 and model in refused.json()["detail"]
+    assert "output_dimension" in refused.json()["detail"]
+    assert (await upload_and_create(http, content, endpoint, model=model)).status_code == 200
+
+
+async def test_a_model_is_refused_on_an_endpoint_that_does_not_serve_it(http: httpx.AsyncClient) -> None:
+    refused = await upload_and_create(http, jsonl(1), "/v1/embeddings", model="rerank-2.5")
+    assert refused.status_code == 400 and "/v1/rerank" in refused.json()["detail"]
+
+
+async def test_embeddings_have_the_models_default_dimension(http: httpx.AsyncClient, sim: Simulator) -> None:
+    created = (await upload_and_create(http, jsonl(1), model="voyage-code-2")).json()
+    sim.advance(3600)
+    final = sim.batch(created["id"])
+    line = json.loads((await http.get(f"files/{final['output_file_id']}/content")).content)
+    assert len(line["response"]["body"]["data"][0]["embedding"]) == 1536
+
+
+@pytest.mark.parametrize(
+    ("model", "limit"), [("voyage-3-large", 120_000), ("voyage-3.5", 320_000), ("voyage-3.5-lite", 1_000_000)]
+)
+async def test_a_request_over_the_models_token_limit_fails_validation(
+    http: httpx.AsyncClient, sim: Simulator, model: str, limit: int
+) -> None:
+    words = limit // 13 * 10 + 100  # 1.3 tokens a word: just over the limit, in two texts
+    text = " ".join(["word"] * (words // 2))
+    content = (
+        json.dumps({"custom_id": "ok", "body": {"input": ["short"]}})
+        + "\n"
+        + json.dumps({"custom_id": "big", "body": {"input": [text, text]}})
+        + "\n"
+    ).encode()
+    created = (await upload_and_create(http, content, model=model)).json()
+    final, seen = final_and_sequence(sim, created["id"])
+    assert seen == ["validating", "failed"]
+    [error] = final["errors"]["data"]
+    assert error["line"] == 2 and model in error["message"] and f"{limit}" in error["message"]
+
+    fits = " ".join(["word"] * (limit // 13 * 10 // 2 - 100))
+    content = (json.dumps({"custom_id": "a", "body": {"input": [fits, fits]}}) + "\n").encode()
+    created = (await upload_and_create(http, content, model=model)).json()
+    assert final_and_sequence(sim, created["id"])[0]["status"] == "completed"
+
+
+async def test_a_rerank_request_counts_the_query_once_per_document(
+    http: httpx.AsyncClient, sim: Simulator
+) -> None:
+    query = " ".join(["q"] * 1000)  # 1,300 tokens, counted for each of 500 documents: 650,500
+    body = {"query": query, "documents": ["a document"] * 500}
+    content = (json.dumps({"custom_id": "r", "body": body}) + "\n").encode()
+    created = (await upload_and_create(http, content, "/v1/rerank", model="rerank-2.5")).json()
+    final, _ = final_and_sequence(sim, created["id"])
+    assert final["status"] == "failed" and "600000" in final["errors"]["data"][0]["message"]
+
+
+async def test_dates_keep_to_the_wall_clock_at_any_speed() -> None:
+    async with run_simulator(speed=200) as sim:  # "quick": 70 simulated seconds, 0.35 s real
+        before = datetime.now(UTC)
+        batch_id = sim.add_batch(20, "quick")
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url) as client:
+            events = [e async for e in client.stream_batch_progress(batch_id, poll_interval=0.05)]
+            job = await client.get_batch(batch_id)
+            output = await client.get_file(job.output_file_id or "")
+        after = datetime.now(UTC)
+    assert events[-1].is_complete
+    dated = [job.created_at, job.in_progress_at, job.finalizing_at, job.completed_at, output.created_at]
+    assert all(at is not None and before - SLACK <= at <= after + SLACK for at in dated), dated
+    assert dated == sorted(dated)  # type: ignore[type-var]
+    assert job.expected_completion_at == job.created_at + timedelta(hours=8)  # type: ignore[operator]
+    first = events[0].job
+    assert first is not None and first.created_at == job.created_at  # a date, once shown, stays
+
+
+def test_the_clock_dates_running_time_at_real_pace_and_advances_in_full() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    clock = SimClock(speed=0, start=start)
+    clock.advance(3600)
+    assert clock.now() == start + timedelta(hours=1)  # a stopped clock: dated as advanced
+    clock.set_speed(100)
+    before = clock.elapsed()
+    clock.advance(600)
+    after = clock.elapsed()
+    running = after - before - 600  # simulated seconds that ran meanwhile, dated 1/100 each
+    dated = (clock.date_of(after) - clock.date_of(before)).total_seconds()
+    assert dated == pytest.approx(600 + running / 100, abs=1e-5)
+    clock.set_speed(50)
+    now = clock.elapsed()
+    ahead = (clock.date_of(now + 50) - clock.date_of(now)).total_seconds()
+    assert ahead == pytest.approx(1.0, abs=1e-5)  # ahead of now: at the pace now
+    assert clock.date_of(1800) == start + timedelta(minutes=30)  # the past stays where it was

@@ -1,7 +1,9 @@
 """The ``voyage-progress`` command.
 
-Every failure a user can cause (no key, a wrong id, a server that is down, a port in use) ends
-in one line on stderr and a non-zero exit code, never a traceback.
+Every failure a user can cause (no key, a wrong id or URL, a bad input file, a port in use)
+ends in one line on stderr that names the option, file or batch at fault, and a non-zero exit
+code, never a traceback. A server that cannot be reached ends every command so, but ``watch``,
+which keeps retrying: a sidecar may well start before the network is up.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _defaults as defaults
+from . import _limits as limits
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -57,7 +60,12 @@ def _report(exc: BaseException) -> int:
     from ._peers import PeerPolicyError
 
     known = (CommandError, VoyageProgressError, ValueError, OSError)
-    text = str(exc) if isinstance(exc, known) and str(exc) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:  # the system's words, without "[Errno N]"
+        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    elif isinstance(exc, known) and str(exc):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     print(f"{PROG}: error: {text}", file=sys.stderr)
     return EXIT_USAGE if isinstance(exc, PeerPolicyError) else EXIT_ERROR
 
@@ -103,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = command("watch", _watch, "watch batches and send their progress as OSC (the sidecar)")
     watch.add_argument(
-        "batch_ids", nargs="*", metavar="BATCH_ID", help="batches to watch (or none: see --all-active)"
+        "batch_ids",
+        nargs="*",
+        type=_batch_id,
+        metavar="BATCH_ID",
+        help="batches to watch (or none: see --all-active)",
     )
     _sidecar_options(watch)
     watch.add_argument(
@@ -136,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=_positive, default=30.0, help="simulated seconds per second (default: 30)"
     )
     demo.add_argument("--forever", action="store_true", help="keep creating batches until stopped (Ctrl+C)")
+
+    td_export = command(
+        "td-export", _td_export, "write the TouchDesigner component's files into a folder", api=False
+    )
+    td_export.add_argument(
+        "folder", type=Path, metavar="DIR", help="where to write them (created if missing)"
+    )
 
     namespace = command("namespace", _namespace, "print the OSC namespace", api=False)
     namespace.add_argument("--format", choices=["markdown", "json"], default="markdown")
@@ -175,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     status = command("status", _status, "show batches' status and progress")
-    status.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    status.add_argument("batch_ids", nargs="+", type=_batch_id, metavar="BATCH_ID")
     status.add_argument("--json", action="store_true", help="print the batch objects as JSON")
 
     listing = command("list", _list, "list the organisation's batches, newest first")
@@ -185,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print the batch objects as JSON lines")
 
     cancel = command("cancel", _cancel, "cancel a batch (while validating or in progress)")
-    cancel.add_argument("batch_id", metavar="BATCH_ID")
+    cancel.add_argument("batch_id", type=_batch_id, metavar="BATCH_ID")
 
     submit = command("submit", _submit, "upload an input file and start a batch")
     submit.add_argument(
@@ -196,7 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--texts", action="store_true", help="INPUT holds plain texts, one per line")
     submit.add_argument(
-        "--per-request", type=int, default=1, help="with --texts: texts per request (default: 1)"
+        "--per-request",
+        type=_per_request,
+        default=1,
+        metavar="N",
+        help=f"with --texts: texts per request, 1-{limits.MAX_TEXTS_PER_REQUEST} (default: 1)",
     )
     submit.add_argument("--model", default=defaults.DEFAULT_MODEL, help="model (default: %(default)s)")
     submit.add_argument(
@@ -219,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     results = command("results", _results, "download a finished batch's output and error files")
-    results.add_argument("batch_id", metavar="BATCH_ID")
+    results.add_argument("batch_id", type=_batch_id, metavar="BATCH_ID")
     results.add_argument(
         "--output", "-o", type=Path, help="where to write the output JSONL (default: BATCH_ID_output.jsonl)"
     )
@@ -246,7 +269,7 @@ def _sidecar_options(parser: argparse.ArgumentParser, api: bool = True) -> None:
         help="address prefix (default: %(default)s)",
     )
     osc.add_argument(
-        "--multicast-ttl", type=int, default=1, metavar="N", help="hops for multicast (default: 1)"
+        "--multicast-ttl", type=_ttl, default=1, metavar="N", help="hops for multicast, 0-255 (default: 1)"
     )
     osc.add_argument(
         "--control-host",
@@ -353,6 +376,35 @@ def _prefix(text: str) -> str:
     return text
 
 
+def _ttl(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 255")
+    return value
+
+
+def _per_request(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= limits.MAX_TEXTS_PER_REQUEST:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 1 and {limits.MAX_TEXTS_PER_REQUEST}")
+    return value
+
+
+def _batch_id(text: str) -> str:
+    from ._text import check_batch_id
+
+    try:
+        return check_batch_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _limit(text: str) -> int:
     try:
         value = int(text)
@@ -366,11 +418,64 @@ def _limit(text: str) -> int:
 # -- commands ----------------------------------------------------------------------------------
 
 
-def _client(args: argparse.Namespace) -> VoyageBatchClient:
+def _client(args: argparse.Namespace, **options: Any) -> VoyageBatchClient:
     from ._client import VoyageBatchClient
+    from ._exceptions import MissingAPIKeyError
 
-    return VoyageBatchClient(
-        base_url=args.base_url, timeout=args.timeout, max_requests_per_second=args.max_rps
+    try:
+        return VoyageBatchClient(
+            base_url=args.base_url, timeout=args.timeout, max_requests_per_second=args.max_rps, **options
+        )
+    except MissingAPIKeyError:
+        raise CommandError(
+            f"no API key: set {defaults.API_KEY_ENV} (the simulator takes any key, "
+            f"e.g. {defaults.API_KEY_ENV}=demo)"
+        ) from None
+    except ValueError as exc:  # the base URL
+        raise CommandError(f"{exc} (from --base-url or {defaults.BASE_URL_ENV})") from None
+
+
+@contextlib.asynccontextmanager
+async def _known_batch(client: VoyageBatchClient, batch_id: str) -> AsyncIterator[None]:
+    """A 404 for the batch said as "no batch ID", the same for every command."""
+    from ._exceptions import NotFoundError
+
+    try:
+        yield
+    except NotFoundError:
+        await _check_base_url(client)
+        raise CommandError(f"no batch {batch_id}") from None
+
+
+async def _check_base_url(client: VoyageBatchClient) -> None:
+    """Before saying that a batch does not exist: is the URL the API's? A base URL without its
+    path (most often ``/v1``) answers 404 to every request, the list of batches included."""
+    from ._exceptions import APIConnectionError, APIError, NotFoundError
+
+    try:
+        await client.list_batches(limit=1)
+    except NotFoundError:
+        raise _wrong_base_url(client.base_url) from None
+    except (APIConnectionError, APIError):
+        pass  # no answer either way: the batch's 404 stands
+
+
+@contextlib.contextmanager
+def _base_url_hint(client: VoyageBatchClient) -> Iterator[None]:
+    """A 404 for a list (batches, files) means the base URL is not the API's: say which to use."""
+    from ._exceptions import NotFoundError
+
+    try:
+        yield
+    except NotFoundError:
+        raise _wrong_base_url(client.base_url) from None
+
+
+def _wrong_base_url(url: str) -> CommandError:
+    hint = f"did you mean {url}/v1?" if not url.endswith("/v1") else "is it the Batch API's URL?"
+    return CommandError(
+        f"{url} answers 404 Not Found to the API's paths: {hint} "
+        f"(set it with --base-url or {defaults.BASE_URL_ENV})"
     )
 
 
@@ -387,6 +492,8 @@ async def _status(args: argparse.Namespace) -> int:
             try:
                 job = await client.get_batch(batch_id)
             except NotFoundError:
+                if not missing:
+                    await _check_base_url(client)
                 print(f"{PROG}: error: no batch {batch_id}", file=sys.stderr)
                 missing += 1
                 continue
@@ -399,6 +506,7 @@ async def _status(args: argparse.Namespace) -> int:
 
 async def _list(args: argparse.Namespace) -> int:
     from ._models import BatchStatus
+    from ._text import clean_label, clean_text
 
     in_flight = {
         BatchStatus.VALIDATING,
@@ -409,45 +517,42 @@ async def _list(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         pages = None if args.all else 1
         shown = 0
-        async for job in client.iter_batches(limit=args.limit, max_pages=pages):
-            if args.active and job.status not in in_flight:
-                continue
-            shown += 1
-            if args.json:
-                print(json.dumps(job.to_dict()))
-                continue
-            counts = job.request_counts
-            created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
-            label = job.metadata.get("label") or job.metadata.get("sim_scenario") or ""
-            progress = f"{counts.processed:>6}/{counts.total:<6}"
-            print(f"{job.id}  {job.status.value:<11} {progress} {created}  {label}".rstrip())
+        with _base_url_hint(client):
+            async for job in client.iter_batches(limit=args.limit, max_pages=pages):
+                if args.active and job.status not in in_flight:
+                    continue
+                shown += 1
+                if args.json:
+                    print(json.dumps(job.to_dict()))
+                    continue
+                counts = job.request_counts
+                created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
+                label = clean_label(job.metadata.get("label") or job.metadata.get("sim_scenario") or "")
+                progress = f"{counts.processed:>6}/{counts.total:<6}"
+                print(f"{job.id}  {clean_text(job.status.value):<11} {progress} {created}  {label}".rstrip())
         if not shown and not args.json:
             print("no batches" + (" in flight" if args.active else ""))
     return 0
 
 
 async def _cancel(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
+    async with _client(args) as client, _known_batch(client, args.batch_id):
         job = await client.cancel_batch(args.batch_id)
     print(f"{job.id} {job.status.value}")
     return 0
 
 
 async def _submit(args: argparse.Namespace) -> int:
-    from ._inputs import jsonl_from_texts
-
-    metadata = dict(_pair(item) for item in args.metadata)
-    content = await asyncio.to_thread(args.input.read_bytes)
-    if args.texts:
-        lines = content.decode("utf-8").splitlines()
-        content = jsonl_from_texts((line for line in lines if line.strip()), args.per_request)
+    metadata = dict(_pair(item, "--metadata") for item in args.metadata)
+    content = await asyncio.to_thread(_input_file, args)
     params = {
         "input_type": args.input_type,
         "output_dimension": args.output_dimension,
         "output_dtype": args.output_dtype,
     }
     async with _client(args) as client:
-        file = await client.upload_file(content, filename=args.input.with_suffix(".jsonl").name)
+        with _base_url_hint(client):
+            file = await client.upload_file(content, filename=args.input.with_suffix(".jsonl").name)
         job = await client.create_batch(
             file.id,
             model=args.model,
@@ -462,6 +567,42 @@ async def _submit(args: argparse.Namespace) -> int:
     return 0 if final.status.value == "completed" else EXIT_ERROR
 
 
+def _input_file(args: argparse.Namespace) -> bytes:
+    """The batch input file to upload, checked against Voyage's limits first: a mistake is
+    found here, in a second, instead of after an upload and a failed validation."""
+    from ._inputs import check_batch_input, check_texts, jsonl_from_texts, numbered_texts
+
+    path: Path = args.input
+    if args.texts and args.endpoint != defaults.DEFAULT_ENDPOINT:
+        raise CommandError(f"--texts makes {defaults.DEFAULT_ENDPOINT} requests, not {args.endpoint}")
+    content = _read_input(path)
+    if not args.texts:
+        check_batch_input(content, str(path), args.endpoint, args.model)
+        return content
+    texts = numbered_texts(content, str(path))
+    check_texts(texts, str(path), args.per_request, args.model)
+    return jsonl_from_texts((text for _, text in texts), args.per_request)
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        if path.is_dir():
+            raise CommandError(f"{path} is a folder, not a file")
+        size = path.stat().st_size
+        if size > limits.MAX_FILE_BYTES:
+            raise CommandError(
+                f"{path} has {size:,} bytes; a batch input file may have at most "
+                f"{limits.MAX_FILE_BYTES:,} (1 GB): split it"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"no such file: {path}") from None
+    except PermissionError:
+        raise CommandError(f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval: float) -> Any:
     from ._terminal import ProgressView
 
@@ -472,7 +613,8 @@ async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval
 async def _results(args: argparse.Namespace) -> int:
     batch_id = args.batch_id
     async with _client(args) as client:
-        job = await client.get_batch(batch_id)
+        async with _known_batch(client, batch_id):
+            job = await client.get_batch(batch_id)
         if not job.status.is_terminal:
             raise CommandError(f"batch {batch_id} is {job.status.value}; its results come once it has ended")
         if not job.output_file_id and not job.error_file_id:
@@ -518,17 +660,27 @@ async def _simulate(args: argparse.Namespace) -> int:
         print(f"  export {defaults.BASE_URL_ENV}={sim.base_url} {defaults.API_KEY_ENV}={key}")
         print("  Ctrl+C to stop", flush=True)
 
-    await serve_forever(
-        args.host,
-        args.port,
-        speed=args.speed,
-        faults=faults,
-        api_key=args.api_key,
-        seed=args.seed,
-        scenario=args.scenario,
-        ready=ready,
-        allowed_peers=args.allow_peer,
-    )
+    try:
+        await serve_forever(
+            args.host,
+            args.port,
+            speed=args.speed,
+            faults=faults,
+            api_key=args.api_key,
+            seed=args.seed,
+            scenario=args.scenario,
+            ready=ready,
+            allowed_peers=args.allow_peer,
+        )
+    except OSError as exc:
+        from .osc._control import _ADDRESS_IN_USE
+
+        if exc.errno not in _ADDRESS_IN_USE:
+            raise
+        raise CommandError(
+            f"port {args.port} on {args.host} is in use (is another simulator running?): "
+            "choose another with --port PORT, or --port 0 for any free one"
+        ) from None
     return 0
 
 
@@ -547,6 +699,11 @@ def _sidecar_config(args: argparse.Namespace) -> SidecarConfig:
         multicast_ttl=args.multicast_ttl,
     )
     if hasattr(args, "poll_interval"):
+        if not args.min_interval <= args.poll_interval <= args.max_interval:
+            raise CommandError(
+                f"polling needs --min-interval ({args.min_interval:g}) <= --poll-interval "
+                f"({args.poll_interval:g}) <= --max-interval ({args.max_interval:g})"
+            )
         config.intervals = Intervals(args.poll_interval, args.min_interval, args.max_interval)
     return config
 
@@ -565,35 +722,51 @@ def _view(args: argparse.Namespace) -> SidecarView:
 
 
 async def _watch(args: argparse.Namespace) -> int:
-    from ._client import VoyageBatchClient
     from ._exceptions import AuthenticationError, PermissionDeniedError
     from ._progress import TRANSIENT_ERRORS
     from ._sidecar import Sidecar
     from ._signals import stop_on_signals
 
     config = _sidecar_config(args)
-    for batch_id in args.batch_ids:
-        if not batch_id or any(c in batch_id for c in "/ ?#"):
-            raise CommandError(f"invalid batch id {batch_id!r}")
     config.batch_ids = list(dict.fromkeys(args.batch_ids))
-    config.labels = dict(_pair(item) for item in args.label)
+    config.labels = dict(_pair(item, "--label", "BATCH_ID=LABEL") for item in args.label)
     config.all_active = args.all_active
     config.state_file = args.state_file
     config.retire_after = args.retire_after or (3600.0 if args.all_active else None)
     view = _view(args)
-    async with VoyageBatchClient(
-        base_url=args.base_url, timeout=args.timeout, max_retries=2, max_requests_per_second=args.max_rps
-    ) as client:
+    async with _client(args, max_retries=2) as client:
         try:
-            await client.list_batches(limit=1)
+            with _base_url_hint(client):
+                await client.list_batches(limit=1)
         except (AuthenticationError, PermissionDeniedError) as exc:
             raise CommandError(f"the API refused the key: {exc}") from None
-        except TRANSIENT_ERRORS as exc:
+        except TRANSIENT_ERRORS as exc:  # a sidecar may start before the network: keep trying
             view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
+        else:
+            if config.batch_ids and not config.all_active:
+                await _require_a_batch(client, config.batch_ids)
         stop = asyncio.Event()
         with stop_on_signals(stop), _control_port_free(config):
             await Sidecar(config, client, view).run(stop)
     return 0
+
+
+async def _require_a_batch(client: VoyageBatchClient, batch_ids: list[str]) -> None:
+    """Refuse to start with nothing to watch: when none of the batches given exists (a typo,
+    another organisation's ids). One that exists is enough; the others then show as errors.
+    When the API cannot tell just now, watching starts anyway."""
+    from ._exceptions import NotFoundError
+    from ._progress import TRANSIENT_ERRORS
+
+    for batch_id in batch_ids:
+        try:
+            await client.get_batch(batch_id)
+            return
+        except NotFoundError:
+            continue
+        except TRANSIENT_ERRORS:
+            return
+    raise CommandError(f"no batch {', '.join(batch_ids)}: nothing to watch (or add --all-active)")
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -624,6 +797,16 @@ def _control_port_free(config: SidecarConfig) -> Iterator[None]:
         ) from None
 
 
+async def _td_export(args: argparse.Namespace) -> int:
+    from ._td_export import export
+
+    written = export(args.folder)
+    builder = args.folder / "VoyageProgress.py"
+    print(f"wrote {len(written)} files to {args.folder}; in TouchDesigner, drag {builder} into a network,")
+    print("right-click it and choose Run Script (td_components' README.md tells the rest).")
+    return 0
+
+
 async def _namespace(args: argparse.Namespace) -> int:
     from .osc._namespace import render_json, render_markdown
 
@@ -631,8 +814,8 @@ async def _namespace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pair(text: str) -> tuple[str, str]:
+def _pair(text: str, option: str, form: str = "KEY=VALUE") -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise CommandError(f"--metadata {text!r}: expected KEY=VALUE")
+        raise CommandError(f"{option} {text!r}: expected {form}")
     return key, value

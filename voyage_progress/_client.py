@@ -91,6 +91,8 @@ _ERRORS_BY_STATUS: dict[int, type[APIError]] = {
 
 #: Errors after which a create may or may not have happened on the server.
 _AMBIGUOUS = (APIConnectionError, ServerError, MalformedResponseError)
+#: The system's error number in front of its words ("[Errno -2] Name or service not known").
+_ERROR_NUMBER = re.compile(r"\[(?:Errno|WinError) -?\d+\]\s*")
 
 
 class VoyageBatchClient:
@@ -601,7 +603,7 @@ def _params(**values: object) -> dict[str, Any]:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _ERROR_NUMBER.sub("", str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
@@ -700,7 +702,10 @@ async def _stream_to_file(
 
 
 def _parse_object(content: bytes) -> Mapping[str, Any]:
-    body = json.loads(content)  # ValueError on malformed JSON
+    try:
+        body = json.loads(content)  # ValueError on malformed JSON
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise ValueError("the answer nests too deep to read") from None
     if not isinstance(body, Mapping):
         raise ValueError(f"expected a JSON object, got {type(body).__name__}")
     return body
@@ -722,12 +727,17 @@ def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[bytes], Pa
             raise ValueError("the list has no data array")
         return Page(
             data=tuple(_parse_items(item, data)),
-            first_id=body.get("first_id") or None,
-            last_id=body.get("last_id") or None,
+            first_id=_page_id(body.get("first_id")),
+            last_id=_page_id(body.get("last_id")),
             has_more=bool(body.get("has_more", False)),
         )
 
     return parse
+
+
+def _page_id(value: object) -> str | None:
+    """A page's ``first_id`` or ``last_id``, if it is a string at all (it is sent back as ``after``)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _parse_items(item: Callable[[Mapping[str, Any]], T], data: list[Any]) -> list[T]:

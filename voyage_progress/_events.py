@@ -19,7 +19,8 @@ class BatchProgressEvent:
 
     ``completed`` and ``failed`` are the API's counts; ``percent`` and ``progress`` count both,
     because a failed request is one the batch is done with. Rate and ETA are in requests per
-    second and seconds; an unknown ETA is ``inf``.
+    second and seconds; an unknown ETA is ``inf``, and so is the ETA of a batch that ended
+    without completing (failed, cancelled, expired): 0.0 would say its work is done.
     """
 
     batch_id: str
@@ -62,7 +63,7 @@ class BatchProgressEvent:
         status = job.status
         fraction = 1.0 if status is BatchStatus.COMPLETED else counts.fraction
         rate, eta, eta_low, eta_high, elapsed = 0.0, UNKNOWN_ETA, UNKNOWN_ETA, UNKNOWN_ETA, 0.0
-        if status.is_terminal:
+        if status is BatchStatus.COMPLETED:  # failed, cancelled, expired: it will never be done
             eta = eta_low = eta_high = 0.0
         if metrics is not None:
             elapsed = metrics.elapsed_seconds()

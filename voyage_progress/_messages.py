@@ -2,7 +2,9 @@
 
 This is where Voyage meets OSC: the namespace says what each address means, this module says
 which figure goes there. Unknown numbers are sent as ``UNKNOWN`` (-1), never left out, so a
-receiver always holds a complete, consistent set.
+receiver always holds a complete, consistent set. Every string is cleaned and cut (see
+``voyage_progress._text``): what the API sends as a label, a status or an error can neither act
+on a receiver's screen nor make a bundle too big to send.
 """
 
 from __future__ import annotations
@@ -10,29 +12,39 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from ._models import BatchStatus
+from ._text import clean_label, clean_text
 from ._version import __version__
 from ._watcher import WatchedBatch
-from .osc import ALL, BATCH, EVENT, SIDECAR, UNKNOWN, OscAddress
+from .osc import ALL, BATCH, EVENT, SIDECAR, STATUS_ERROR, STATUS_PENDING, UNKNOWN, OscAddress
 from .osc._codec import Arg, Message
 
-__all__ = ["batch_messages", "event_message", "health_messages", "summary_messages"]
+__all__ = ["batch_messages", "batch_status", "event_message", "health_messages", "summary_messages"]
 
 
 def _seconds(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) and value >= 0 else UNKNOWN
 
 
+def batch_status(batch: WatchedBatch) -> str:
+    """The batch's status as receivers and the terminal see it: the API's, or the sidecar's own
+    ``pending`` (not read yet) and ``error`` (cannot be read); all are in ``STATUSES``."""
+    if batch.job is not None:
+        return batch.job.status.value
+    return STATUS_ERROR if batch.error else STATUS_PENDING
+
+
 def batch_messages(prefix: str, batch: WatchedBatch, poll_age: float | None) -> list[Message]:
     """Every ``/batch/{slot}/...`` address for one batch."""
     slot = batch.slot
     event = batch.event
-    status = batch.job.status if batch.job else None
+    status = batch_status(batch)
     values: list[tuple[OscAddress, Arg]] = [
-        (BATCH.ID, batch.batch_id),
-        (BATCH.LABEL, batch.label),
-        (BATCH.STATUS, status.value if status else ("error" if batch.error else "pending")),
-        (BATCH.ERROR, batch.error or (event.error_message if event else None) or ""),
-        (BATCH.PHASE, status.phase if status else 8),
+        (BATCH.ID, clean_text(batch.batch_id)),
+        (BATCH.LABEL, clean_label(batch.label)),
+        (BATCH.STATUS, clean_text(status)),
+        (BATCH.ERROR, clean_text(batch.error or (event.error_message if event else None) or "")),
+        (BATCH.PHASE, BatchStatus(status).phase),
         (BATCH.PROGRESS, event.progress if event else 0.0),
         (BATCH.PERCENT, event.percent if event else 0.0),
         (BATCH.TOTAL, event.total if event else 0),
@@ -59,12 +71,15 @@ def summary_messages(prefix: str, batches: Iterable[WatchedBatch]) -> list[Messa
     """``/all/...``: the sum over every watched batch."""
     total = completed = failed = active = 0
     eta = 0.0
+    all_completed = True
     for batch in batches:
         event = batch.event
         if batch.is_active:
             active += 1
             batch_eta = event.eta_seconds if event else math.inf
             eta = max(eta, batch_eta)
+        elif event is None or not event.is_complete:  # failed, cancelled, expired or unreadable
+            all_completed = False
         if event is not None:
             total += event.total
             completed += event.completed
@@ -73,7 +88,7 @@ def summary_messages(prefix: str, batches: Iterable[WatchedBatch]) -> list[Messa
     return [
         (ALL.PROGRESS.full(prefix), [progress]),
         (ALL.PERCENT.full(prefix), [progress * 100.0]),
-        (ALL.ETA.full(prefix), [_seconds(eta) if active else 0.0]),
+        (ALL.ETA.full(prefix), [_seconds(eta if active or all_completed else math.inf)]),
         (ALL.ACTIVE.full(prefix), [active]),
         (ALL.TOTAL.full(prefix), [total]),
         (ALL.COMPLETED.full(prefix), [completed]),
@@ -100,7 +115,7 @@ def health_messages(
         (SIDECAR.API_OK.full(prefix), [int(api_ok)]),
         (SIDECAR.POLL_AGE.full(prefix), [_seconds(poll_age)]),
         (SIDECAR.WATCHING.full(prefix), [watching]),
-        (SIDECAR.MESSAGE.full(prefix), [message]),
+        (SIDECAR.MESSAGE.full(prefix), [clean_text(message)]),
         (SIDECAR.VERSION.full(prefix), [__version__]),
     ]
 

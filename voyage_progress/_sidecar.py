@@ -18,10 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._client import VoyageBatchClient
-from ._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
+from ._defaults import (
+    DEFAULT_CONTROL_HOST,
+    DEFAULT_CONTROL_PORT,
+    DEFAULT_OSC_HOST,
+    DEFAULT_OSC_PORT,
+    DEFAULT_OSC_PREFIX,
+)
 from ._messages import batch_messages, event_message, health_messages, summary_messages
 from ._outbox import Outbox
 from ._state import StateFile, WatchEntry
+from ._text import one_line
 from ._view import SidecarView
 from ._watcher import END_EVENTS, Intervals, Listeners, WatchedBatch, Watcher
 from .osc._codec import Message
@@ -38,7 +45,9 @@ class SidecarConfig:
     batch_ids: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     all_active: bool = False
-    destinations: list[Destination] = field(default_factory=lambda: [Destination("127.0.0.1", 7000)])
+    destinations: list[Destination] = field(
+        default_factory=lambda: [Destination(DEFAULT_OSC_HOST, DEFAULT_OSC_PORT)]
+    )
     prefix: str = DEFAULT_OSC_PREFIX
     intervals: Intervals = field(default_factory=Intervals)
     control_host: str = DEFAULT_CONTROL_HOST
@@ -75,6 +84,7 @@ class Sidecar:
             listeners=Listeners(on_update=self._batch_changed, on_event=self._event, on_watchlist=self._save),
         )
         self.control: ControlServer | None = None
+        self._stop: asyncio.Event | None = None
         self._restoring = False
         self._pending: list[tuple[list[Message] | WatchedBatch, Callback | None]] = []
         self._ends_sent: dict[str, str] = {}
@@ -109,12 +119,17 @@ class Sidecar:
         self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Start, watch until ``stop`` is set, then announce the shutdown on OSC."""
+        """Start, watch until ``stop`` is set (or ``/control/shutdown`` arrives), then announce the
+        shutdown on OSC."""
+        self._stop = stop
         await self.start()
         try:
             with self.view.live(self.render_state):
                 tasks = [
-                    asyncio.create_task(_supervised("polling", self.watcher.run, stop), name="watcher"),
+                    asyncio.create_task(
+                        _supervised("polling", self.watcher.run, stop, self.watcher.loop_failed),
+                        name="watcher",
+                    ),
                     asyncio.create_task(_supervised("heartbeat", self._heartbeats, stop), name="heartbeat"),
                 ]
                 try:
@@ -285,6 +300,9 @@ class Sidecar:
         elif command.kind == "refresh":
             self.watcher.refresh()
             self.send_full_state()
+        elif command.kind == "shutdown":
+            if self._stop is not None:
+                self._stop.set()
         elif command.kind == "cancel" and command.batch_id:
             try:
                 await self.client.cancel_batch(command.batch_id)
@@ -314,13 +332,18 @@ def _visible(batch: WatchedBatch) -> tuple[object, ...]:
     )
 
 
-async def _supervised(name: str, run: Loop, stop: asyncio.Event) -> None:
-    """Run a loop of the sidecar; should it ever fail, log why and start it again: a show
-    goes on with a sidecar that hiccuped, not with one that quietly stopped sending."""
+async def _supervised(
+    name: str, run: Loop, stop: asyncio.Event, failed: Callable[[Exception], None] | None = None
+) -> None:
+    """Run a loop of the sidecar; should it ever fail, log why (in the line itself: a log
+    handler may show no traceback), tell ``failed``, and start it again: a show goes on with a
+    sidecar that hiccuped, not with one that quietly stopped sending."""
     while not stop.is_set():
         try:
             await run(stop)
             return
-        except Exception:
-            logger.exception("the %s loop failed; restarting it in a second", name)
+        except Exception as exc:
+            logger.exception("the %s loop failed (%s); restarting it in a second", name, one_line(exc))
+            if failed is not None:
+                failed(exc)
             await asyncio.sleep(1.0)

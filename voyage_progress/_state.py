@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._text import clean_label, is_batch_id
+
 __all__ = ["StateFile", "WatchEntry"]
 
 logger = logging.getLogger("voyage_progress.state")
@@ -40,14 +42,14 @@ class WatchEntry:
 
     @classmethod
     def from_dict(cls, data: Any) -> WatchEntry | None:
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+        if not isinstance(data, dict) or not is_batch_id(data.get("id")):
             return None
         slot = data.get("slot")
         reported = data.get("reported_end")
         return cls(
             batch_id=data["id"],
             slot=slot if isinstance(slot, int) and slot >= 0 else -1,
-            label=str(data.get("label") or ""),
+            label=clean_label(str(data.get("label") or "")),
             auto=bool(data.get("auto", False)),
             reported_end=reported if isinstance(reported, str) else None,
         )

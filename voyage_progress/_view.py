@@ -3,6 +3,9 @@
 ``live``: a table redrawn four times a second (rich). ``text``: one line per change of a
 batch, an event or the API's health. ``json``: the same as JSON objects, one per line, for log
 collectors. ``none``: silence.
+
+Labels, statuses, errors and log messages come from the API or the network: they are shown as
+plain text (never read as rich markup) and cleaned of what would act on the terminal.
 """
 
 from __future__ import annotations
@@ -10,30 +13,26 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from rich.console import Console
+
 from ._format import format_duration, format_rate
+from ._messages import batch_status
+from ._terminal import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
+from ._text import clean_label, clean_text
 from ._watcher import WatchedBatch
 
 __all__ = ["MODES", "SidecarView"]
 
 MODES = ("live", "text", "json", "none")
+#: The longest message or log line shown: a long one, but a line.
+_MAX_MESSAGE = 2000
 RenderState = Callable[[], tuple[list[WatchedBatch], dict[str, Any]]]
-
-_STATUS_STYLE = {
-    "completed": "green",
-    "failed": "red",
-    "expired": "red",
-    "cancelled": "yellow",
-    "cancelling": "yellow",
-    "finalizing": "cyan",
-    "validating": "magenta",
-    "in_progress": "blue",
-    "error": "red",
-}
 
 
 class SidecarView:
@@ -43,7 +42,7 @@ class SidecarView:
         self.mode = mode
         self.stream = stream or sys.stdout
         self._last: dict[str, str] = {}
-        self._live: Any = None
+        self._console: Console | None = None
 
     @contextlib.contextmanager
     def live(self, render_state: RenderState) -> Iterator[None]:
@@ -51,21 +50,15 @@ class SidecarView:
         if self.mode != "live":
             yield
             return
-        from rich.console import Console
         from rich.live import Live
 
-        console = Console(file=self.stream)
         with Live(
             get_renderable=lambda: _table(*render_state()),
-            console=console,
-            refresh_per_second=4,
+            console=self._rich_console(),
+            refresh_per_second=REFRESH_PER_SECOND,
             transient=False,
-        ) as live:
-            self._live = live
-            try:
-                yield
-            finally:
-                self._live = None
+        ):
+            yield
 
     def batch_changed(self, batch: WatchedBatch) -> None:
         if self.mode not in ("text", "json"):
@@ -98,7 +91,8 @@ class SidecarView:
             label = f", {batch.label}" if batch.label else ""
             self._text(f"event {kind} {batch.batch_id} (slot {batch.slot}{label})")
         elif self.mode == "live" and kind != "watch":
-            self.message(f"{kind}: {batch.label or batch.batch_id}")
+            error = _batch_fields(batch)["error"] if kind != "unwatch" else ""
+            self.message(f"{kind}: {batch.label or batch.batch_id}" + (f" - {error}" if error else ""))
 
     def health_changed(self, api_ok: bool, message: str) -> None:
         if self.mode == "json":
@@ -107,10 +101,11 @@ class SidecarView:
             self._text(f"api {'ok' if api_ok else 'PROBLEM'}: {message}")
 
     def message(self, text: str) -> None:
+        text = clean_text(text, _MAX_MESSAGE)
         if self.mode == "json":
             self._json("message", text=text)
-        elif self.mode == "live" and self._live is not None:
-            self._live.console.print(text, markup=False, highlight=False)
+        elif self.mode == "live":
+            self._rich_console().print(text, markup=False, highlight=False)
         elif self.mode != "none":
             self._text(text)
 
@@ -126,6 +121,13 @@ class SidecarView:
         handler = ViewHandler(logging.WARNING)
         return handler
 
+    def _rich_console(self) -> Console:
+        """The live table's console; a message before or after the table goes through it too,
+        so that it wraps at word boundaries like the ones printed above the table."""
+        if self._console is None:
+            self._console = Console(file=self.stream)
+        return self._console
+
     def _text(self, line: str) -> None:
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
         print(f"{stamp} {line}", file=self.stream, flush=True)
@@ -138,26 +140,46 @@ class SidecarView:
 
 def _batch_fields(batch: WatchedBatch) -> dict[str, Any]:
     event = batch.event
-    status = batch.status.value if batch.status else ("error" if batch.error else "pending")
+    status = batch_status(batch)
     return {
         "slot": batch.slot,
         "id": batch.batch_id,
-        "label": batch.label,
-        "status": status,
+        "label": clean_label(batch.label),
+        "status": clean_text(status),
         "done": (event.completed + event.failed) if event else 0,
         "total": event.total if event else 0,
         "failed": event.failed if event else 0,
         "percent": event.percent if event else 0.0,
         "rate": event.rate if event else 0.0,
         "eta": event.eta_seconds if event else float("inf"),
-        "error": batch.error or (event.error_message if event and event.is_terminal else None) or "",
+        "error": clean_text(
+            batch.error or (event.error_message if event and event.is_terminal else None) or ""
+        ),
     }
 
 
+def _row(batch: WatchedBatch) -> Row:
+    fields = _batch_fields(batch)
+    event = batch.event
+    return Row(
+        name=fields["label"] or batch.batch_id,
+        status=fields["status"],
+        percent=fields["percent"],
+        done=fields["done"],
+        total=fields["total"],
+        failed=fields["failed"],
+        rate=fields["rate"],
+        eta=fields["eta"],
+        eta_low=event.eta_low if event else math.inf,
+        eta_high=event.eta_high if event else math.inf,
+        error=fields["error"],
+        slot=batch.slot,
+    )
+
+
 def _table(batches: list[WatchedBatch], health: dict[str, Any]) -> Any:
+    """The header line and the batches, each fitted to the terminal's width when drawn."""
     from rich.console import Group
-    from rich.progress_bar import ProgressBar
-    from rich.table import Table
     from rich.text import Text
 
     api = (
@@ -166,38 +188,16 @@ def _table(batches: list[WatchedBatch], health: dict[str, Any]) -> Any:
         else Text(f"API: {health['message']}", style="bold red")
     )
     age = health["poll_age"]
-    header = Text.assemble(
-        ("voyage-progress ", "bold"),
-        api,
-        f"  polled {format_duration(age)} ago" if age is not None else "  not polled yet",
-        f"  {health['requests']} requests  OSC → {', '.join(health['destinations'])}",
-        f"  control {health['control']}" if health["control"] else "",
+    header = FittedLine(
+        [
+            (3, Text("voyage-progress", style="bold")),
+            (0, api),
+            (1, Text(f"polled {format_duration(age)} ago" if age is not None else "not polled yet")),
+            (4, Text(f"{health['requests']} requests")),
+            (2, Text(f"OSC → {', '.join(health['destinations'])}")),
+            (5, Text(f"control {health['control']}" if health["control"] else "")),
+        ]
     )
-    table = Table(expand=True, box=None, padding=(0, 1))
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("batch", min_width=8, max_width=24, no_wrap=True, overflow="ellipsis")
-    table.add_column("", min_width=10, ratio=1)
-    for numeric in ("%", "done", "failed", "rate", "ETA"):
-        table.add_column(numeric, justify="right", no_wrap=True)
-    table.add_column("status", max_width=40, no_wrap=True, overflow="ellipsis")
-    for batch in batches:
-        f = _batch_fields(batch)
-        style = _STATUS_STYLE.get(f["status"], "white")
-        name = f["label"] or (batch.batch_id[:16] + "…" if len(batch.batch_id) > 17 else batch.batch_id)
-        status = Text(f["status"], style=style)
-        if f["error"]:
-            status.append(f" {f['error']}", style="dim")
-        table.add_row(
-            str(batch.slot),
-            name,
-            ProgressBar(total=100, completed=f["percent"], complete_style=style),
-            f"{f['percent']:.1f}",
-            f"{f['done']}/{f['total']}",
-            str(f["failed"] or ""),
-            format_rate(f["rate"]),
-            format_duration(f["eta"]),
-            status,
-        )
     if not batches:
-        table.add_row("", Text("no batches yet", style="dim"), "", "", "", "", "", "", "")
-    return Group(header, table)
+        return Group(header, Text("no batches yet", style="dim"))
+    return Group(header, FittedTable([_row(batch) for batch in batches]))

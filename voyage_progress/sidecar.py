@@ -1,6 +1,6 @@
 """The sidecar as a library: watch batches and send their progress as OSC from your own program.
 
->>> config = SidecarConfig(batch_ids=[job.id], destinations=[Destination("127.0.0.1", 7000)])
+>>> config = SidecarConfig(batch_ids=[job.id], destinations=[Destination("127.0.0.1", 7450)])
 >>> sidecar = Sidecar(config, client)                      # doctest: +SKIP
 >>> await sidecar.run(stop_event)                          # doctest: +SKIP
 

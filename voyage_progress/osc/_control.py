@@ -1,6 +1,6 @@
-"""The control input: OSC messages that tell the sidecar which batches to watch.
+"""The control input: OSC messages that tell the sidecar which batches to watch, and to stop.
 
-Whoever can reach this port can make the sidecar spend its API key on polling, or, with
+Whoever can reach this port can make the sidecar spend its API key on polling, stop it, or, with
 ``allow_cancel``, cancel batches. So it listens on loopback unless told otherwise, listening
 anywhere else needs an explicit list of peers, and every datagram is checked before it is read:
 the sender's address, then the size, then the OSC, then the address and arguments of each
@@ -21,7 +21,6 @@ import errno
 import inspect
 import logging
 import math
-import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -29,7 +28,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
+from .._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX, MAX_DATAGRAM
 from .._peers import PeerPolicyError, is_loopback, parse_allowed_peers, peer_allowed
+from .._text import is_batch_id, is_clean_label
 from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve
@@ -38,12 +39,6 @@ __all__ = ["ControlCommand", "ControlServer"]
 
 logger = logging.getLogger("voyage_progress.osc")
 
-MAX_DATAGRAM = 8192
-_BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-#: C0 and C1 controls, and the characters that break a line or turn text around in a terminal or
-#: a TouchDesigner text TOP (line and paragraph separators, bidirectional controls).
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-_MAX_LABEL = 200
 _LOG_EVERY = 60.0
 _CLOSE_TIMEOUT = 1.0
 _ADDRESS_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
@@ -52,6 +47,7 @@ _COMMANDS: dict[str, OscAddress] = {
     "unwatch": CONTROL.UNWATCH,
     "refresh": CONTROL.REFRESH,
     "cancel": CONTROL.CANCEL,
+    "shutdown": CONTROL.SHUTDOWN,
 }
 
 
@@ -59,7 +55,7 @@ _COMMANDS: dict[str, OscAddress] = {
 class ControlCommand:
     """One accepted control message."""
 
-    kind: str  # "watch" | "unwatch" | "refresh" | "cancel"
+    kind: str  # "watch" | "unwatch" | "refresh" | "cancel" | "shutdown"
     batch_id: str | None
     label: str | None
     peer: tuple[str, int]
@@ -79,9 +75,9 @@ class ControlServer(asyncio.DatagramProtocol):
         self,
         handler: Handler,
         *,
-        prefix: str = "/voyage",
-        host: str = "127.0.0.1",
-        port: int = 7001,
+        prefix: str = DEFAULT_OSC_PREFIX,
+        host: str = DEFAULT_CONTROL_HOST,
+        port: int = DEFAULT_CONTROL_PORT,
         allowed_peers: Collection[str] = (),
         allow_cancel: bool = False,
     ) -> None:
@@ -232,9 +228,9 @@ def _valid_arguments(args: list[Arg], types: str) -> bool:
     )
     if signature not in types.split("|"):
         return False
-    if signature.startswith("s") and not _BATCH_ID.fullmatch(str(args[0])):
+    if signature.startswith("s") and not is_batch_id(args[0]):
         return False
-    return len(args) < 2 or (len(str(args[1])) <= _MAX_LABEL and not _CONTROL_CHARACTERS.search(str(args[1])))
+    return len(args) < 2 or is_clean_label(str(args[1]))
 
 
 def _where(host: str, port: int) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from .._models import PHASES
+from .._models import PHASES, BatchStatus
 
 __all__ = [
     "ALL",
@@ -24,6 +24,9 @@ __all__ = [
     "NAMESPACE",
     "PHASE_NAMES",
     "SIDECAR",
+    "STATUSES",
+    "STATUS_ERROR",
+    "STATUS_PENDING",
     "UNKNOWN",
     "OscAddress",
     "render_json",
@@ -35,6 +38,27 @@ UNKNOWN = -1.0
 
 #: ``phase`` values, in order (the integer is the index): the batch statuses' own order.
 PHASE_NAMES = tuple(status.value for status in PHASES)
+
+#: ``status`` of a batch that is watched but has not been read yet.
+STATUS_PENDING = "pending"
+#: ``status`` of a batch that cannot be read (unknown id, no access); ``error`` says why.
+STATUS_ERROR = "error"
+
+#: Every string ``/batch/{slot}/status`` carries, with its meaning; the phase is the status's
+#: own for the API's statuses, and ``unknown`` (8) for the sidecar's own two and any other string.
+STATUSES = {
+    BatchStatus.VALIDATING.value: "the input file is being checked; counts are 0",
+    BatchStatus.IN_PROGRESS.value: "requests are being processed",
+    BatchStatus.FINALIZING.value: "every request is done; the result files are being written",
+    BatchStatus.COMPLETED.value: "done; failed requests, if any, are in the error file",
+    BatchStatus.FAILED.value: "the input failed validation; nothing was processed",
+    BatchStatus.CANCELLING.value: "a cancel was asked for; requests under way finish",
+    BatchStatus.CANCELLED.value: "cancelled; what was done is in the result files",
+    BatchStatus.EXPIRED.value: "the window ran out (OpenAI-style servers; Voyage completes instead)",
+    BatchStatus.UNKNOWN.value: "any status this version does not know is sent as the API sent it",
+    STATUS_PENDING: "watched, not read yet",
+    STATUS_ERROR: "cannot be read (unknown id, no access): `error` says why",
+}
 
 #: ``/event`` kinds.
 EVENT_KINDS = {
@@ -89,7 +113,11 @@ class BATCH:
 
     ID = _a("/batch/{slot}/id", "s", "the batch id")
     LABEL = _a("/batch/{slot}/label", "s", "the label given when watching, or metadata 'label', or ''")
-    STATUS = _a("/batch/{slot}/status", "s", "the API's status string (unknown ones as sent)")
+    STATUS = _a(
+        "/batch/{slot}/status",
+        "s",
+        "the batch's status: one of the statuses below (unknown ones as the API sent them)",
+    )
     ERROR = _a("/batch/{slot}/error", "s", "why it failed or cannot be read, or ''")
     PHASE = _a(
         "/batch/{slot}/phase",
@@ -103,7 +131,13 @@ class BATCH:
     COMPLETED = _a("/batch/{slot}/completed", "i", "requests that succeeded", "≥ 0")
     FAILED = _a("/batch/{slot}/failed", "i", "requests that failed", "≥ 0")
     RATE = _a("/batch/{slot}/rate", "f", "requests done per second", "≥ 0, -1 unknown", "requests/s")
-    ETA = _a("/batch/{slot}/eta", "f", "seconds until all requests are done", "≥ 0, -1 unknown", "s")
+    ETA = _a(
+        "/batch/{slot}/eta",
+        "f",
+        "seconds until all requests are done: 0 once completed, -1 once failed, cancelled or expired",
+        "≥ 0, -1 unknown",
+        "s",
+    )
     ETA_LOW = _a("/batch/{slot}/eta_low", "f", "optimistic end of the ETA band", "≥ 0, -1 unknown", "s")
     ETA_HIGH = _a("/batch/{slot}/eta_high", "f", "pessimistic end of the ETA band", "≥ 0, -1 unknown", "s")
     ELAPSED = _a("/batch/{slot}/elapsed", "f", "seconds since the batch was created", "≥ 0, -1 unknown", "s")
@@ -127,7 +161,13 @@ class ALL:
 
     PROGRESS = _a("/all/progress", "f", "requests done / requests in all watched batches", "0–1")
     PERCENT = _a("/all/percent", "f", "progress × 100", "0–100", "%")
-    ETA = _a("/all/eta", "f", "seconds until the last active batch is done", "≥ 0, -1 unknown", "s")
+    ETA = _a(
+        "/all/eta",
+        "f",
+        "seconds until the last active batch is done; with none active, 0 if every batch completed, else -1",
+        "≥ 0, -1 unknown",
+        "s",
+    )
     ACTIVE = _a("/all/active", "i", "batches not yet ended", "≥ 0")
     TOTAL = _a("/all/total", "i", "requests in all watched batches", "≥ 0")
     COMPLETED = _a("/all/completed", "i", "requests that succeeded, all batches", "≥ 0")
@@ -141,7 +181,7 @@ class EVENT:
 
 
 class CONTROL:
-    """What the sidecar listens to on its control port (127.0.0.1:7001 by default)."""
+    """What the sidecar listens to on its control port (127.0.0.1:7451 by default)."""
 
     WATCH = _a("/control/watch", "s|ss", "watch a batch id, with an optional label")
     UNWATCH = _a("/control/unwatch", "s", "stop watching a batch id")
@@ -152,6 +192,12 @@ class CONTROL:
         "the 1 of a TouchDesigner pulse, is ignored)",
     )
     CANCEL = _a("/control/cancel", "s", "cancel a batch; only with --allow-cancel")
+    SHUTDOWN = _a(
+        "/control/shutdown",
+        "|i|f",
+        "stop the sidecar cleanly, as Ctrl+C does: it sends running 0 and /event shutdown, then exits "
+        "(a number, such as the 1 of a TouchDesigner pulse, is ignored)",
+    )
 
 
 def _members(group: type) -> list[OscAddress]:
@@ -176,12 +222,18 @@ _GROUP_TITLES = {
 }
 
 
+def _phase_of(status: str) -> int:
+    """The phase sent with ``status``: its own, or unknown's for the sidecar's own statuses."""
+    return BatchStatus(status).phase
+
+
 def render_json(prefix: str = "/voyage") -> str:
     """The namespace as JSON, for tools that generate receivers."""
     document = {
         "prefix": prefix,
         "unknown": UNKNOWN,
         "phases": list(PHASE_NAMES),
+        "statuses": STATUSES,
         "event_kinds": EVENT_KINDS,
         "groups": {
             group: [{**asdict(address), "address": prefix + address.path} for address in addresses]
@@ -217,6 +269,8 @@ def render_markdown(prefix: str = "/voyage") -> str:
         lines.append("")
     lines += ["## Phases", "", "| phase | status |", "|---|---|"]
     lines += [f"| {i} | `{name}` |" for i, name in enumerate(PHASE_NAMES)]
+    lines += ["", "## Statuses", "", "| status | phase | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {_phase_of(name)} | {meaning} |" for name, meaning in STATUSES.items()]
     lines += ["", "## Event kinds", "", "| kind | meaning |", "|---|---|"]
     lines += [f"| `{kind}` | {meaning} |" for kind, meaning in EVENT_KINDS.items()]
     return "\n".join(lines) + "\n"

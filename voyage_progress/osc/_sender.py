@@ -49,14 +49,14 @@ class Destination:
 
     @classmethod
     def parse(cls, text: str) -> Destination:
-        """``HOST:PORT``, with IPv6 addresses in brackets: ``[::1]:7000``."""
+        """``HOST:PORT``, with IPv6 addresses in brackets: ``[::1]:7450``."""
         host, colon, port = text.strip().rpartition(":")
         if host.startswith("[") and host.endswith("]") and _is_ipv6(host[1:-1]):
             host = host[1:-1]
         elif any(c in host for c in ":[]") or any(c.isspace() for c in host):
             host = ""
         if not (colon and host and port.isascii() and port.isdigit() and len(port) <= 5):
-            raise ValueError(f"malformed --osc {text!r}: expected HOST:PORT, e.g. 127.0.0.1:7000")
+            raise ValueError(f"malformed --osc {text!r}: expected HOST:PORT, e.g. 127.0.0.1:7450")
         if not 1 <= int(port) <= 65535:
             raise ValueError(f"malformed --osc {text!r}: the port must be 1-65535")
         return cls(host, int(port))
@@ -149,8 +149,10 @@ class Link(asyncio.DatagramProtocol):
         ``error_received``: Windows' proactor loop, and the selector loop's datagram transport
         in early 3.11 releases (Debian 12's 3.11.2 among them), which inherits
         ``ReadTransport.pause_reading`` and its ``NotImplementedError``."""
-        with contextlib.suppress(AttributeError, NotImplementedError):
-            transport.pause_reading()
+        pause_reading = getattr(transport, "pause_reading", None)
+        if pause_reading is not None:
+            with contextlib.suppress(NotImplementedError):
+                pause_reading()
 
     def _connected_socket(self) -> socket.socket:
         sock = socket.socket(self._family, socket.SOCK_DGRAM)
@@ -228,7 +230,7 @@ class Link(asyncio.DatagramProtocol):
 class OscSender:
     """Sends every datagram to every destination.
 
-    >>> async with OscSender([Destination.parse("127.0.0.1:7000")]) as sender:  # doctest: +SKIP
+    >>> async with OscSender([Destination.parse("127.0.0.1:7450")]) as sender:  # doctest: +SKIP
     ...     sender.send_message("/voyage/all/percent", [42.5])
 
     ``start`` raises ``ValueError`` for a host name that does not resolve; after that, nothing

@@ -12,7 +12,6 @@ from typing import Any
 from ._clock import SimClock
 from ._content import (
     ENDPOINTS,
-    MODELS,
     OUTPUT_DTYPES,
     InputRequest,
     ValidationProblem,
@@ -20,15 +19,24 @@ from ._content import (
     output_lines,
     parse_input,
 )
+from ._models import MODELS, dimension_problem
 from ._scenarios import DEFAULT_SCENARIO, SCENARIOS, Plan, Scenario, Snapshot
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 IN_FLIGHT = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+#: Batches one organisation may have in flight; a create beyond is refused with a 429. From the
+#: project's design notes: Voyage's batch pages (docs.voyageai.com/docs/batch-inference,
+#: /docs/rate-limits) as read in 2026 state no in-flight limit, so this is an assumption.
 MAX_IN_FLIGHT = 100
 FILE_LIFETIME = timedelta(days=30)
 # Voyage's documented responses show expected_completion_at 8 h after created_at, although the
 # completion window is 12 h; the simulator answers as the real API does.
 EXPECTED_COMPLETION = timedelta(hours=8)
+
+
+#: The request parameters of a batch created without an upload (``Simulator.add_batch``,
+#: ``POST /_sim/batches``): the smallest embeddings voyage-3.5 makes, quick to generate.
+QUICK_BATCH_PARAMS = {"model": "voyage-3.5", "output_dimension": min(MODELS["voyage-3.5"].dimensions)}
 
 
 class ApiProblem(Exception):
@@ -76,7 +84,9 @@ class SimBatch:
     completion_window: str
     request_params: dict[str, Any]
     metadata: dict[str, str]
-    created_at: datetime
+    #: The simulated second it was created at (the clock's ``elapsed``); its timeline counts
+    #: from there, and the clock dates it.
+    created: float
     plan: Plan
     requests: list[InputRequest]
     problems: list[ValidationProblem]
@@ -88,8 +98,9 @@ class SimBatch:
     def model(self) -> str:
         return str(self.request_params.get("model"))
 
-    def snapshot(self, now: datetime) -> Snapshot:
-        return self.plan.snapshot((now - self.created_at).total_seconds(), self.cancel_requested)
+    def snapshot(self, now: float) -> Snapshot:
+        """The batch at simulated second ``now``."""
+        return self.plan.snapshot(now - self.created, self.cancel_requested)
 
     def errors(self, snap: Snapshot) -> dict[str, Any] | None:
         if snap.status != "failed":
@@ -99,10 +110,12 @@ class SimBatch:
         ]
         return {"object": "list", "data": [p.to_error() for p in problems]}
 
-    def to_dict(self, snap: Snapshot) -> dict[str, Any]:
+    def to_dict(self, snap: Snapshot, clock: SimClock) -> dict[str, Any]:
+        created_at = clock.date_of(self.created)
+
         def at(name: str) -> str | None:
             offset = snap.times.get(name)
-            return None if offset is None else _iso(self.created_at + timedelta(seconds=offset))
+            return None if offset is None else _iso(clock.date_of(self.created + offset))
 
         return {
             "id": self.id,
@@ -117,12 +130,12 @@ class SimBatch:
             "error_file_id": self.error_file_id,
             "request_counts": {"total": snap.total, "completed": snap.completed, "failed": snap.failed},
             "metadata": dict(self.metadata),
-            "created_at": _iso(self.created_at),
+            "created_at": _iso(created_at),
             "in_progress_at": at("in_progress_at"),
             "finalizing_at": at("finalizing_at"),
             "completed_at": at("completed_at"),
             "failed_at": at("failed_at"),
-            "expected_completion_at": _iso(self.created_at + EXPECTED_COMPLETION),
+            "expected_completion_at": _iso(created_at + EXPECTED_COMPLETION),
             "cancelling_at": at("cancelling_at"),
             "cancelled_at": at("cancelled_at"),
         }
@@ -203,7 +216,7 @@ class Store:
         if scenario is None:
             raise ApiProblem(400, f"Unknown sim_scenario {scenario_name!r}; one of: {', '.join(SCENARIOS)}.")
         scenario = _with_processing(scenario, metadata.get("sim_processing"))
-        requests, problems = parse_input(input_file.data(), endpoint)
+        requests, problems = parse_input(input_file.data(), endpoint, MODELS[params["model"]])
         if problems:
             scenario = dataclasses.replace(scenario, fail_validation=True)
         batch = SimBatch(
@@ -213,7 +226,7 @@ class Store:
             completion_window=window,
             request_params=params,
             metadata=metadata,
-            created_at=self.clock.now(),
+            created=self.clock.elapsed(),
             plan=Plan(scenario, len(requests), self._rng.getrandbits(32)),
             requests=requests,
             problems=problems,
@@ -228,17 +241,17 @@ class Store:
         return batch
 
     def batch_json(self, batch: SimBatch) -> dict[str, Any]:
-        snap = batch.snapshot(self.clock.now())
+        snap = batch.snapshot(self.clock.elapsed())
         self._publish_results(batch, snap)
-        return batch.to_dict(snap)
+        return batch.to_dict(snap, self.clock)
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
         batch = self.get_batch(batch_id)
-        now = self.clock.now()
+        now = self.clock.elapsed()
         status = batch.snapshot(now).status
         if status not in ("validating", "in_progress"):
             raise ApiProblem(400, f"Batch {batch_id} cannot be cancelled: its status is {status}.")
-        batch.cancel_requested = (now - batch.created_at).total_seconds()
+        batch.cancel_requested = now - batch.created
         return self.batch_json(batch)
 
     def list_batches(self, limit: int, after: str | None) -> dict[str, Any]:
@@ -246,13 +259,13 @@ class Store:
         return _page([self.batch_json(b) for b in newest_first], limit, after)
 
     def in_flight(self) -> int:
-        now = self.clock.now()
+        now = self.clock.elapsed()
         return sum(1 for b in self.batches.values() if b.snapshot(now).status in IN_FLIGHT)
 
     def refresh_all(self) -> None:
         """Publish the result files of every batch that has ended (files are listed as soon
         as their batch is over, whether or not anyone asked for the batch)."""
-        now = self.clock.now()
+        now = self.clock.elapsed()
         for batch in self.batches.values():
             if batch.output_file_id is None and batch.error_file_id is None:
                 self._publish_results(batch, batch.snapshot(now))
@@ -261,7 +274,7 @@ class Store:
         ended_at = snap.times.get("completed_at", snap.times.get("cancelled_at"))
         if ended_at is None or batch.output_file_id or batch.error_file_id:
             return
-        created = batch.created_at + timedelta(seconds=ended_at)
+        created = self.clock.date_of(batch.created + ended_at)
         processed = snap.processed - snap.expired
         rate = batch.plan.scenario.failure_rate
         if snap.completed:
@@ -297,15 +310,18 @@ def _validated_create(body: Mapping[str, Any]) -> tuple[str, str, str, dict[str,
     params = body.get("request_params")
     if not isinstance(params, Mapping) or not isinstance(params.get("model"), str):
         raise ApiProblem(400, "request_params.model is required.")
-    if params["model"] not in MODELS:
+    model = MODELS.get(params["model"])
+    if model is None:
         raise ApiProblem(
             400, f"Model {params['model']!r} is not available for batch; one of: {', '.join(MODELS)}."
         )
+    if model.endpoint != endpoint:
+        raise ApiProblem(400, f"Model {model.name} is not served by {endpoint}; use {model.endpoint}.")
     if params.get("output_dtype", "float") not in OUTPUT_DTYPES:
         raise ApiProblem(400, f"output_dtype must be one of {', '.join(OUTPUT_DTYPES)}.")
-    dimension = params.get("output_dimension")
-    if dimension is not None and (not isinstance(dimension, int) or not 1 <= dimension <= 4096):
-        raise ApiProblem(400, "output_dimension must be a positive integer.")
+    problem = dimension_problem(model, params.get("output_dimension"))
+    if problem:
+        raise ApiProblem(400, problem)
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, Mapping):
         raise ApiProblem(400, "metadata must be an object of strings.")
