@@ -1,19 +1,30 @@
 """The async Voyage Batch API client: files, batches, retries and typed errors.
 
-The key is sent in the ``Authorization`` header and nowhere else. Wherever it comes back as is
-(a body, a reason phrase, a broken status line), it is replaced before anyone sees it: a proxy
-or a server that echoes the header must not put the key into errors, logs, OSC or files.
+The key is sent in the ``Authorization`` header and nowhere else. Wherever it comes back, as is
+or escaped the way a library quotes it (a body, a reason phrase, a broken status line, a JSON
+string, a URL), it is replaced before anyone sees it: a proxy or a server that echoes the header
+must not put the key into errors, logs, OSC or files. A key that could not be sent as one header
+line (a line break from a key file of two lines) is refused before anything is sent.
+
+Every answer is read as a stream: a JSON answer is given up past ``max_response_bytes``
+(counted decompressed, so a compression bomb stops early too) and the whole request, answer
+included, past ``timeout`` seconds; both are retried like a broken connection. Files are
+streamed to disk (``download_file_to``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import html
 import json
 import logging
 import os
 import re
+import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +44,7 @@ from .._defaults import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
     IDEMPOTENCY_METADATA_KEY,
+    MAX_RESPONSE_BYTES,
 )
 from .._version import __version__
 from ..core.errors import (
@@ -41,11 +53,13 @@ from ..core.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    InvalidAPIKeyError,
     MalformedResponseError,
     MissingAPIKeyError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
 )
 from ..core.events import BatchProgressEvent
@@ -60,6 +74,12 @@ __all__ = ["VoyageBatchClient"]
 logger = logging.getLogger("voyage_progress")
 
 T = TypeVar("T")
+
+#: What a download writes to disk at a time (and so holds in memory at most).
+_WRITE_CHUNK = 1024 * 1024
+#: The encodings asked for, and decoded here a bounded step at a time (``_decoded``).
+_ACCEPT_ENCODING = "gzip, deflate"
+_DECODE_STEP = 64 * 1024
 
 _ERRORS_BY_STATUS: dict[int, type[APIError]] = {
     400: BadRequestError,
@@ -86,7 +106,9 @@ class VoyageBatchClient:
     ``VOYAGE_BASE_URL``. Requests are retried on connection errors, timeouts, 429 and 5xx with
     exponential backoff and full jitter; a create is retried only when it certainly did not
     happen, or after checking that it did not. With ``max_requests_per_second``, no window of
-    a second ever holds more requests than that, retries included.
+    a second ever holds more requests than that, retries included. ``timeout`` bounds each
+    attempt as a whole (a file download: each read); ``max_response_bytes`` bounds each JSON
+    answer, decompressed.
     """
 
     def __init__(
@@ -99,13 +121,21 @@ class VoyageBatchClient:
         retry_policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_requests_per_second: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
         if not key.strip():
             raise MissingAPIKeyError()
-        self._api_key = key.strip()
+        self._api_key = _checked_key(key.strip())
+        forms = _secret_forms(self._api_key)
+        pattern = "|".join(re.escape(form) for form in forms) or r"(?!)"
+        self._secret = re.compile(pattern)
+        self._secret_bytes = re.compile(pattern.encode())
+        #: The bytes a streamed download holds back, so that no form of the key is cut in two.
+        self._secret_span = max(map(len, forms), default=1) - 1
         self.base_url = _validated_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.retry_policy = retry_policy or RetryPolicy(max_retries=max_retries)
         self.budget = RequestBudget(max_requests_per_second) if max_requests_per_second else None
         self._http = httpx.AsyncClient(
@@ -113,6 +143,7 @@ class VoyageBatchClient:
             headers={
                 "Authorization": f"Bearer {self._api_key}",
                 "User-Agent": f"voyage-progress/{__version__}",
+                "Accept-Encoding": _ACCEPT_ENCODING,
             },
             timeout=timeout,
             transport=transport,
@@ -199,8 +230,34 @@ class VoyageBatchClient:
         return [str(d.get("id")) for d in data if isinstance(d, Mapping) and d.get("deleted", True)]
 
     async def download_file(self, file_id: str) -> bytes:
-        """A file's content: the JSONL of a batch's input, output or errors."""
-        return await self._request("GET", f"files/{_segment(file_id)}/content", parse=lambda body: body)
+        """A file's content, in memory: the JSONL of a batch's input, output or errors. For a
+        large file, ``download_file_to`` keeps memory flat."""
+        path = f"files/{_segment(file_id)}/content"
+        where = self._redact(f"GET /{path}")
+
+        async def read(response: httpx.Response) -> bytes:
+            body = await self._body(
+                response, where, limit=None if response.is_success else self.max_response_bytes
+            )
+            return self._parse(response, body, lambda content: content, where)
+
+        return await self._send("GET", path, read, deadline=None)
+
+    async def download_file_to(self, file_id: str, path: str | os.PathLike[str]) -> int:
+        """Stream a file's content to ``path`` and return the bytes written. It is written to a
+        temporary file beside ``path`` and renamed over it once whole, so ``path`` never holds
+        half a file. Memory stays flat whatever the file's size."""
+        target = Path(path)
+        url = f"files/{_segment(file_id)}/content"
+        where = self._redact(f"GET /{url}")
+
+        async def save(response: httpx.Response) -> int:
+            if not response.is_success:
+                body = await self._body(response, where, limit=self.max_response_bytes)
+                self._parse(response, body, lambda content: content, where)  # raises
+            return await _stream_to_file(response, target, self._redact_bytes, self._secret_span)
+
+        return await self._send("GET", url, save, deadline=None)
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -272,8 +329,11 @@ class VoyageBatchClient:
     async def iter_batches(
         self, *, limit: int = 100, max_pages: int | None = None
     ) -> AsyncIterator[BatchJob]:
-        """Every batch of the organisation, page after page."""
+        """Every batch of the organisation, page after page. A server that says there is more
+        but hands out a cursor it has given before (the list would never end) raises
+        ``MalformedResponseError`` after the batches it did list."""
         after, pages = None, 0
+        cursors: set[str] = set()
         while max_pages is None or pages < max_pages:
             page = await self.list_batches(limit=limit, after=after)
             pages += 1
@@ -282,6 +342,15 @@ class VoyageBatchClient:
             if not page.has_more or not page.data:
                 return
             after = page.last_id or page.data[-1].id
+            if after in cursors:
+                raise MalformedResponseError(
+                    f"the list of batches does not move on: after {pages} pages the server says there "
+                    "is more but points back to a page it gave before; stopped listing",
+                    status_code=200,
+                    method="GET",
+                    url="/batches",
+                )
+            cursors.add(after)
 
     async def cancel_batch(self, batch_id: str) -> BatchJob:
         """Ask to cancel a batch (only while validating or in progress)."""
@@ -351,15 +420,36 @@ class VoyageBatchClient:
         **kwargs: Any,
     ) -> T:
         """Send one request, retrying what is safe to retry, and parse the answer."""
+        where = self._redact(f"{method} /{path}")
+
+        async def read(response: httpx.Response) -> T:
+            body = await self._body(response, where, limit=self.max_response_bytes)
+            return self._parse(response, body, parse, where)
+
+        return await self._send(method, path, read, idempotent=idempotent, deadline=self.timeout, **kwargs)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        consume: Callable[[httpx.Response], Awaitable[T]],
+        *,
+        idempotent: bool = True,
+        deadline: float | None,
+        **kwargs: Any,
+    ) -> T:
+        """Send one request and ``consume`` its streamed answer, all within ``deadline`` seconds
+        (None: only the timeout of each read); retry what is safe to retry."""
         policy = self.retry_policy
         where = self._redact(f"{method} /{path}")
         for attempt in range(policy.max_retries + 1):
             if self.budget is not None:
                 await self.budget.acquire()
             try:
-                response = await self._http.request(method, path, **kwargs)
-                return self._parse(response, parse, where)
-            except httpx.TimeoutException as exc:
+                async with asyncio.timeout(deadline):
+                    async with self._http.stream(method, path, **kwargs) as response:
+                        return await consume(response)
+            except (httpx.TimeoutException, TimeoutError) as exc:
                 error: VoyageErrors = APITimeoutError(
                     self._redact(f"{self.base_url} did not answer {where} within {self.timeout:g} s"),
                     method=method,
@@ -374,9 +464,18 @@ class VoyageBatchClient:
                     method=method,
                     url=self._redact(path),
                 )
+            except httpx.DecodingError as exc:
+                error, unsent = (
+                    APIConnectionError(
+                        self._redact(f"undecodable answer from {self.base_url} ({where}): {_describe(exc)}"),
+                        method=method,
+                        url=self._redact(path),
+                    ),
+                    False,
+                )
             except RateLimitError as exc:
                 error, unsent = exc, True
-            except (ServerError, MalformedResponseError) as exc:
+            except (ServerError, MalformedResponseError, ResponseTooLargeError) as exc:
                 error, unsent = exc, False
             retry_after = getattr(error, "retry_after", None)
             if (
@@ -397,10 +496,28 @@ class VoyageBatchClient:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _parse(self, response: httpx.Response, parse: Callable[[bytes], T], where: str) -> T:
+    async def _body(self, response: httpx.Response, where: str, *, limit: int | None) -> bytes:
+        """The answer's body, decompressed; past ``limit`` bytes it is given up, not read on."""
+        chunks: list[bytes] = []
+        size = 0
+        async with contextlib.aclosing(_decoded(response)) as decoded:
+            async for chunk in decoded:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise ResponseTooLargeError(
+                        f"the answer to {where} ({response.status_code}) is longer than {limit:,} bytes"
+                        + (" once decompressed" if response.headers.get("content-encoding") else "")
+                        + "; not read further",
+                        method=response.request.method,
+                        url=self._redact(response.request.url.path),
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse(self, response: httpx.Response, body: bytes, parse: Callable[[bytes], T], where: str) -> T:
         if response.is_success:
             try:
-                return parse(self._redact_bytes(response.content))
+                return parse(self._redact_bytes(body))
             except ValueError as exc:
                 raise MalformedResponseError(
                     f"unexpected answer to {where} ({response.status_code}): {self._redact(str(exc))}",
@@ -409,7 +526,7 @@ class VoyageBatchClient:
                     url=self._redact(response.request.url.path),
                 ) from None
         status = response.status_code
-        detail = _detail(response, self._redact)
+        detail = _detail(response, body, self._redact)
         message = self._redact(
             f"{status} {response.reason_phrase or 'error'} from {where}" + (f": {detail}" if detail else "")
         )
@@ -427,15 +544,43 @@ class VoyageBatchClient:
         )
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted]") if len(self._api_key) >= 4 else text
+        return self._secret.sub("[redacted]", text)
 
     def _redact_bytes(self, body: bytes) -> bytes:
-        """A body with the key replaced wherever it appears as is (JSON strings included)."""
-        secret = self._api_key.encode()
-        return body.replace(secret, b"[redacted]") if len(secret) >= 4 else body
+        """A body with the key replaced wherever it appears, as is or escaped."""
+        return self._secret_bytes.sub(b"[redacted]", body)
 
 
 VoyageErrors = APIConnectionError | APIError
+
+
+def _checked_key(key: str) -> str:
+    """The key, if it can be sent as one header line; else the reason, without the key."""
+    for position, char in enumerate(key, start=1):
+        if char in "\r\n":
+            raise InvalidAPIKeyError("a line break", position, len(key))
+        if not char.isascii():
+            raise InvalidAPIKeyError("a character that is not ASCII", position, len(key))
+        if not char.isprintable():
+            raise InvalidAPIKeyError("a control character", position, len(key))
+    return key
+
+
+def _secret_forms(key: str) -> list[str]:
+    """Every form in which the key may come back, longest first: as is, and escaped as Python
+    (``repr`` of a string or of the header's bytes, as h11 quotes a header it refuses), JSON, a
+    URL (percent-encoded, either case of hex digits, ``+`` for a space) or HTML; and each of these
+    as a JSON string holds it (with or without ``\\/``), since bodies are redacted before they
+    are parsed. No form at all for a key too short to be told from ordinary text."""
+    if len(key) < 4:
+        return []
+    quoted = {urllib.parse.quote(key, safe=""), urllib.parse.quote(key), urllib.parse.quote_plus(key)}
+    lower = {re.sub(r"%[0-9A-F]{2}", lambda hexes: hexes.group().lower(), form) for form in quoted}
+    forms = {key, repr(key)[1:-1], repr(key.encode())[2:-1], json.dumps(key)[1:-1], html.escape(key)}
+    forms |= quoted | lower
+    in_json = {json.dumps(form)[1:-1] for form in forms}
+    forms |= in_json | {form.replace("/", "\\/") for form in in_json}
+    return sorted(forms, key=len, reverse=True)
 
 
 def _validated_base_url(url: str) -> str:
@@ -462,11 +607,11 @@ def _describe(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _detail(response: httpx.Response, redact: Callable[[str], str]) -> str:
+def _detail(response: httpx.Response, content: bytes, redact: Callable[[str], str]) -> str:
     """The server's error text: Voyage's ``{"detail": ...}``, or the start of the body;
     redacted before it is cut short, so that no piece of the key survives the cut."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         body = None
     if isinstance(body, Mapping) and "detail" in body:
@@ -477,9 +622,83 @@ def _detail(response: httpx.Response, redact: Callable[[str], str]) -> str:
     elif isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
         text = str(body["error"].get("message", ""))
     else:
-        text = response.text if body is None else str(body)
+        text = _text(response, content) if body is None else str(body)
     text = " ".join(redact(text).split())
     return text[:300] + "…" if len(text) > 300 else text
+
+
+def _text(response: httpx.Response, content: bytes) -> str:
+    try:
+        return content.decode(response.charset_encoding or "utf-8", errors="replace")
+    except LookupError:  # a charset no codec knows
+        return content.decode("utf-8", errors="replace")
+
+
+async def _decoded(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """The body, decompressed at most ``_DECODE_STEP`` bytes at a time. (httpx decompresses
+    each piece read from the socket whole: 64 KB of a gzip bomb come out as 64 MB at once, and
+    a bomb in two layers of gzip as 64 GB.) An encoding other than those asked for is an
+    undecodable answer."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        async for chunk in response.aiter_raw():
+            yield chunk
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise httpx.DecodingError(f"an answer in an encoding not asked for ({encoding[:40]!r})")
+    wrapped = zlib.MAX_WBITS | 32 if encoding != "deflate" else zlib.MAX_WBITS  # gzip or zlib header
+    decompressor = zlib.decompressobj(wrapped)
+    started = False
+    async for raw in response.aiter_raw():
+        data = raw
+        while data and not decompressor.eof:
+            try:
+                out = decompressor.decompress(data, _DECODE_STEP)
+            except zlib.error as exc:
+                if started or encoding != "deflate":
+                    raise httpx.DecodingError(f"a broken {encoding} answer: {exc}") from None
+                decompressor = zlib.decompressobj(-zlib.MAX_WBITS)  # deflate without its zlib header
+                started = True
+                continue
+            started = True
+            if out:
+                yield out
+            data = decompressor.unconsumed_tail
+    tail = decompressor.flush()
+    if tail:
+        yield tail
+
+
+async def _stream_to_file(
+    response: httpx.Response, target: Path, redact: Callable[[bytes], bytes], span: int
+) -> int:
+    """Write the answer's body, redacted, to a temporary file beside ``target``, then rename it
+    over ``target``; a failure part-way removes the temporary file and leaves ``target`` as it
+    was. The last ``span`` bytes of what was read wait for the next chunk: a key cut in two by
+    the chunks is still redacted."""
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    written = 0
+    file = await asyncio.to_thread(partial.open, "wb")
+    try:
+        held: list[bytes] = []
+        size = 0
+        async with contextlib.aclosing(_decoded(response)) as decoded:
+            async for chunk in decoded:
+                held.append(chunk)
+                size += len(chunk)
+                if size >= _WRITE_CHUNK:
+                    data = redact(b"".join(held))
+                    cut = max(0, len(data) - span)
+                    written += await asyncio.to_thread(file.write, data[:cut])
+                    held, size = [data[cut:]], 0
+        written += await asyncio.to_thread(file.write, redact(b"".join(held)))
+        await asyncio.to_thread(file.close)
+        await asyncio.to_thread(os.replace, partial, target)
+    except BaseException:
+        file.close()
+        partial.unlink(missing_ok=True)
+        raise
+    return written
 
 
 def _parse_object(content: bytes) -> Mapping[str, Any]:
