@@ -23,6 +23,8 @@ class Capture:
     messages: list[tuple[str, list[Any]]] = field(default_factory=list)
     undecodable: int = 0
     ends: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(monotonic time received, name, first argument)`` of every ``/sidecar/NAME`` message.
+    sidecar: list[tuple[float, str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -48,13 +50,21 @@ class Capture:
             except ValueError:
                 decoded = []
                 self.undecodable += 1
-            event = self.prefix + "/event"
+            event, health = self.prefix + "/event", self.prefix + "/sidecar/"
+            received = time.monotonic()
             with self._lock:
                 self.datagrams.append(data)
                 for address, args in decoded:
                     self.messages.append((address, list(args)))
+                    if address.startswith(health) and args:
+                        self.sidecar.append((received, address[len(health) :], args[0]))
                     if address == event and len(args) > 1 and args[0] in END_KINDS:
                         self.ends.append((str(args[0]), str(args[1])))
+
+    def timeline(self, name: str) -> list[tuple[float, Any]]:
+        """When each ``/sidecar/NAME`` arrived, and its value."""
+        with self._lock:
+            return [(at, value) for at, what, value in self.sidecar if what == name]
 
     def close(self) -> None:
         self._open = False

@@ -8,8 +8,17 @@ DEFAULT_BASE_URL = "https://api.voyageai.com/v1"
 API_KEY_ENV = "VOYAGE_API_KEY"
 BASE_URL_ENV = "VOYAGE_BASE_URL"
 
-#: Seconds a single HTTP request may take before it counts as failed.
+#: Seconds a single HTTP request may take before it counts as failed: the whole of it, from
+#: sending to the last byte of the answer (a server that drips its answer a byte at a time
+#: never trips a timeout per read).
 DEFAULT_TIMEOUT = 30.0
+#: The most bytes (decompressed) read of one JSON answer: a page of a hundred batches is well
+#: under a megabyte, and a server sending more is broken or hostile. File downloads are not
+#: held in memory but streamed to disk (``download_file_to``), so they have no such limit.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+#: The longest a server's ``Retry-After`` is believed (an hour): a larger one (``99999999999``,
+#: a date in the year 9999) is a broken server, not a reason to stop asking for good.
+MAX_RETRY_AFTER = 3600.0
 #: Retries of one request after its first attempt (connection errors, timeouts, 429, 5xx).
 DEFAULT_MAX_RETRIES = 4
 #: The most API requests the command line sends in any second, retries included: the key is

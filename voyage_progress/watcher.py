@@ -55,6 +55,14 @@ _MAX_HEALTH_MESSAGE = 200
 #: Seconds a wait may overrun before it means the clock jumped (a machine woke from sleep, a
 #: paused process resumed).
 CLOCK_JUMP = 30.0
+#: Seconds past a request's deadline that a poll cycle may go without any answer before
+#: ``api_ok`` says so while the cycle still waits: room for a retry's backoff and the budget.
+SILENCE_MARGIN = 2.0
+#: A batch already read that the API then says does not exist (404) is only given up after
+#: this many 404s in a row, spread over at least this many seconds: one replica that has not
+#: heard of it, or a deploy, must not end its tracking for good.
+GONE_AFTER_NOT_FOUND = 5
+GONE_AFTER_SECONDS = 180.0
 
 
 @dataclass
@@ -82,6 +90,8 @@ class WatchedBatch(WatchEntry):
     next_due: float = 0.0
     ended_at: float | None = None
     anomalies: int = 0
+    not_found: int = 0
+    not_found_since: float | None = None
     #: The batch as every output shows it, as of its latest change (see ``snapshot``).
     shown: BatchSnapshot = field(init=False, repr=False, compare=False)
 
@@ -205,6 +215,7 @@ class Watcher:
     _paused_until: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
+    _last_answer: float = 0.0
 
     def __post_init__(self) -> None:
         self._origin = (self.clock(), datetime.now(UTC))
@@ -301,6 +312,8 @@ class Watcher:
         due = [b for b in self.batches.values() if b.is_active and b.next_due <= now]
         discover = self.all_active and self._discovery_due <= now
         requests_before = self.health.requests
+        self._last_answer = now
+        watchdog = asyncio.ensure_future(self._flag_silence())
         try:
             if discover or len(due) > 1:
                 due = await self._refresh_from_list(due, discover)
@@ -314,9 +327,29 @@ class Watcher:
             self._failed(exc)
         else:
             self._succeeded()
+        finally:
+            watchdog.cancel()
         self.health.cycles += 1
         self.health.last_cycle_requests = self.health.requests - requests_before
         return self.health.last_cycle_requests
+
+    def silence_limit(self) -> float:
+        """Seconds a poll cycle may go without an answer before ``api_ok`` goes to 0."""
+        return max(3 * self.intervals.poll, self.client.timeout + SILENCE_MARGIN)
+
+    async def _flag_silence(self) -> None:
+        """While a cycle runs: once no answer has come for ``silence_limit`` seconds (a server
+        that drips its answers, a request retried after each deadline), say so at once rather
+        than when the cycle finally fails."""
+        limit = self.silence_limit()
+        while (left := self._last_answer + limit - self.clock()) > 0:
+            await asyncio.sleep(left)
+        health = self.health
+        if health.api_ok or health.consecutive_failures == 0:
+            silent = self.clock() - self._last_answer
+            health.api_ok = False
+            health.message = f"API not answering: no answer for {silent:.0f} s, still waiting"
+            logger.warning("the API has not answered for %.0f s; still waiting", silent)
 
     async def _refresh_from_list(self, due: list[WatchedBatch], discover: bool) -> list[WatchedBatch]:
         """Update from list pages, the newest first, then those a search for in-flight batches
@@ -352,6 +385,7 @@ class Watcher:
         in flight); the due batches it showed are taken out of ``missing``."""
         self.health.requests += 1
         page = await self.client.list_batches(limit=PAGE_SIZE, after=after)
+        self._last_answer = self.clock()
         for job in page.data:
             watched = self.batches.get(job.id)
             if watched is None and discover and job.status.is_in_flight:
@@ -371,12 +405,32 @@ class Watcher:
         try:
             job = await self.client.get_batch(batch.batch_id)
         except NotFoundError:
-            self._unreadable(batch, "batch not found")
+            self._last_answer = self.clock()
+            if batch.job is None or self._gone(batch):
+                self._unreadable(batch, "batch not found")
             return
         except PermissionDeniedError as exc:
             self._unreadable(batch, f"no access ({exc.status_code})")
             return
+        self._last_answer = self.clock()
         self._apply(batch, job)
+
+    def _gone(self, batch: WatchedBatch) -> bool:
+        """A batch already read is now not found: gone once that has held long enough
+        (``GONE_AFTER_NOT_FOUND`` answers over ``GONE_AFTER_SECONDS``); till then its last known
+        state stays and it is asked for again at its usual pace."""
+        now = self.clock()
+        if batch.not_found_since is None:
+            batch.not_found_since = now
+            logger.warning(
+                "batch %s: not found (404) although it was read before; asking again before giving up",
+                batch.batch_id,
+            )
+        batch.not_found += 1
+        if batch.not_found >= GONE_AFTER_NOT_FOUND and now - batch.not_found_since >= GONE_AFTER_SECONDS:
+            return True
+        batch.next_due = now + self.intervals.for_batch(batch)
+        return False
 
     # -- applying what was read -------------------------------------------------------------------
 
@@ -389,6 +443,7 @@ class Watcher:
 
     def _apply_answer(self, batch: WatchedBatch, job: BatchJob) -> None:
         now = self.clock()
+        batch.not_found, batch.not_found_since = 0, None
         checked = self._checked(batch, job)
         if checked is None:  # not believed: keep what is known, read it again at the next poll
             batch.next_due = now + self.intervals.for_batch(batch)
@@ -511,8 +566,8 @@ class Watcher:
         backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(health.consecutive_failures, 6))
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
+        if retry_after is not None:  # honoured up to the slowest polling the user asked for
+            delay = max(delay, min(retry_after, self.intervals.maximum))
         self._paused_until = self.clock() + delay
         logger.warning(
             "poll failed (%d in a row), next try in %.0f s: %s", health.consecutive_failures, delay, exc
