@@ -1,10 +1,12 @@
 """What the world does to a running sidecar process: a standard output that is closed or that
-nobody reads, the terminal closing (SIGHUP). Real processes, pipes and the simulator."""
+nobody reads, a second sidecar on the same state file, a state file that is a link, the
+terminal closing (SIGHUP). Real processes, pipes, files and the simulator."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -12,10 +14,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.osc_receiver import OscReceiver, open_receiver
+from tests.test_cli import Run, assert_one_line_error
 from tests.test_operational_errors import FAST_POLLING, OWN_GROUP, STOP_SIGNAL, heartbeats, send_control
 from tests.test_watch_command import env_for, free_udp_port
 from voyage_progress._view import SidecarView
@@ -167,3 +171,57 @@ async def test_sighup_stops_the_sidecar_and_says_so(receiver: OscReceiver) -> No
             code, err = await stopped(process, signal.SIGHUP)
     assert code == 0, err
     assert receiver.events("shutdown") and receiver.last(f"{PREFIX}/sidecar/running") == 0
+
+
+# -- the state file -------------------------------------------------------------------------------------
+
+
+async def test_a_second_sidecar_on_a_state_file_is_refused_until_the_first_is_gone(
+    receiver: OscReceiver, tmp_path: Path
+) -> None:
+    """Two sidecars on one file each wrote their own list over the other's."""
+    state = tmp_path / "state.json"
+    async with run_simulator(speed=0) as sim:
+        first_id, second_id = sim.add_batch(10), sim.add_batch(10)
+        osc = ["--osc", f"127.0.0.1:{receiver.port}", "--no-control", "--state-file", str(state)]
+        with watching(first_id, "--no-display", *osc, env=env_for(sim), stdout=subprocess.DEVNULL) as first:
+            await receiver.wait_for(lambda r: len(r.events("watch")) == 1)
+            with watching(second_id, *osc, env=env_for(sim), stdout=subprocess.DEVNULL) as second:
+                code = await asyncio.wait_for(asyncio.to_thread(second.wait), 15)
+                assert second.stderr is not None
+                refused = Run(code, "", second.stderr.read().decode())
+            in_use = f"state file {state} is in use by another sidecar (pid {first.pid})"
+            assert_one_line_error(refused, in_use)
+            assert first.poll() is None
+            assert [b["id"] for b in json.loads(state.read_text())["batches"]] == [first_id]
+            first.kill()  # SIGKILL: its lock is left behind, stale
+            first.wait()
+        with watching("--no-display", *osc, env=env_for(sim), stdout=subprocess.DEVNULL) as third:
+            await receiver.wait_for(lambda r: len(r.events("watch")) == 2)  # the first's batch, resumed
+            code, err = await stopped(third)
+    assert code == 0, err
+    assert receiver.events("watch")[-1][1] == first_id
+
+
+async def test_a_state_file_that_is_a_link_stays_a_link(receiver: OscReceiver, tmp_path: Path) -> None:
+    (tmp_path / "shows").mkdir()
+    target = tmp_path / "shows" / "tonight.json"
+    link = tmp_path / "state.json"
+    try:
+        link.symlink_to(target)
+    except OSError:
+        pytest.skip("symbolic links cannot be made here (Windows without developer mode)")
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        args = [batch_id, "--no-display", "--no-control", "--osc", f"127.0.0.1:{receiver.port}"]
+        with watching(
+            *args, "--state-file", str(link), env=env_for(sim), stdout=subprocess.DEVNULL
+        ) as process:
+            await receiver.wait_for(lambda r: len(r.events("watch")) == 1)
+            code, err = await stopped(process)
+    assert code == 0, err
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert [b["id"] for b in json.loads(target.read_text())["batches"]] == [batch_id]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tonight.json"], (
+        "no temporary or lock file left"
+    )

@@ -85,9 +85,24 @@ class Sidecar:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Read the state file, then open every socket (errors here are the user's to fix: a
-        state file that cannot be read, a port in use, a bad host); nothing is sent before."""
+        """Read the state file and take it, then open every socket (errors here are the user's
+        to fix: a state file that cannot be read or that another sidecar holds, a port in use, a
+        bad host); nothing is sent before."""
         entries = self.state.load() if self.state else []
+        if self.state:
+            self.state.lock()
+        try:
+            await self._open_sockets()
+        except BaseException:
+            if self.state:
+                self.state.unlock()
+            raise
+        self.running = True
+        self._send([event_message(self.config.prefix, "start")])
+        self._restore(entries)
+        self.started.set()
+
+    async def _open_sockets(self) -> None:
         await self.sender.start()
         if self.config.control_port is not None:
             self.control = ControlServer(
@@ -103,10 +118,6 @@ class Sidecar:
             except BaseException:
                 await self.sender.aclose()
                 raise
-        self.running = True
-        self._send([event_message(self.config.prefix, "start")])
-        self._restore(entries)
-        self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, watch until ``stop`` is set, then announce the shutdown on OSC."""
@@ -142,6 +153,8 @@ class Sidecar:
         self._flush()
         await self.outbox.drain()
         await self.sender.aclose()
+        if self.state is not None:
+            self.state.unlock()
 
     def _restore(self, entries: list[WatchEntry]) -> None:
         self._restoring = True
