@@ -4,6 +4,10 @@ Watcher → OSC (a bundle per batch change, the full state every couple of secon
 every second, one-shot events), → the terminal (live bars or log lines), → the state file. The
 control port feeds commands back into the watcher. Nothing here may end the process on a bad
 answer from the API: the watcher keeps the last known state and says what is wrong.
+
+Nor may anything a peer sends wear it down: what waits to be sent is bounded by what is watched
+(see ``Outbox``), and refreshes merge (one poll cycle and one full state at a time, however
+many arrive).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -77,9 +82,15 @@ class Sidecar:
         self.control: ControlServer | None = None
         self._restoring = False
         self._pending: list[tuple[list[Message] | WatchedBatch, Callback | None]] = []
+        self._pending_batches: set[str] = set()
+        self._summary: list[Message] = []
         self._ends_sent: dict[str, str] = {}
         self._flush_scheduled = False
         self._shown: dict[str, tuple[object, ...]] = {}
+        self._full_state_sending = False
+        self._full_state_wanted = False
+        self._last_full_state = -math.inf
+        self._refreshed_in_cycle: int | None = None
         self.started = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -146,7 +157,7 @@ class Sidecar:
     async def shutdown(self) -> None:
         if self.running:
             self.running = False
-            self._send_health()
+            self._send(self._health())  # in line: the last word, after every batch's state
             self._send([event_message(self.config.prefix, "shutdown")])
         if self.control is not None:
             await self.control.aclose()
@@ -178,9 +189,13 @@ class Sidecar:
     # -- outputs ----------------------------------------------------------------------------------
 
     def _send(self, item: list[Message] | WatchedBatch, sent: Callback | None = None) -> None:
-        """Queue a bundle, or a batch whose bundle is built when the queue is flushed (soon, in
-        order): a poll cycle that moves a hundred batches computes the summary once, not a
-        hundred times. ``sent`` is called once the bundle is on the wire."""
+        """Queue a bundle, or a batch, whose state goes to the outbox when the queue is flushed
+        (soon, in order): a poll cycle that moves a hundred batches computes the summary once,
+        not a hundred times. ``sent`` is called once the bundle is on the wire."""
+        if isinstance(item, WatchedBatch):
+            if item.batch_id in self._pending_batches:
+                return
+            self._pending_batches.add(item.batch_id)
         self._pending.append((item, sent))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -188,16 +203,19 @@ class Sidecar:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        prefix = self.config.prefix
-        summary: list[Message] | None = None
         pending, self._pending = self._pending, []
+        self._pending_batches.clear()
+        if any(isinstance(item, WatchedBatch) for item, _ in pending):
+            self._summary = summary_messages(self.config.prefix, self.watcher.batches.values())
         for item, sent in pending:
             if isinstance(item, WatchedBatch):
-                if summary is None:
-                    summary = summary_messages(prefix, self.watcher.batches.values())
-                self.outbox.put(batch_messages(prefix, item, self._age(item)) + summary, sent)
+                self.outbox.put_state(item.batch_id, functools.partial(self._bundle, item))
             else:
                 self.outbox.put(item, sent)
+
+    def _bundle(self, batch: WatchedBatch) -> list[Message]:
+        """A batch's bundle as it leaves: its latest state, and the latest summary."""
+        return batch_messages(self.config.prefix, batch, self._age(batch)) + self._summary
 
     def _batch_changed(self, batch: WatchedBatch) -> None:
         self.view.batch_changed(batch)
@@ -210,6 +228,8 @@ class Sidecar:
         if kind == "unwatch":
             self._shown.pop(batch.batch_id, None)
             self._ends_sent.pop(batch.batch_id, None)
+            self._flush()  # its last state goes ahead of the event, and stays as it is
+            self.outbox.seal(batch.batch_id)
         is_end = kind in END_EVENTS.values()
         sent = functools.partial(self._end_sent, batch.batch_id, kind) if is_end else None
         self._send([event_message(self.config.prefix, kind, batch.batch_id, batch.slot)], sent)
@@ -221,37 +241,48 @@ class Sidecar:
         self._ends_sent[batch_id] = kind
         self._save()
 
-    def _send_health(self) -> None:
+    def _health(self) -> list[Message]:
         health = self.watcher.health
-        self._send(
-            health_messages(
-                self.config.prefix,
-                heartbeat=self.heartbeat,
-                epoch=self.epoch,
-                running=self.running,
-                api_ok=health.api_ok,
-                poll_age=self.watcher.poll_age(),
-                watching=len(self.watcher.batches),
-                message=health.message,
-            )
+        return health_messages(
+            self.config.prefix,
+            heartbeat=self.heartbeat,
+            epoch=self.epoch,
+            running=self.running,
+            api_ok=health.api_ok,
+            poll_age=self.watcher.poll_age(),
+            watching=len(self.watcher.batches),
+            message=health.message,
         )
 
     def send_full_state(self) -> None:
-        """Every batch and the summary, so that a receiver that starts late catches up."""
+        """Every batch and the summary, so that a receiver that starts late catches up. One
+        pass at a time: asked for while one is on its way, the next starts once it has left
+        (ten thousand batches take longer to send than the period of the full state)."""
+        if self._full_state_sending:
+            self._full_state_wanted = True
+            return
+        self._full_state_sending, self._full_state_wanted = True, False
+        self._last_full_state = self.watcher.clock()
         for batch in self.watcher.by_slot():
             self._send(batch)
+        self._flush()
+        self.outbox.when_sent(self._full_state_sent)
+
+    def _full_state_sent(self) -> None:
+        self._full_state_sending = False
+        if self._full_state_wanted:
+            self.send_full_state()
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         clock = self.watcher.clock
         next_beat = clock()
-        last_full = -float("inf")
         last_health = self.watcher.health.message
         while not stop.is_set():
             self.heartbeat += 1
-            self._send_health()
-            if clock() - last_full >= self.config.full_state_interval - 1e-3:
+            self.outbox.put_urgent(self._health())
+            due = clock() - self._last_full_state >= self.config.full_state_interval - 1e-3
+            if due and not self._full_state_sending:  # a slow pass delays the next, never queues it
                 self.send_full_state()
-                last_full = clock()
             health = self.watcher.health
             if health.message != last_health:
                 self.view.health_changed(health.api_ok, health.message)
@@ -296,13 +327,21 @@ class Sidecar:
         elif command.kind == "unwatch" and command.batch_id:
             self.watcher.unwatch(command.batch_id)
         elif command.kind == "refresh":
-            self.watcher.refresh()
+            self._refresh()
             self.send_full_state()
         elif command.kind == "cancel" and command.batch_id:
             try:
                 await self.client.cancel_batch(command.batch_id)
             except Exception as exc:  # a refused cancel must not end the sidecar
                 self.view.message(f"cancel {command.batch_id} refused: {exc}")
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Poll every batch now; a storm of refreshes is one per poll cycle (each costs a pass
+        over every batch), and never polls sooner than a ``Retry-After`` allows."""
+        cycle = self.watcher.health.cycles
+        if self._refreshed_in_cycle != cycle:
+            self._refreshed_in_cycle = cycle
             self.watcher.refresh()
 
 

@@ -152,6 +152,7 @@ class Watcher:
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
     _discovery_due: float = 0.0
     _paused_until: float = 0.0
+    _not_before: float = 0.0  # a Retry-After: no request before it, refresh or not
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
 
@@ -204,7 +205,7 @@ class Watcher:
         for batch in self.batches.values():
             batch.next_due = 0.0
         self._discovery_due = 0.0
-        self._paused_until = 0.0
+        self._paused_until = self._not_before
         self.wake()
 
     def wake(self) -> None:
@@ -418,6 +419,7 @@ class Watcher:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             delay = max(delay, retry_after)
+            self._not_before = self.clock() + retry_after
         self._paused_until = self.clock() + delay
         logger.warning(
             "poll failed (%d in a row), next try in %.0f s: %s", health.consecutive_failures, delay, exc

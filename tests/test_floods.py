@@ -1,0 +1,151 @@
+"""Floods: more control messages, batches and changes than a show ever sends, and what the
+sidecar does with them. Real HTTP to the simulator, real UDP both ways; each test fails on a
+sidecar that queues without bound or polls sooner than the API allows."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+
+import pytest
+
+from tests.conftest import FAST_RETRIES
+from tests.osc_receiver import OscReceiver, open_receiver
+from tests.test_sidecar import fast_config, running_sidecar
+from voyage_progress import RetryPolicy, VoyageBatchClient
+from voyage_progress._sidecar import Sidecar, SidecarConfig
+from voyage_progress.osc._codec import encode_message
+from voyage_progress.simulator import Simulator, run_simulator
+
+PREFIX = "/voyage"
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[OscReceiver]:
+    r = await open_receiver()
+    yield r
+    r.close()
+
+
+class Control:
+    """A UDP socket that writes to the sidecar's control port."""
+
+    def __init__(self, port: int) -> None:
+        self.address = ("127.0.0.1", port)
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def send(self, command: str, *args: str) -> None:
+        self.socket.sendto(encode_message(f"{PREFIX}/control/{command}", list(args)), self.address)
+
+    async def paced(self, command: str, args: Iterable[tuple[str, ...]], per_second: float) -> None:
+        """Send at ``per_second``, 20 at a time, letting the event loop run between."""
+        started = time.monotonic()
+        for sent, arguments in enumerate(args, start=1):
+            self.send(command, *arguments)
+            if sent % 20 == 0:
+                await asyncio.sleep(max(0.0, started + sent / per_second - time.monotonic()))
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+@contextlib.asynccontextmanager
+async def controlled(
+    config: SidecarConfig, client: VoyageBatchClient
+) -> AsyncIterator[tuple[Sidecar, Control]]:
+    config.control_port = 0
+    async with running_sidecar(config, client) as sidecar:
+        assert sidecar.control is not None
+        control = Control(sidecar.control.port)
+        try:
+            yield sidecar, control
+        finally:
+            control.close()
+
+
+async def worst_while(seconds: float, measure: Callable[[], float]) -> float:
+    """The largest value of ``measure`` over ``seconds``, looked at every 20 ms."""
+    worst = measure()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        worst = max(worst, measure())
+    return worst
+
+
+def longest_heartbeat_gap(receiver: OscReceiver, since: float) -> float:
+    until = time.monotonic()  # before parsing what arrived, which takes a while
+    times = [m.at for m in receiver.messages if m.address == f"{PREFIX}/sidecar/heartbeat" and since <= m.at]
+    moments = [since, *times, until]
+    return max(b - a for a, b in itertools.pairwise(moments))
+
+
+def api_client(sim: Simulator, **options: object) -> VoyageBatchClient:
+    return VoyageBatchClient(api_key="k", base_url=sim.base_url, **options)  # type: ignore[arg-type]
+
+
+# -- refreshes ----------------------------------------------------------------------------------------
+
+
+async def test_a_refresh_storm_is_merged_and_the_heartbeat_goes_on(receiver: OscReceiver) -> None:
+    """Each refresh used to queue a full state: 1,000 a second grew the queue (and memory) without
+    bound and held the heartbeat behind it."""
+    async with run_simulator(speed=0) as sim:
+        ids = [sim.add_batch(10) for _ in range(50)]
+        async with api_client(sim, retry_policy=FAST_RETRIES) as client:
+            async with controlled(fast_config(receiver, batch_ids=ids), client) as (sidecar, control):
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/49/status") == "validating")
+                storm_started = time.monotonic()
+                storm = asyncio.create_task(control.paced("refresh", [()] * 3000, per_second=3000))
+                most_queued = await worst_while(1.5, lambda: len(sidecar.outbox))
+                await storm
+                gap = longest_heartbeat_gap(receiver, storm_started)
+    assert most_queued <= len(ids) + 20, f"{most_queued} bundles waited for 50 batches"
+    assert gap <= 0.5, f"no heartbeat for {gap:.2f} s (one every 0.1 s)"
+
+
+async def test_a_refresh_does_not_poll_before_retry_after(receiver: OscReceiver) -> None:
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        sim.faults.rate_limit, sim.faults.retry_after = 1.0, 4.0
+        async with api_client(sim, retry_policy=RetryPolicy(max_retries=0)) as client:
+            async with controlled(fast_config(receiver, batch_ids=[batch_id]), client) as (_, control):
+                await receiver.wait_for(lambda r: "429" in str(r.last(f"{PREFIX}/sidecar/message")))
+                refused = sim.stats.requests
+                await control.paced("refresh", [()] * 60, per_second=40)  # 1.5 s of the 4
+                during_retry_after = sim.stats.requests - refused
+                sim.faults.rate_limit = 0.0
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/sidecar/api_ok") == 1, timeout=5)
+    assert during_retry_after == 0, f"{during_retry_after} requests within the 4 s of Retry-After"
+
+
+# -- scale --------------------------------------------------------------------------------------------
+
+
+async def test_a_full_state_slower_than_its_period_is_not_queued_again(receiver: OscReceiver) -> None:
+    """A full state that takes longer to send than its period (ten thousand batches) used to be
+    queued again every period, growing the queue for good, the heartbeat waiting behind it."""
+    async with run_simulator(speed=0) as sim:
+        ids = [sim.add_batch(10) for _ in range(100)]
+        config = fast_config(receiver, batch_ids=ids)
+        config.full_state_interval = 0.2
+        async with api_client(sim, retry_policy=FAST_RETRIES) as client:
+            sidecar = Sidecar(config, client)
+            sidecar.outbox.pause = 0.1  # 80 bundles a second: a pass of 100 takes 1.25 s
+            stop = asyncio.Event()
+            running = asyncio.create_task(sidecar.run(stop))
+            await sidecar.started.wait()
+            await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/99/status") == "validating")
+            started = time.monotonic()
+            try:
+                most_queued = await worst_while(2.5, lambda: len(sidecar.outbox))
+                assert most_queued <= len(ids) + 30, f"{most_queued} bundles waited for 100 batches"
+                gap = longest_heartbeat_gap(receiver, started)
+                assert gap <= 0.4, f"no heartbeat for {gap:.2f} s (one every 0.1 s)"
+            finally:
+                stop.set()
+                await asyncio.wait_for(running, 10)
