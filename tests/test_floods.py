@@ -1,6 +1,6 @@
 """Floods: more control messages, batches and changes than a show ever sends, and what the
 sidecar does with them. Real HTTP to the simulator, real UDP both ways; each test fails on a
-sidecar that queues without bound or polls sooner than the API allows."""
+sidecar that queues without bound, polls sooner than the API allows, or saves on every change."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import itertools
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import FAST_RETRIES
 from tests.osc_receiver import OscReceiver, open_receiver
-from tests.test_sidecar import fast_config, running_sidecar
+from tests.test_sidecar import fast_config, running_sidecar, sidecar_saved
 from voyage_progress import RetryPolicy, VoyageBatchClient
 from voyage_progress._sidecar import Sidecar, SidecarConfig
+from voyage_progress._state import StateFile
 from voyage_progress.osc._codec import encode_message
 from voyage_progress.simulator import Simulator, run_simulator
 
@@ -88,6 +90,20 @@ def api_client(sim: Simulator, **options: object) -> VoyageBatchClient:
     return VoyageBatchClient(api_key="k", base_url=sim.base_url, **options)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def saves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times each state file was written (one entry per save: its number of batches)."""
+    written: list[int] = []
+    save = StateFile.save
+
+    def counted(self: StateFile, entries: list[object]) -> bool:
+        written.append(len(entries))
+        return save(self, entries)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StateFile, "save", counted)
+    return written
+
+
 # -- refreshes ----------------------------------------------------------------------------------------
 
 
@@ -124,6 +140,21 @@ async def test_a_refresh_does_not_poll_before_retry_after(receiver: OscReceiver)
 
 
 # -- scale --------------------------------------------------------------------------------------------
+
+
+async def test_discovering_hundreds_of_batches_is_a_few_saves(
+    receiver: OscReceiver, tmp_path: Path, saves: list[int]
+) -> None:
+    """Every discovered batch used to rewrite (and fsync) the whole state file: 5,000 cost 45 s
+    of processor time. (The simulator, like the API, holds at most 100 batches in flight.)"""
+    async with run_simulator(speed=0) as sim:
+        for _ in range(100):
+            sim.add_batch(10)
+        config = fast_config(receiver, all_active=True, state_file=tmp_path / "state.json")
+        async with api_client(sim, retry_policy=FAST_RETRIES) as client:
+            async with running_sidecar(config, client) as sidecar:
+                await sidecar_saved(sidecar, lambda batches: len(batches) == 100)
+    assert len(saves) <= 4, f"{len(saves)} saves for 100 batches discovered"
 
 
 async def test_a_full_state_slower_than_its_period_is_not_queued_again(receiver: OscReceiver) -> None:

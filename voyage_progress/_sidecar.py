@@ -6,8 +6,8 @@ control port feeds commands back into the watcher. Nothing here may end the proc
 answer from the API: the watcher keeps the last known state and says what is wrong.
 
 Nor may anything a peer sends wear it down: what waits to be sent is bounded by what is watched
-(see ``Outbox``), and refreshes merge (one poll cycle and one full state at a time, however
-many arrive).
+(see ``Outbox``), refreshes merge (one poll cycle and one full state at a time, however many
+arrive), and the state file is saved at most once a second.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ._client import VoyageBatchClient
 from ._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
 from ._messages import batch_messages, event_message, health_messages, summary_messages
 from ._outbox import Outbox
-from ._state import StateFile, WatchEntry
+from ._state import SaveSchedule, StateFile, WatchEntry
 from ._view import SidecarView
 from ._watcher import END_EVENTS, Intervals, Listeners, WatchedBatch, Watcher
 from .osc._codec import Message
@@ -72,6 +72,7 @@ class Sidecar:
         self.sender = OscSender(config.destinations, multicast_ttl=config.multicast_ttl)
         self.outbox = Outbox(self.sender)
         self.state = StateFile(config.state_file) if config.state_file else None
+        self.saves = SaveSchedule(self.state, self._entries) if self.state else None
         self.watcher = Watcher(
             client,
             intervals=config.intervals,
@@ -163,6 +164,8 @@ class Sidecar:
             await self.control.aclose()
         self._flush()
         await self.outbox.drain()
+        if self.saves is not None:
+            await self.saves.flush()
         await self.sender.aclose()
         if self.state is not None:
             self.state.unlock()
@@ -184,7 +187,8 @@ class Sidecar:
                 self.watcher.watch(batch_id, self.config.labels.get(batch_id, ""))
         finally:
             self._restoring = False
-        self._save()
+        if self.saves is not None:
+            self.saves.save_now()
 
     # -- outputs ----------------------------------------------------------------------------------
 
@@ -298,13 +302,14 @@ class Sidecar:
         return None if batch.last_read is None else max(0.0, self.watcher.clock() - batch.last_read)
 
     def _save(self) -> None:
-        if self.state is None or self._restoring:
-            return
-        entries = [
+        if self.saves is not None and not self._restoring:
+            self.saves.changed()
+
+    def _entries(self) -> list[WatchEntry]:
+        return [
             WatchEntry(b.batch_id, b.slot, b.label, b.auto, self._ends_sent.get(b.batch_id))
             for b in self.watcher.by_slot()
         ]
-        self.state.save(entries)
 
     def render_state(self) -> tuple[list[WatchedBatch], dict[str, object]]:
         health = self.watcher.health

@@ -15,21 +15,28 @@ lock (some network file systems), the sidecar warns and goes on without one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StateFile", "WatchEntry"]
+__all__ = ["SaveSchedule", "StateFile", "WatchEntry"]
 
 logger = logging.getLogger("voyage_progress.state")
 VERSION = 1
+#: Seconds between two saves at most: a page of a thousand batches discovered is one save, not
+#: a thousand rewrites (and fsyncs) of the whole file.
+SAVE_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,54 @@ class StateFile:
             logger.warning("state file %s saved again; a restart will remember the watch list", self.path)
         self.last_error = None
         return True
+
+
+class SaveSchedule:
+    """When to save: the first change after a quiet second at once, later ones at most once
+    a second, each time the list as it is then. A save runs in a worker thread (a slow disk's
+    fsync must not hold up the event loop), one at a time. ``flush`` saves what is left."""
+
+    def __init__(
+        self, state: StateFile, entries: Callable[[], list[WatchEntry]], interval: float = SAVE_INTERVAL
+    ) -> None:
+        self.state = state
+        self.interval = interval
+        self.saves = 0
+        self._entries = entries
+        self._wanted = False
+        self._saved_at = -math.inf
+        self._hurry = asyncio.Event()
+        self._saver: asyncio.Task[None] | None = None
+
+    def save_now(self) -> None:
+        """Save at once, in this thread (before anything else runs)."""
+        self.state.save(self._entries())
+        self._saved_at = time.monotonic()
+        self.saves += 1
+
+    def changed(self) -> None:
+        self._wanted = True
+        if self._saver is None or self._saver.done():
+            self._saver = asyncio.get_running_loop().create_task(self._saving(), name="state-file")
+
+    async def flush(self) -> None:
+        """Save what changed, now; return once it is on disk (or the disk refused it)."""
+        self._hurry.set()
+        if self._wanted and (self._saver is None or self._saver.done()):
+            self._saver = asyncio.get_running_loop().create_task(self._saving(), name="state-file")
+        if self._saver is not None:
+            await self._saver
+
+    async def _saving(self) -> None:
+        while self._wanted:
+            wait = self._saved_at + self.interval - time.monotonic()
+            if wait > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), wait)
+            self._wanted = False
+            await asyncio.to_thread(self.state.save, self._entries())
+            self._saved_at = time.monotonic()
+            self.saves += 1
 
 
 if sys.platform == "win32":

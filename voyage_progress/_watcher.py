@@ -35,6 +35,7 @@ from ._exceptions import (
 )
 from ._metrics import BatchProgressMetrics
 from ._models import BatchJob, BatchStatus, RequestCounts
+from ._slots import Slots
 
 __all__ = ["WatchedBatch", "Watcher", "WatcherHealth"]
 
@@ -153,6 +154,7 @@ class Watcher:
     _discovery_due: float = 0.0
     _paused_until: float = 0.0
     _not_before: float = 0.0  # a Retry-After: no request before it, refresh or not
+    _slots: Slots = field(default_factory=Slots)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
 
@@ -183,10 +185,7 @@ class Watcher:
                 existing.label = label
                 self.listeners.on_watchlist()
             return existing
-        taken = {b.slot for b in self.batches.values()}
-        if slot is None or slot in taken or slot < 0:
-            slot = next(n for n in range(len(taken) + 1) if n not in taken)
-        batch = WatchedBatch(batch_id, slot, label, auto=auto, reported_end=reported_end)
+        batch = WatchedBatch(batch_id, self._slots.take(slot), label, auto=auto, reported_end=reported_end)
         self.batches[batch_id] = batch
         self.listeners.on_event("watch", batch)
         self.listeners.on_watchlist()
@@ -196,6 +195,7 @@ class Watcher:
     def unwatch(self, batch_id: str) -> WatchedBatch | None:
         batch = self.batches.pop(batch_id, None)
         if batch is not None:
+            self._slots.give_back(batch.slot)
             self.listeners.on_event("unwatch", batch)
             self.listeners.on_watchlist()
         return batch
