@@ -1,6 +1,6 @@
 """Floods: more control messages, batches and changes than a show ever sends, and what the
 sidecar does with them. Real HTTP to the simulator, real UDP both ways; each test fails on a
-sidecar that queues without bound, polls sooner than the API allows, or saves on every change."""
+sidecar that queues without bound, polls one thing at a time, or saves on every change."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from tests.test_sidecar import fast_config, running_sidecar, sidecar_saved
 from voyage_progress import RetryPolicy, VoyageBatchClient
 from voyage_progress._sidecar import Sidecar, SidecarConfig
 from voyage_progress._state import StateFile
+from voyage_progress._watcher import Intervals
+from voyage_progress.osc import ControlServer
 from voyage_progress.osc._codec import encode_message
 from voyage_progress.simulator import Simulator, run_simulator
 
@@ -69,6 +71,10 @@ async def controlled(
             control.close()
 
 
+def unknown_ids(count: int, tag: str = "flood") -> list[str]:
+    return [f"batch-{tag}-{number:06d}" for number in range(count)]
+
+
 async def worst_while(seconds: float, measure: Callable[[], float]) -> float:
     """The largest value of ``measure`` over ``seconds``, looked at every 20 ms."""
     worst = measure()
@@ -84,6 +90,17 @@ def longest_heartbeat_gap(receiver: OscReceiver, since: float) -> float:
     times = [m.at for m in receiver.messages if m.address == f"{PREFIX}/sidecar/heartbeat" and since <= m.at]
     moments = [since, *times, until]
     return max(b - a for a, b in itertools.pairwise(moments))
+
+
+def unread_for(sidecar: Sidecar, batch_id: str) -> Callable[[], float]:
+    """Seconds since the watcher last read the batch."""
+    watcher = sidecar.watcher
+
+    def seconds() -> float:
+        last = watcher.batches[batch_id].last_read
+        return float("inf") if last is None else watcher.clock() - last
+
+    return seconds
 
 
 def api_client(sim: Simulator, **options: object) -> VoyageBatchClient:
@@ -180,3 +197,80 @@ async def test_a_full_state_slower_than_its_period_is_not_queued_again(receiver:
             finally:
                 stop.set()
                 await asyncio.wait_for(running, 10)
+
+
+# -- control floods -----------------------------------------------------------------------------------
+
+
+async def test_a_flood_of_unknown_ids_is_taken_and_the_real_batch_stays_polled(
+    receiver: OscReceiver, tmp_path: Path, saves: list[int]
+) -> None:
+    """5,000 ids at 2,000/s: most used to be lost, and the real batches went unpolled for as long
+    as the lookups of the unknown ones took (all of them, one after the other)."""
+    async with run_simulator(speed=0) as sim:
+        real = sim.add_batch(10)
+        config = fast_config(receiver, batch_ids=[real], state_file=tmp_path / "state.json")
+        config.intervals = Intervals(poll=0.2, minimum=0.1, maximum=1.0)
+        async with api_client(sim, retry_policy=FAST_RETRIES, max_requests_per_second=20) as client:
+            async with controlled(config, client) as (sidecar, control):
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/0/status") == "validating")
+                flood = asyncio.create_task(control.paced("watch", [(i,) for i in unknown_ids(2000)], 2000))
+                unread = await worst_while(3.0, unread_for(sidecar, real))  # 60 of 2,000 lookups
+                await flood
+                assert unread <= 1.5, f"the real batch went {unread:.1f} s unread (polled every 0.2 s)"
+                lost = 2001 - len(sidecar.watcher.batches)
+                assert not lost, f"{lost} of 2,001 watches lost"
+                await sidecar_saved(sidecar, lambda batches: len(batches) == 2001)
+    assert len(saves) <= 8, f"{len(saves)} saves in 4 s"
+
+
+async def test_a_full_watch_list_refuses_and_says_so(receiver: OscReceiver) -> None:
+    async with run_simulator(speed=0) as sim:
+        config = fast_config(receiver)
+        config.max_watched = 50
+        async with api_client(sim, retry_policy=FAST_RETRIES) as client:
+            async with controlled(config, client) as (sidecar, control):
+                await control.paced("watch", [(i,) for i in unknown_ids(80)], 2000)
+                await receiver.wait_for(
+                    lambda r: "control refused watch" in str(r.last(f"{PREFIX}/sidecar/message"))
+                )
+                watching = len(sidecar.watcher.batches)
+                refused = sidecar.refused
+    assert (watching, refused) == (50, 30)
+    message = str(receiver.last(f"{PREFIX}/sidecar/message"))
+    assert "the watch list is full (50 batches)" in message and "30 refused so far" in message, message
+
+
+async def test_a_cancel_flood_is_capped_and_the_real_batch_stays_polled(receiver: OscReceiver) -> None:
+    """300 cancels used to wait for the API all at once, taking the whole request budget for a
+    minute: progress froze."""
+    async with run_simulator(speed=0) as sim:
+        real = sim.add_batch(10)
+        config = fast_config(receiver, batch_ids=[real], allow_cancel=True)
+        config.intervals = Intervals(poll=0.2, minimum=0.1, maximum=1.0)
+        async with api_client(sim, retry_policy=FAST_RETRIES, max_requests_per_second=10) as client:
+            async with controlled(config, client) as (sidecar, control):
+                await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/0/status") == "validating")
+                for batch_id in unknown_ids(300, "cancel"):
+                    control.send("cancel", batch_id)
+                unread = await worst_while(4.0, unread_for(sidecar, real))
+                assert unread <= 1.5, f"the real batch went {unread:.1f} s unread (polled every 0.2 s)"
+                await receiver.wait_for(
+                    lambda r: "control refused cancel" in str(r.last(f"{PREFIX}/sidecar/message"))
+                )
+
+
+async def test_a_burst_of_datagrams_waits_in_the_socket_instead_of_being_lost() -> None:
+    """300 datagrams sent while the event loop is busy: a default receive buffer (about 200 KB
+    on Linux) held 256 of them."""
+    handled: list[object] = []
+    async with ControlServer(handled.append, port=0) as server:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for batch_id in unknown_ids(300, "burst"):  # no await: the loop reads none meanwhile
+                sender.sendto(
+                    encode_message(f"{PREFIX}/control/watch", [batch_id]), ("127.0.0.1", server.port)
+                )
+        deadline = time.monotonic() + 2
+        while len(handled) < 300 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    assert len(handled) == 300

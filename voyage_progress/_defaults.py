@@ -34,6 +34,12 @@ DEFAULT_OSC_PORT = 7000
 DEFAULT_CONTROL_HOST = "127.0.0.1"
 DEFAULT_CONTROL_PORT = 7001
 DEFAULT_OSC_PREFIX = "/voyage"
+#: The most batches a sidecar watches: a watch sent to the control port beyond it is refused
+#: (and said on OSC). The scale measured to hold (docs/SIDECAR.md, benchmarks/scale.py).
+MAX_WATCHED_BATCHES = 10_000
+#: Cancels sent to the control port that may wait for the API at once; more are refused. Each
+#: takes a place in the request budget, and polling must keep most of it.
+MAX_CANCELS_IN_FLIGHT = 4
 
 #: The local simulator.
 DEFAULT_SIMULATOR_HOST = "127.0.0.1"

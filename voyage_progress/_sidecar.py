@@ -7,7 +7,8 @@ answer from the API: the watcher keeps the last known state and says what is wro
 
 Nor may anything a peer sends wear it down: what waits to be sent is bounded by what is watched
 (see ``Outbox``), refreshes merge (one poll cycle and one full state at a time, however many
-arrive), and the state file is saved at most once a second.
+arrive), the watch list and the cancels in flight are capped (a refusal is said on OSC, in
+``/sidecar/message``), and the state file is saved at most once a second.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._client import VoyageBatchClient
-from ._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
+from ._defaults import (
+    DEFAULT_CONTROL_HOST,
+    DEFAULT_CONTROL_PORT,
+    DEFAULT_OSC_PREFIX,
+    MAX_CANCELS_IN_FLIGHT,
+    MAX_WATCHED_BATCHES,
+)
 from ._messages import batch_messages, event_message, health_messages, summary_messages
 from ._outbox import Outbox
 from ._state import SaveSchedule, StateFile, WatchEntry
@@ -36,6 +43,12 @@ from .osc._sender import Destination, OscSender
 __all__ = ["Sidecar", "SidecarConfig"]
 
 logger = logging.getLogger("voyage_progress.sidecar")
+
+#: Seconds a refused control command stays in ``/sidecar/message``: a few heartbeats, so that a
+#: receiver sees it.
+NOTICE_SECONDS = 10.0
+#: Seconds between two log lines about refused control commands (the others are counted).
+REFUSAL_LOG_EVERY = 60.0
 
 
 @dataclass
@@ -55,6 +68,8 @@ class SidecarConfig:
     heartbeat_interval: float = 1.0
     full_state_interval: float = 2.0
     multicast_ttl: int = 1
+    max_watched: int = MAX_WATCHED_BATCHES
+    max_cancels_in_flight: int = MAX_CANCELS_IN_FLIGHT
 
 
 class Sidecar:
@@ -92,6 +107,10 @@ class Sidecar:
         self._full_state_wanted = False
         self._last_full_state = -math.inf
         self._refreshed_in_cycle: int | None = None
+        self._cancels = 0
+        self.refused = 0
+        self._notice: tuple[str, float] | None = None
+        self._refusal_logged_at = -math.inf
         self.started = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -247,6 +266,9 @@ class Sidecar:
 
     def _health(self) -> list[Message]:
         health = self.watcher.health
+        message = health.message
+        if self._notice is not None and self.watcher.clock() < self._notice[1]:
+            message = f"{message}; {self._notice[0]}"
         return health_messages(
             self.config.prefix,
             heartbeat=self.heartbeat,
@@ -255,7 +277,7 @@ class Sidecar:
             api_ok=health.api_ok,
             poll_age=self.watcher.poll_age(),
             watching=len(self.watcher.batches),
-            message=health.message,
+            message=message,
         )
 
     def send_full_state(self) -> None:
@@ -325,21 +347,30 @@ class Sidecar:
 
     # -- control input --------------------------------------------------------------------------
 
-    async def _command(self, command: ControlCommand) -> None:
+    def _command(self, command: ControlCommand) -> Awaitable[None] | None:
         logger.info("control from %s:%s: %s %s", *command.peer, command.kind, command.batch_id or "")
-        if command.kind == "watch" and command.batch_id:
-            self.watcher.watch(command.batch_id, command.label or "")
-        elif command.kind == "unwatch" and command.batch_id:
-            self.watcher.unwatch(command.batch_id)
+        batch_id = command.batch_id
+        if command.kind == "watch" and batch_id:
+            self._watch(batch_id, command.label or "")
+        elif command.kind == "unwatch" and batch_id:
+            self.watcher.unwatch(batch_id)
         elif command.kind == "refresh":
             self._refresh()
             self.send_full_state()
-        elif command.kind == "cancel" and command.batch_id:
-            try:
-                await self.client.cancel_batch(command.batch_id)
-            except Exception as exc:  # a refused cancel must not end the sidecar
-                self.view.message(f"cancel {command.batch_id} refused: {exc}")
-            self._refresh()
+        elif command.kind == "cancel" and batch_id:
+            if self._cancels >= self.config.max_cancels_in_flight:
+                self._refuse("cancel", batch_id, f"{self._cancels} cancels are already under way")
+                return None
+            self._cancels += 1
+            return self._cancel(batch_id)
+        return None
+
+    def _watch(self, batch_id: str, label: str) -> None:
+        watching = len(self.watcher.batches)
+        if watching >= self.config.max_watched and batch_id not in self.watcher.batches:
+            self._refuse("watch", batch_id, f"the watch list is full ({watching} batches)")
+            return
+        self.watcher.watch(batch_id, label)
 
     def _refresh(self) -> None:
         """Poll every batch now; a storm of refreshes is one per poll cycle (each costs a pass
@@ -348,6 +379,26 @@ class Sidecar:
         if self._refreshed_in_cycle != cycle:
             self._refreshed_in_cycle = cycle
             self.watcher.refresh()
+
+    async def _cancel(self, batch_id: str) -> None:
+        try:
+            await self.client.cancel_batch(batch_id)
+        except Exception as exc:  # a refused cancel must not end the sidecar
+            self.view.message(f"cancel {batch_id} refused: {exc}")
+        finally:
+            self._cancels -= 1
+        self._refresh()
+
+    def _refuse(self, kind: str, batch_id: str, why: str) -> None:
+        """Say on OSC (in ``/sidecar/message``, for a few heartbeats) and in the log (at most
+        once a minute) that a control command was not obeyed."""
+        self.refused += 1
+        text = f"control refused {kind} {batch_id}: {why}; {self.refused} refused so far"
+        now = self.watcher.clock()
+        self._notice = (text, now + NOTICE_SECONDS)
+        if now - self._refusal_logged_at >= REFUSAL_LOG_EVERY:
+            self._refusal_logged_at = now
+            logger.warning("%s; further refusals are counted, and logged once a minute", text)
 
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]

@@ -250,8 +250,7 @@ class Watcher:
         try:
             if discover or len(due) > 1:
                 due = await self._refresh_from_list(due, discover)
-            for batch in due:
-                await self._refresh_one(batch)
+            await self._look_up(due, until=now + self.intervals.poll)
         except _TRANSIENT as exc:
             self._failed(exc)
         except (AuthenticationError, PermissionDeniedError) as exc:
@@ -286,6 +285,15 @@ class Watcher:
         if discover:
             self._discovery_due = self.clock() + self.intervals.poll
         return list(missing.values())
+
+    async def _look_up(self, due: list[WatchedBatch], until: float) -> None:
+        """Read one by one the due batches that no page showed, the longest waiting first, until
+        the listed ones are due again: thousands of unknown ids are looked up a few at a time
+        between polls of the others, not all before the next one."""
+        for batch in sorted(due, key=lambda b: b.next_due):
+            if self.clock() >= until:
+                break
+            await self._refresh_one(batch)
 
     async def _refresh_one(self, batch: WatchedBatch) -> None:
         self.health.requests += 1
