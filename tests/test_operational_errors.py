@@ -33,6 +33,7 @@ from tests.test_sidecar import fast_config
 from tests.test_watch_command import env_for, free_udp_port
 from voyage_progress import VoyageBatchClient, _watcher
 from voyage_progress._sidecar import Sidecar
+from voyage_progress._state import SAVE_INTERVAL
 from voyage_progress._watcher import Intervals, Watcher
 from voyage_progress.osc._codec import encode_message
 from voyage_progress.simulator import run_simulator
@@ -385,6 +386,7 @@ async def test_a_state_file_the_disk_refuses_warns_once_and_watching_goes_on(
                 send_control(control, "watch", ids[2])  # a save, refused
                 sim.advance(3600)  # two ends: two more saves, refused
                 await receiver.wait_for(lambda r: len(ended_ids(r)) == 3 and len(r.events("watch")) == 3)
+                await asyncio.sleep(1.5 * SAVE_INTERVAL)  # saves are at most one a second: let one fail
                 assert proc.returncode is None
             finally:
                 refusal.allow(state.parent, proc.pid)
