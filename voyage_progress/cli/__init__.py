@@ -746,7 +746,7 @@ async def _watch(args: argparse.Namespace) -> int:
             if config.batch_ids and not config.all_active:
                 await _require_a_batch(client, config.batch_ids)
         stop = asyncio.Event()
-        with stop_on_signals(stop), _control_port_free(config):
+        with stop_on_signals(stop), _control_port_free(config), contextlib.closing(view):
             await Sidecar(config, client, view).run(stop)
     return 0
 
@@ -775,8 +775,9 @@ async def _demo(args: argparse.Namespace) -> int:
 
     config = _sidecar_config(args)
     stop = asyncio.Event()
-    with stop_on_signals(stop), _control_port_free(config):
-        return await run_demo(config, _view(args), args.speed, args.forever, stop)
+    view = _view(args)
+    with stop_on_signals(stop), _control_port_free(config), contextlib.closing(view):
+        return await run_demo(config, view, args.speed, args.forever, stop)
 
 
 @contextlib.contextmanager

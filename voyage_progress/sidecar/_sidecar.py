@@ -4,6 +4,11 @@ Watcher → OSC (a bundle per batch change, the full state every couple of secon
 every second, one-shot events), → the terminal (live bars or log lines), → the state file. The
 control port feeds commands back into the watcher. Nothing here may end the process on a bad
 answer from the API: the watcher keeps the last known state and says what is wrong.
+
+Nor may anything a peer sends wear it down: what waits to be sent is bounded by what is watched
+(see ``Outbox``), refreshes merge (one poll cycle and one full state at a time, however many
+arrive), the watch list and the cancels in flight are capped (a refusal is said on OSC, in
+``/sidecar/message``), and the state file is saved at most once a second.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +29,8 @@ from .._defaults import (
     DEFAULT_OSC_HOST,
     DEFAULT_OSC_PORT,
     DEFAULT_OSC_PREFIX,
+    MAX_CANCELS_IN_FLIGHT,
+    MAX_WATCHED_BATCHES,
 )
 from ..core.text import one_line
 from ..outputs.osc._codec import Message
@@ -33,11 +41,17 @@ from ..outputs.osc._sender import Destination, OscSender
 from ..outputs.terminal import SidecarView
 from ..providers.voyage import VoyageBatchClient
 from ..watcher import END_EVENTS, Intervals, Listeners, WatchedBatch, Watcher
-from ._state import StateFile, WatchEntry
+from ._state import SaveSchedule, StateFile, WatchEntry
 
 __all__ = ["Sidecar", "SidecarConfig"]
 
 logger = logging.getLogger("voyage_progress.sidecar")
+
+#: Seconds a refused control command stays in ``/sidecar/message``: a few heartbeats, so that a
+#: receiver sees it.
+NOTICE_SECONDS = 10.0
+#: Seconds between two log lines about refused control commands (the others are counted).
+REFUSAL_LOG_EVERY = 60.0
 
 
 @dataclass
@@ -59,6 +73,8 @@ class SidecarConfig:
     heartbeat_interval: float = 1.0
     full_state_interval: float = 2.0
     multicast_ttl: int = 1
+    max_watched: int = MAX_WATCHED_BATCHES
+    max_cancels_in_flight: int = MAX_CANCELS_IN_FLIGHT
 
 
 class Sidecar:
@@ -76,6 +92,7 @@ class Sidecar:
         self.sender = OscSender(config.destinations, multicast_ttl=config.multicast_ttl)
         self.outbox = Outbox(self.sender)
         self.state = StateFile(config.state_file) if config.state_file else None
+        self.saves = SaveSchedule(self.state, self._entries) if self.state else None
         self.watcher = Watcher(
             client,
             intervals=config.intervals,
@@ -87,17 +104,42 @@ class Sidecar:
         self._stop: asyncio.Event | None = None
         self._restoring = False
         self._pending: list[tuple[list[Message] | WatchedBatch, Callback | None]] = []
+        self._pending_batches: set[str] = set()
+        self._summary: list[Message] = []
         self._ends_sent: dict[str, str] = {}
         self._flush_scheduled = False
         self._shown: dict[str, tuple[object, ...]] = {}
+        self._full_state_sending = False
+        self._full_state_wanted = False
+        self._last_full_state = -math.inf
+        self._refreshed_in_cycle: int | None = None
+        self._cancels = 0
+        self.refused = 0
+        self._notice: tuple[str, float] | None = None
+        self._refusal_logged_at = -math.inf
         self.started = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Read the state file, then open every socket (errors here are the user's to fix: a
-        state file that cannot be read, a port in use, a bad host); nothing is sent before."""
+        """Read the state file and take it, then open every socket (errors here are the user's
+        to fix: a state file that cannot be read or that another sidecar holds, a port in use, a
+        bad host); nothing is sent before."""
         entries = self.state.load() if self.state else []
+        if self.state:
+            self.state.lock()
+        try:
+            await self._open_sockets()
+        except BaseException:
+            if self.state:
+                self.state.unlock()
+            raise
+        self.running = True
+        self._send([event_message(self.config.prefix, "start")])
+        self._restore(entries)
+        self.started.set()
+
+    async def _open_sockets(self) -> None:
         await self.sender.start()
         if self.config.control_port is not None:
             self.control = ControlServer(
@@ -113,10 +155,6 @@ class Sidecar:
             except BaseException:
                 await self.sender.aclose()
                 raise
-        self.running = True
-        self._send([event_message(self.config.prefix, "start")])
-        self._restore(entries)
-        self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, watch until ``stop`` is set (or ``/control/shutdown`` arrives), then announce the
@@ -150,13 +188,17 @@ class Sidecar:
     async def shutdown(self) -> None:
         if self.running:
             self.running = False
-            self._send_health()
+            self._send(self._health())  # in line: the last word, after every batch's state
             self._send([event_message(self.config.prefix, "shutdown")])
         if self.control is not None:
             await self.control.aclose()
         self._flush()
         await self.outbox.drain()
+        if self.saves is not None:
+            await self.saves.flush()
         await self.sender.aclose()
+        if self.state is not None:
+            self.state.unlock()
 
     def _restore(self, entries: list[WatchEntry]) -> None:
         self._restoring = True
@@ -175,14 +217,19 @@ class Sidecar:
                 self.watcher.watch(batch_id, self.config.labels.get(batch_id, ""))
         finally:
             self._restoring = False
-        self._save()
+        if self.saves is not None:
+            self.saves.save_now()
 
     # -- outputs ----------------------------------------------------------------------------------
 
     def _send(self, item: list[Message] | WatchedBatch, sent: Callback | None = None) -> None:
-        """Queue a bundle, or a batch whose bundle is built when the queue is flushed (soon, in
-        order): a poll cycle that moves a hundred batches computes the summary once, not a
-        hundred times. ``sent`` is called once the bundle is on the wire."""
+        """Queue a bundle, or a batch, whose state goes to the outbox when the queue is flushed
+        (soon, in order): a poll cycle that moves a hundred batches computes the summary once,
+        not a hundred times. ``sent`` is called once the bundle is on the wire."""
+        if isinstance(item, WatchedBatch):
+            if item.batch_id in self._pending_batches:
+                return
+            self._pending_batches.add(item.batch_id)
         self._pending.append((item, sent))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -190,16 +237,19 @@ class Sidecar:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        prefix = self.config.prefix
-        summary: list[Message] | None = None
         pending, self._pending = self._pending, []
+        self._pending_batches.clear()
+        if any(isinstance(item, WatchedBatch) for item, _ in pending):
+            self._summary = summary_messages(self.config.prefix, self.watcher.batches.values())
         for item, sent in pending:
             if isinstance(item, WatchedBatch):
-                if summary is None:
-                    summary = summary_messages(prefix, self.watcher.batches.values())
-                self.outbox.put(batch_messages(prefix, item, self._age(item)) + summary, sent)
+                self.outbox.put_state(item.batch_id, functools.partial(self._bundle, item))
             else:
                 self.outbox.put(item, sent)
+
+    def _bundle(self, batch: WatchedBatch) -> list[Message]:
+        """A batch's bundle as it leaves: its latest state, and the latest summary."""
+        return batch_messages(self.config.prefix, batch, self._age(batch)) + self._summary
 
     def _batch_changed(self, batch: WatchedBatch) -> None:
         self.view.batch_changed(batch)
@@ -212,6 +262,8 @@ class Sidecar:
         if kind == "unwatch":
             self._shown.pop(batch.batch_id, None)
             self._ends_sent.pop(batch.batch_id, None)
+            self._flush()  # its last state goes ahead of the event, and stays as it is
+            self.outbox.seal(batch.batch_id)
         is_end = kind in END_EVENTS.values()
         sent = functools.partial(self._end_sent, batch.batch_id, kind) if is_end else None
         self._send([event_message(self.config.prefix, kind, batch.batch_id, batch.slot)], sent)
@@ -223,37 +275,51 @@ class Sidecar:
         self._ends_sent[batch_id] = kind
         self._save()
 
-    def _send_health(self) -> None:
+    def _health(self) -> list[Message]:
         health = self.watcher.health
-        self._send(
-            health_messages(
-                self.config.prefix,
-                heartbeat=self.heartbeat,
-                epoch=self.epoch,
-                running=self.running,
-                api_ok=health.api_ok,
-                poll_age=self.watcher.poll_age(),
-                watching=len(self.watcher.batches),
-                message=health.message,
-            )
+        message = health.message
+        if self._notice is not None and self.watcher.clock() < self._notice[1]:
+            message = f"{message}; {self._notice[0]}"
+        return health_messages(
+            self.config.prefix,
+            heartbeat=self.heartbeat,
+            epoch=self.epoch,
+            running=self.running,
+            api_ok=health.api_ok,
+            poll_age=self.watcher.poll_age(),
+            watching=len(self.watcher.batches),
+            message=message,
         )
 
     def send_full_state(self) -> None:
-        """Every batch and the summary, so that a receiver that starts late catches up."""
+        """Every batch and the summary, so that a receiver that starts late catches up. One
+        pass at a time: asked for while one is on its way, the next starts once it has left
+        (ten thousand batches take longer to send than the period of the full state)."""
+        if self._full_state_sending:
+            self._full_state_wanted = True
+            return
+        self._full_state_sending, self._full_state_wanted = True, False
+        self._last_full_state = self.watcher.clock()
         for batch in self.watcher.by_slot():
             self._send(batch)
+        self._flush()
+        self.outbox.when_sent(self._full_state_sent)
+
+    def _full_state_sent(self) -> None:
+        self._full_state_sending = False
+        if self._full_state_wanted:
+            self.send_full_state()
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         clock = self.watcher.clock
         next_beat = clock()
-        last_full = -float("inf")
         last_health = self.watcher.health.message
         while not stop.is_set():
             self.heartbeat += 1
-            self._send_health()
-            if clock() - last_full >= self.config.full_state_interval - 1e-3:
+            self.outbox.put_urgent(self._health())
+            due = clock() - self._last_full_state >= self.config.full_state_interval - 1e-3
+            if due and not self._full_state_sending:  # a slow pass delays the next, never queues it
                 self.send_full_state()
-                last_full = clock()
             health = self.watcher.health
             if health.message != last_health:
                 self.view.health_changed(health.api_ok, health.message)
@@ -269,13 +335,14 @@ class Sidecar:
         return None if batch.last_read is None else max(0.0, self.watcher.clock() - batch.last_read)
 
     def _save(self) -> None:
-        if self.state is None or self._restoring:
-            return
-        entries = [
+        if self.saves is not None and not self._restoring:
+            self.saves.changed()
+
+    def _entries(self) -> list[WatchEntry]:
+        return [
             WatchEntry(b.batch_id, b.slot, b.label, b.auto, self._ends_sent.get(b.batch_id))
             for b in self.watcher.by_slot()
         ]
-        self.state.save(entries)
 
     def render_state(self) -> tuple[list[WatchedBatch], dict[str, object]]:
         health = self.watcher.health
@@ -291,24 +358,61 @@ class Sidecar:
 
     # -- control input --------------------------------------------------------------------------
 
-    async def _command(self, command: ControlCommand) -> None:
+    def _command(self, command: ControlCommand) -> Awaitable[None] | None:
         logger.info("control from %s:%s: %s %s", *command.peer, command.kind, command.batch_id or "")
-        if command.kind == "watch" and command.batch_id:
-            self.watcher.watch(command.batch_id, command.label or "")
-        elif command.kind == "unwatch" and command.batch_id:
-            self.watcher.unwatch(command.batch_id)
+        batch_id = command.batch_id
+        if command.kind == "watch" and batch_id:
+            self._watch(batch_id, command.label or "")
+        elif command.kind == "unwatch" and batch_id:
+            self.watcher.unwatch(batch_id)
         elif command.kind == "refresh":
-            self.watcher.refresh()
+            self._refresh()
             self.send_full_state()
         elif command.kind == "shutdown":
             if self._stop is not None:
                 self._stop.set()
-        elif command.kind == "cancel" and command.batch_id:
-            try:
-                await self.client.cancel_batch(command.batch_id)
-            except Exception as exc:  # a refused cancel must not end the sidecar
-                self.view.message(f"cancel {command.batch_id} refused: {exc}")
+        elif command.kind == "cancel" and batch_id:
+            if self._cancels >= self.config.max_cancels_in_flight:
+                self._refuse("cancel", batch_id, f"{self._cancels} cancels are already under way")
+                return None
+            self._cancels += 1
+            return self._cancel(batch_id)
+        return None
+
+    def _watch(self, batch_id: str, label: str) -> None:
+        watching = len(self.watcher.batches)
+        if watching >= self.config.max_watched and batch_id not in self.watcher.batches:
+            self._refuse("watch", batch_id, f"the watch list is full ({watching} batches)")
+            return
+        self.watcher.watch(batch_id, label)
+
+    def _refresh(self) -> None:
+        """Poll every batch now; a storm of refreshes is one per poll cycle (each costs a pass
+        over every batch), and never polls sooner than a ``Retry-After`` allows."""
+        cycle = self.watcher.health.cycles
+        if self._refreshed_in_cycle != cycle:
+            self._refreshed_in_cycle = cycle
             self.watcher.refresh()
+
+    async def _cancel(self, batch_id: str) -> None:
+        try:
+            await self.client.cancel_batch(batch_id)
+        except Exception as exc:  # a refused cancel must not end the sidecar
+            self.view.message(f"cancel {batch_id} refused: {exc}")
+        finally:
+            self._cancels -= 1
+        self._refresh()
+
+    def _refuse(self, kind: str, batch_id: str, why: str) -> None:
+        """Say on OSC (in ``/sidecar/message``, for a few heartbeats) and in the log (at most
+        once a minute) that a control command was not obeyed."""
+        self.refused += 1
+        text = f"control refused {kind} {batch_id}: {why}; {self.refused} refused so far"
+        now = self.watcher.clock()
+        self._notice = (text, now + NOTICE_SECONDS)
+        if now - self._refusal_logged_at >= REFUSAL_LOG_EVERY:
+            self._refusal_logged_at = now
+            logger.warning("%s; further refusals are counted, and logged once a minute", text)
 
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
