@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from benchmarks import api, emit, footprint
+from benchmarks import api, emit, footprint, scale
 from benchmarks._report import Result, table
 
 DIGIT = re.compile(r"\d")
@@ -45,6 +45,10 @@ def test_footprint() -> None:
 
 def test_api() -> None:
     check_rows("api", api.run(quick=True))
+
+
+def test_scale() -> None:
+    check_rows("scale", scale.run(quick=True))
 
 
 def test_eta() -> None:

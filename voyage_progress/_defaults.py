@@ -50,6 +50,12 @@ DEFAULT_OSC_PREFIX = "/voyage"
 #: The largest OSC datagram sent or read: what any receiver's buffer takes whole, far below the
 #: 65,507 bytes UDP allows (a bigger bundle fails to send with "Message too long").
 MAX_DATAGRAM = 8192
+#: The most batches a sidecar watches: a watch sent to the control port beyond it is refused
+#: (and said on OSC). The scale measured to hold (docs/SIDECAR.md, benchmarks/scale.py).
+MAX_WATCHED_BATCHES = 10_000
+#: Cancels sent to the control port that may wait for the API at once; more are refused. Each
+#: takes a place in the request budget, and polling must keep most of it.
+MAX_CANCELS_IN_FLIGHT = 4
 
 #: The local simulator.
 DEFAULT_SIMULATOR_HOST = "127.0.0.1"

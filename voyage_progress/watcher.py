@@ -36,6 +36,7 @@ from .core.events import BatchProgressEvent
 from .core.frame import BatchSnapshot, EventKind
 from .core.metrics import BatchProgressMetrics
 from .core.models import BatchJob, BatchStatus, Page, RequestCounts
+from .core.slots import Slots
 from .core.text import check_batch_id, clean_label, clean_text, one_line
 from .providers import BatchAPI
 
@@ -76,6 +77,10 @@ class WatchEntry:
     auto: bool = False
     #: The end event, once it is out: a restart does not say it again (None: not said yet).
     end_said: EventKind | None = None
+
+    def entry(self) -> WatchEntry:
+        """Just what is kept across restarts, as a copy of its own (to save it elsewhere)."""
+        return WatchEntry(**{f.name: getattr(self, f.name) for f in dataclasses.fields(WatchEntry)})
 
 
 @dataclass
@@ -213,6 +218,8 @@ class Watcher:
     _discovery_due: float = 0.0
     _discovery: Discovery = field(default_factory=Discovery)
     _paused_until: float = 0.0
+    _not_before: float = 0.0  # a Retry-After: no request before it, refresh or not
+    _slots: Slots = field(default_factory=Slots)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
     _last_answer: float = 0.0
@@ -248,10 +255,7 @@ class Watcher:
                 self._show(existing)
                 self.listeners.on_watchlist()
             return existing
-        taken = {b.slot for b in self.batches.values()}
-        if slot is None or slot in taken or slot < 0:
-            slot = next(n for n in range(len(taken) + 1) if n not in taken)
-        batch = WatchedBatch(batch_id, slot, label, auto=auto, end_said=end_said)
+        batch = WatchedBatch(batch_id, self._slots.take(slot), label, auto=auto, end_said=end_said)
         self.batches[batch_id] = batch
         self.listeners.on_event(EventKind.WATCH, batch)
         self.listeners.on_watchlist()
@@ -261,6 +265,7 @@ class Watcher:
     def unwatch(self, batch_id: str) -> WatchedBatch | None:
         batch = self.batches.pop(batch_id, None)
         if batch is not None:
+            self._slots.give_back(batch.slot)
             self.listeners.on_event(EventKind.UNWATCH, batch)
             self.listeners.on_watchlist()
         return batch
@@ -270,7 +275,7 @@ class Watcher:
         for batch in self.batches.values():
             batch.next_due = 0.0
         self._discovery_due = 0.0
-        self._paused_until = 0.0
+        self._paused_until = self._not_before
         self.wake()
 
     def wake(self) -> None:
@@ -317,8 +322,7 @@ class Watcher:
         try:
             if discover or len(due) > 1:
                 due = await self._refresh_from_list(due, discover)
-            for batch in due:
-                await self._refresh_one(batch)
+            await self._look_up(due, until=now + self.intervals.poll)
         except TRANSIENT_ERRORS as exc:
             self._failed(exc)
         except (AuthenticationError, PermissionDeniedError) as exc:
@@ -399,6 +403,15 @@ class Watcher:
         """Batches created before this cannot be in flight any more (on the watcher's clock: a
         server's dates, which may be anything, never cut a search short)."""
         return self.wall_time() - IN_FLIGHT_AT_MOST
+
+    async def _look_up(self, due: list[WatchedBatch], until: float) -> None:
+        """Read one by one the due batches that no page showed, the longest waiting first, until
+        the listed ones are due again: thousands of unknown ids are looked up a few at a time
+        between polls of the others, not all before the next one."""
+        for batch in sorted(due, key=lambda b: b.next_due):
+            if self.clock() >= until:
+                break
+            await self._refresh_one(batch)
 
     async def _refresh_one(self, batch: WatchedBatch) -> None:
         self.health.requests += 1
@@ -567,7 +580,9 @@ class Watcher:
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:  # honoured up to the slowest polling the user asked for
-            delay = max(delay, min(retry_after, self.intervals.maximum))
+            retry_after = min(retry_after, self.intervals.maximum)
+            delay = max(delay, retry_after)
+            self._not_before = self.clock() + retry_after
         self._paused_until = self.clock() + delay
         logger.warning(
             "poll failed (%d in a row), next try in %.0f s: %s", health.consecutive_failures, delay, exc

@@ -226,7 +226,7 @@ async def _watch(args: argparse.Namespace) -> int:
             if config.batch_ids and not config.all_active:
                 await _require_a_batch(provider, config.batch_ids)
         stop = asyncio.Event()
-        with stop_on_signals(stop), _control_port_free():
+        with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
             await Sidecar(config, provider, view).run(stop)
     finally:
         await provider.aclose()
@@ -256,8 +256,9 @@ async def _demo(args: argparse.Namespace) -> int:
 
     config = _sidecar_config(args)
     stop = asyncio.Event()
-    with stop_on_signals(stop), _control_port_free():
-        return await run_demo(config, _view(args), args.speed, args.forever, stop)
+    view = _view(args)
+    with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
+        return await run_demo(config, view, args.speed, args.forever, stop)
 
 
 @contextlib.contextmanager

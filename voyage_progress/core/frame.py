@@ -9,6 +9,7 @@ sum, the sidecar's health, and what happened since the previous frame, in order.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -256,16 +257,17 @@ class Receipt:
             self._done()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Frame:
-    """What the sidecar knows at one moment, and what happened since the previous frame."""
+    """What the sidecar knows at one moment, and what happened since the previous frame.
+
+    ``batches`` and ``summary`` are made on first use, from ``watched``: an output that needs
+    neither (most frames carry a few news only) costs nothing for a thousand batches watched.
+    """
 
     #: The sidecar's monotonic clock, in seconds: ``at - batch.read_at`` is a batch's age.
     at: float
     health: Health
-    #: Every watched batch, by slot.
-    batches: tuple[BatchSnapshot, ...] = ()
-    summary: Summary = Summary()
     #: Batches that changed visibly, and events, in the order they happened.
     news: tuple[BatchSnapshot | Event, ...] = ()
     #: A heartbeat: outputs that beat send the health now.
@@ -274,3 +276,14 @@ class Frame:
     full: bool = False
     #: For a frame whose news ends batches: sign it once the news is out (see ``Receipt``).
     receipt: Receipt | None = None
+    #: Every watched batch, by slot, when asked for.
+    watched: Callable[[], Iterable[BatchSnapshot]] = field(default=tuple, repr=False, compare=False)
+
+    @functools.cached_property
+    def batches(self) -> tuple[BatchSnapshot, ...]:
+        """Every watched batch, by slot."""
+        return tuple(self.watched())
+
+    @functools.cached_property
+    def summary(self) -> Summary:
+        return Summary.of(self.batches)
