@@ -44,7 +44,8 @@ def batch(
             "errors": {"data": errors} if errors else None,
         }
     )
-    metrics = BatchProgressMetrics(start_time=NOW, samples=[(NOW, 0), (NOW.replace(second=50), done)])
+    samples = [(NOW, 0), (NOW.replace(second=25), done // 2), (NOW.replace(second=50), done)]
+    metrics = BatchProgressMetrics(start_time=NOW, samples=samples)
     watched.job = job
     watched.event = BatchProgressEvent.from_job(job, NOW, metrics)
     return watched
