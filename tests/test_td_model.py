@@ -274,3 +274,23 @@ def test_the_model_colours_every_status_the_sidecar_sends() -> None:
     assert model.display(state, 0, 100.0, 5.0)["color"] == "failed"  # not "running": it cannot be read
     feed(state, batch_bundle(0, "batch-gone", status="cancelled", phase=6, is_terminal=1))
     assert model.display(state, 0, 100.0, 5.0)["color"] == "idle"
+
+
+def test_stalled_and_at_risk_reach_the_channels_and_the_panel() -> None:
+    state = model.new_state()
+    feed(
+        state,
+        [
+            ("/voyage/sidecar/heartbeat", [1]),
+            ("/voyage/batch/0/id", ["batch_a"]),
+            ("/voyage/batch/0/status", ["in_progress"]),
+            ("/voyage/batch/0/stalled", [1]),
+            ("/voyage/batch/0/at_risk", [1]),
+            ("/voyage/batch/0/deadline", [3600.0]),
+        ],
+    )
+    channels = model.selected_channels(state, 0, 101.0, 5.0)
+    assert (channels["stalled"], channels["at_risk"], channels["deadline"]) == (1.0, 1.0, 3600.0)
+    assert model.slot_channels(state)["b0_at_risk"] == 1.0
+    detail = model.display(state, 0, 101.0, 5.0)["detail"]
+    assert "stalled" in detail and "at risk" in detail

@@ -88,6 +88,8 @@ class Sidecar:
         """Read the state file, then open every socket (errors here are the user's to fix: a
         state file that cannot be read, a port in use, a bad host); nothing is sent before."""
         entries = self.state.load() if self.state else []
+        if self.state is not None:
+            self.watcher.history = self.state.history
         await self.sender.start()
         if self.config.control_port is not None:
             self.control = ControlServer(
@@ -260,7 +262,7 @@ class Sidecar:
             WatchEntry(b.batch_id, b.slot, b.label, b.auto, self._ends_sent.get(b.batch_id))
             for b in self.watcher.by_slot()
         ]
-        self.state.save(entries)
+        self.state.save(entries, self.watcher.history)
 
     def render_state(self) -> tuple[list[WatchedBatch], dict[str, object]]:
         health = self.watcher.health
@@ -311,6 +313,8 @@ def _visible(batch: WatchedBatch) -> tuple[object, ...]:
         counts.failed if counts else None,
         event.error_message if event else None,
         batch.anomalies,
+        event.stalled if event else False,
+        event.at_risk if event else False,
     )
 
 

@@ -35,6 +35,7 @@ from ._exceptions import (
 )
 from ._metrics import BatchProgressMetrics
 from ._models import BatchJob, BatchStatus, RequestCounts
+from ._phases import PhaseHistory
 
 __all__ = ["WatchedBatch", "Watcher", "WatcherHealth"]
 
@@ -76,6 +77,7 @@ class WatchedBatch:
     next_due: float = 0.0
     ended_at: float | None = None
     anomalies: int = 0
+    at_risk_reported: bool = False
 
     @property
     def status(self) -> BatchStatus | None:
@@ -150,6 +152,8 @@ class Watcher:
     clock: Callable[[], float] = time.monotonic
     health: WatcherHealth = field(default_factory=WatcherHealth)
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
+    #: How long the phases around the work took, learned from the batches seen to complete.
+    history: PhaseHistory = field(default_factory=PhaseHistory)
     _discovery_due: float = 0.0
     _paused_until: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -310,17 +314,23 @@ class Watcher:
         wall = self.wall_time()
         if batch.metrics is None:
             batch.metrics = BatchProgressMetrics(start_time=_start_time(job, wall))
+        if job.in_progress_at is not None and job.in_progress_at <= wall:
+            batch.metrics.set_processing_start(job.in_progress_at)
         batch.metrics.add_sample(wall, job.request_counts.processed)
         batch.job = job
         batch.error = None
         batch.last_read = now
         if not batch.label and job.metadata.get("label"):
             batch.label = job.metadata["label"]
-        batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics)
+        self.history.learn(job)  # saved with the watch list, which the end below changes
+        batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics, self.history)
         batch.next_due = now + self.intervals.for_batch(batch)
         if job.status.is_terminal and batch.ended_at is None:
             batch.ended_at = now
         self.listeners.on_update(batch)
+        if batch.event.at_risk and not batch.at_risk_reported:
+            batch.at_risk_reported = True
+            self.listeners.on_event("at_risk", batch)
         end = END_EVENTS.get(job.status)
         if end and batch.reported_end != end:
             batch.reported_end = end
