@@ -90,15 +90,19 @@ MAX_REGIMES = 50
 # -- the horizon -----------------------------------------------------------------------------
 #: A rate that has held for ``t`` seconds is expected to hold for about ``REGIME_LIFE * t``
 #: more (the hazard of a change is ``1 / (REGIME_LIFE * t)``): the longer the history, the
-#: further ahead the present rate is trusted. Fitted on the realistic traces only (see
-#: docs/PERFORMANCE.md); the other families were not used to choose it.
+#: further ahead the present rate is trusted. The shape is read off the traces (the weight the
+#: long-run rate deserves, regressed against the horizon over the history, on all three
+#: families); the constant is a round number near the fit.
 REGIME_LIFE = 2.0
 
 # -- counts and waits ------------------------------------------------------------------------
 #: Counts that change less often than this many polls are refreshed on a period of their own...
 REFRESH_GAPS = 1.5
-#: ...when the gaps between changes vary by less than this (coefficient of variation).
+#: ...when the gaps between changes vary by less than this (coefficient of variation)...
 REGULAR_GAPS = 0.3
+#: ...and the count moves by at least this much at a time (counts moving one or two at a time
+#: wait for requests, not for a refresh).
+REFRESH_STEP = 3.0
 #: The total shows at the first refresh after the work is done: the horizon is rounded up to
 #: whole refresh periods, with this share of a period as a margin.
 REFRESH_MARGIN = 0.1
@@ -118,10 +122,12 @@ STEADY_TOLERANCE = 0.04
 RESOLUTION_NOISE = 2.0
 #: Count changes after which the rate is measured (before, it is a guess: nothing to hold).
 MEASURED_CHANGES = 2
-#: The band: z of the 10th/90th percentiles, a scale calibrated on the realistic traces, the
-#: extra variance of a stall, and the widest it gets.
-#: The band trusts the batch's own forecast errors as if the model were worth this many.
+#: The band trusts the batch's own forecast errors as if the model's variance were worth this
+#: many of them.
 FORECAST_PRIOR = 10.0
+#: The band: z of the 10th/90th percentiles, a scale for what the log-normal model misses (its
+#: tails are too thin: set so that the realistic and stall families both land within 80 +-10 %),
+#: and the widest it gets (log units each side).
 BAND_Z = 1.2816
 BAND_SCALE = 1.5
 MAX_BAND = 3.0
@@ -360,7 +366,7 @@ class _Tracker:
             gap = (self.first[0] + self.last_idle) / 2 - self.processing_start
             return gap if gap > REFRESH_GAPS * self.poll_gap else 0.0
         gap = self.change_gap
-        if self.changes < 3 or gap <= REFRESH_GAPS * self.poll_gap:
+        if self.changes < 3 or gap <= REFRESH_GAPS * self.poll_gap or self.step < REFRESH_STEP:
             return 0.0
         return gap if self.change_gap_squared / (gap * gap) - 1 < REGULAR_GAPS**2 else 0.0
 
@@ -423,7 +429,8 @@ class _Tracker:
             self.held = None
             return UNKNOWN_ETA
         last_time, last_count = self.last
-        held = self.held
+        usual = self.usual_wait()
+        held, steady = self.held, False
         if held is None or held[0] != total or held[3] != self.changes:
             # a new count: a new end time (held steady against the last one when within noise)
             remaining = total - max(completed, last_count)
@@ -434,31 +441,33 @@ class _Tracker:
                 # the total shows at a refresh, about half a poll before the poll that sees it
                 steps = max(1.0, math.ceil(horizon / period + REFRESH_MARGIN))
                 horizon = steps * period - 0.5 * self.poll_gap
-            end = last_time + horizon
+            end = last_time + max(horizon, usual)  # and not before the next change is due
             if held is not None and held[0] == total and self.changes > MEASURED_CHANGES:
-                end = self._steady(end, held[1])
+                end, steady = self._steady(end, held[1])
             held = (total, end, self.time, self.changes)
         end = held[1]
-        usual = self.usual_wait()
         waited = self.time - last_time
         if self.stalled():  # the countdown stopped when the stall began; the wait adds to it
             grace = STALL_GAPS * usual
             eta = max(end - last_time - grace, MIN_ETA_GAPS * usual) + STALL_GROWTH * (waited - grace)
-        else:  # and not before the next change is due
-            eta = max(end - self.time, usual - waited, MIN_ETA_GAPS * usual)
+        else:
+            eta = max(end - self.time, MIN_ETA_GAPS * usual)
+            if steady:
+                eta = min(eta, self.shown)
         self.held, self.shown = held, eta
         return eta
 
-    def _steady(self, end: float, held_end: float) -> float:
-        """The new end time, unless it is later than the held one by less than the noise: then
-        the ETA may hold, but not rise above the last one shown."""
+    def _steady(self, end: float, held_end: float) -> tuple[float, bool]:
+        """The new end time, and whether it is held: when it is later than the held one by less
+        than the noise, the ETA may hold but not rise above the last one shown."""
         assert self.last is not None
         counted = max(1, self.last[1] - self.history[0][1])
         relative = max(STEADY_TOLERANCE, RESOLUTION_NOISE / counted) * max(held_end - self.time, 0.0)
-        noise = relative + self.change_gap  # counts move in steps: so does the end they imply
+        # a change is dated to within a poll: so is the end it implies
+        noise = relative + self.poll_gap
         if end < held_end or end - held_end > noise:
-            return end  # sooner, or news: a real slowdown
-        return min(end, self.time + self.shown)  # later within the noise: the ETA holds
+            return end, False  # sooner, or news: a real slowdown
+        return min(end, self.time + self.shown), True
 
     def band(self) -> tuple[float, float]:
         """How far below and above the ETA the band reaches, in log units (set with the end

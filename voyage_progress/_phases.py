@@ -32,9 +32,9 @@ __all__ = ["Durations", "PhaseEstimate", "PhaseHistory", "deadline_of", "phase_e
 #: Durations kept per model and phase (the latest ones).
 MAX_KEPT = 20
 #: Finalizing before any batch was seen to complete: a tenth of the time the requests took
-#: (result files grow with the batch), give or take a factor of e, and at least a few seconds.
+#: (result files grow with the batch), give or take a factor of e, and at least a second.
 FINALIZING_PRIOR_SHARE = 0.1
-FINALIZING_PRIOR_MINIMUM = 5.0
+FINALIZING_PRIOR_MINIMUM = 1.0
 PRIOR_LOG_SPREAD = 1.0
 #: The prior counts as this many observed batches.
 PRIOR_WEIGHT = 1.0
