@@ -363,6 +363,8 @@ class _Tracker:
         if self.changes == 1:
             if self.processing_start is None or self.last_idle is None or self.first is None:
                 return 0.0
+            if self.first[1] < REFRESH_STEP:
+                return 0.0
             gap = (self.first[0] + self.last_idle) / 2 - self.processing_start
             return gap if gap > REFRESH_GAPS * self.poll_gap else 0.0
         gap = self.change_gap

@@ -31,10 +31,11 @@ __all__ = ["Durations", "PhaseEstimate", "PhaseHistory", "deadline_of", "phase_e
 
 #: Durations kept per model and phase (the latest ones).
 MAX_KEPT = 20
-#: Finalizing before any batch was seen to complete: a tenth of the time the requests took
-#: (result files grow with the batch), give or take a factor of e, and at least a second.
+#: Finalizing is learned as a share of the time the requests took (result files grow with the
+#: batch); before any batch was seen to complete, a tenth, give or take a factor of e.
 FINALIZING_PRIOR_SHARE = 0.1
-FINALIZING_PRIOR_MINIMUM = 1.0
+#: Finalizing takes at least this many seconds.
+FINALIZING_MINIMUM = 1.0
 PRIOR_LOG_SPREAD = 1.0
 #: The prior counts as this many observed batches.
 PRIOR_WEIGHT = 1.0
@@ -78,8 +79,8 @@ class Durations:
 
 @dataclass
 class PhaseHistory:
-    """What the batches seen to complete took, per model: queue and finalizing seconds, and
-    requests per second of processing."""
+    """What the batches seen to complete took, per model: queue seconds, finalizing as a share
+    of the processing time, and requests per second of processing."""
 
     queue: dict[str, Durations] = field(default_factory=dict)
     finalizing: dict[str, Durations] = field(default_factory=dict)
@@ -100,8 +101,9 @@ class PhaseHistory:
         for model in (job.model or ANY_MODEL, ANY_MODEL) if job.model else (ANY_MODEL,):
             if created and started:
                 learned |= _add(self.queue, model, (started - created).total_seconds())
-            if finalizing and completed:
-                learned |= _add(self.finalizing, model, (completed - finalizing).total_seconds())
+            if started and finalizing and completed and finalizing > started:
+                share = (completed - finalizing) / (finalizing - started)
+                learned |= _add(self.finalizing, model, share)
             total = job.request_counts.total
             if started and finalizing and total:
                 learned |= _add(self.rate, model, total / max((finalizing - started).total_seconds(), 1e-3))
@@ -117,10 +119,10 @@ class PhaseHistory:
     def finalizing_estimate(self, model: str | None, processing: float) -> tuple[float, float]:
         """Log mean and spread of finalizing seconds, for requests that took ``processing``
         seconds (a prior until a batch was seen to complete)."""
-        prior = max(FINALIZING_PRIOR_MINIMUM, FINALIZING_PRIOR_SHARE * processing)
-        stats = self._durations(self.finalizing, model).log_mean_spread(prior)
+        stats = self._durations(self.finalizing, model).log_mean_spread(FINALIZING_PRIOR_SHARE)
         assert stats is not None
-        return stats
+        log_share, spread = stats
+        return math.log(max(FINALIZING_MINIMUM, processing * math.exp(log_share))), spread
 
     def queue_estimate(self, model: str | None) -> tuple[float, float] | None:
         return self._durations(self.queue, model).log_mean_spread(None)
