@@ -76,7 +76,6 @@ CHANGE_Z = 3.0
 MIN_SHIFT = 0.08
 #: Count changes the shortest stretch compared must span.
 MIN_STRETCH_CHANGES = 3
-STEP_NOISE = 1.0
 #: The current rate is measured over the shortest recent stretch of the regime whose log rate
 #: is known to within this (10 %): short enough to follow the present, long enough not to
 #: chase the counts' graininess.
@@ -250,7 +249,7 @@ class _Tracker:
         self.change_gap_squared = 0.0  # and of their squares: how irregular they are
         self.poll_gap = 0.0  # usual seconds between samples
         self.detected = 0  # change points found
-        self.step = 0.0
+        self.step = 0.0  # usual count moved per change (moving average): the count's graininess
         self.regimes: deque[tuple[float, float]] = deque(maxlen=MAX_REGIMES)  # (seconds, log rate)
         # the end time of the last ETA, as (total, end, when, changes seen)
         self.held: tuple[int, float, float, int] | None = None
@@ -295,11 +294,12 @@ class _Tracker:
 
     def _noise(self, span: float, counted: float) -> float:
         """Variance of a log rate measured over ``span`` seconds and ``counted`` requests: each
-        end of the stretch is dated to within a poll, and requests finish at random moments."""
+        end of the stretch is dated to within a poll and counted to within a step, and requests
+        finish at random moments."""
         if span <= 0 or counted <= 0:
             return math.inf
         step = min(self.step, counted) / counted
-        return (self.poll_gap / span) ** 2 + 1.0 / counted + STEP_NOISE * step * step / 4
+        return (self.poll_gap / span) ** 2 + step * step / 4 + 1.0 / counted
 
     def _detect(self) -> None:
         """Start a new regime at the split of the regime that best explains a change of rate:
