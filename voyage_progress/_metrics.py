@@ -249,6 +249,7 @@ class _Tracker:
         self.change_gap_squared = 0.0  # and of their squares: how irregular they are
         self.poll_gap = 0.0  # usual seconds between samples
         self.detected = 0  # change points found
+        self.measured = (0.0, 0.0, math.inf, 0.0)  # ``rates``, as of the latest change
         self.step = 0.0  # usual count moved per change (moving average): the count's graininess
         self.regimes: deque[tuple[float, float]] = deque(maxlen=MAX_REGIMES)  # (seconds, log rate)
         # the end time of the last ETA, as (total, end, when, changes seen)
@@ -286,7 +287,8 @@ class _Tracker:
         self._detect()
         if len(self.history) > MAX_HISTORY:
             self.history = _thinned(self.history)
-        current = self.rates()[1]
+        self.measured = self._measure()
+        current = self.measured[1]
         if current > 0:
             self.forecasts.append((time, count, math.log(current)))
             if len(self.forecasts) > MAX_HISTORY:
@@ -386,12 +388,18 @@ class _Tracker:
 
     def rates(self) -> tuple[float, float, float, float]:
         """The long-run rate, the current one, the current one's log variance, and the hazard
-        of a change of regime per second."""
+        of a change of regime per second (from the first count, what it alone can say)."""
         if self.first is None or self.last is None:
             return 0.0, 0.0, math.inf, 0.0
         if self.changes < 2:
             rate = self._first_rate()
             return rate, rate, PRIOR_SPREAD**2, 0.0
+        return self.measured
+
+    def _measure(self) -> tuple[float, float, float, float]:
+        """``rates`` from the second count on: worked out at each count change, so that what a
+        poll between changes is told does not depend on when it asks."""
+        assert self.first is not None and self.last is not None
         first_time, first_count = self.first
         last_time, last_count = self.last
         long_run = (last_count - first_count) / (last_time - first_time)

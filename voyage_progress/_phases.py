@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ._metrics import BAND_Z
 from ._models import BatchJob, BatchStatus
 
 __all__ = ["Durations", "PhaseEstimate", "PhaseHistory", "deadline_of", "phase_eta"]
@@ -41,8 +42,6 @@ PRIOR_LOG_SPREAD = 1.0
 PRIOR_WEIGHT = 1.0
 #: A phase that has run past its usual length is expected to last this share of its age more.
 OVERRUN_SHARE = 0.25
-#: z of the band's 10th/90th percentiles.
-BAND_Z = 1.2816
 #: The queue estimate's band is at least this wide (log units) each side: a guess from history.
 HISTORY_MIN_SPREAD = 0.7
 #: The key of durations learned across every model.
@@ -177,7 +176,7 @@ class PhaseEstimate:
     from_history: bool = False
 
 
-UNKNOWN = PhaseEstimate(math.inf, math.inf, math.inf)
+NO_ESTIMATE = PhaseEstimate(math.inf, math.inf, math.inf)
 
 
 def _remaining(log_mean: float, spread: float, elapsed: float) -> tuple[float, float, float]:
@@ -214,7 +213,7 @@ def phase_eta(
     if math.isfinite(eta):
         return PhaseEstimate(eta + final, low + final_low, high + final_high)
     if first_progress_seen or status not in (BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS):
-        return UNKNOWN
+        return NO_ESTIMATE
     return _from_history(job, now, history)
 
 
@@ -225,7 +224,7 @@ def _from_history(job: BatchJob, now: datetime, history: PhaseHistory) -> PhaseE
     queue = history.queue_estimate(job.model)
     total = job.request_counts.total
     if rate is None or queue is None or not total:
-        return UNKNOWN
+        return NO_ESTIMATE
     queue_mean, queue_spread = queue
     if job.status is BatchStatus.VALIDATING:
         waited = max(0.0, (now - job.created_at).total_seconds()) if job.created_at else 0.0
