@@ -66,8 +66,13 @@ def test_a_stall_stops_the_countdown_and_makes_the_eta_grow() -> None:
     assert before < after < later  # the wait adds to the ETA instead of counting it down
     low, high = metrics.calculate_eta_band(10_000, 1800)
     assert low < later < high and high / later > later / low  # a stall widens the band's high side
-    feed(metrics, [(1200, 1830)])
+    feed(metrics, [(1200 + t, 1800 + 3 * t) for t in range(10, 310, 10)])
     assert not metrics.is_stalled()
+    steady = BatchProgressMetrics(start_time=T0)
+    feed(steady, [(t, 3 * t) for t in range(10, 910, 10)])  # the same counts, without the stall
+    stretched = metrics.calculate_eta_band(10_000, 2700)[1] / metrics.calculate_eta(10_000, 2700)
+    plain = steady.calculate_eta_band(10_000, 2700)[1] / steady.calculate_eta(10_000, 2700)
+    assert stretched > plain  # a batch that stalled may stall again: its band reaches further
 
 
 def test_a_step_in_the_rate_is_detected_within_a_few_count_changes() -> None:

@@ -130,6 +130,8 @@ FORECAST_PRIOR = 10.0
 BAND_Z = 1.2816
 BAND_SCALE = 1.5
 MAX_BAND = 3.0
+#: A share of the time stalled above this is taken as this (a batch that did little but stall).
+MAX_STALL_SHARE = 0.9
 
 
 @dataclass
@@ -250,6 +252,7 @@ class _Tracker:
         self.poll_gap = 0.0  # usual seconds between samples
         self.detected = 0  # change points found
         self.measured = (0.0, 0.0, math.inf, 0.0)  # ``rates``, as of the latest change
+        self.stalled_seconds = 0.0  # in the stalls seen to end
         self.step = 0.0  # usual count moved per change (moving average): the count's graininess
         self.regimes: deque[tuple[float, float]] = deque(maxlen=MAX_REGIMES)  # (seconds, log rate)
         # the end time of the last ETA, as (total, end, when, changes seen)
@@ -278,6 +281,8 @@ class _Tracker:
     def _changed(self, time: float, count: int) -> None:
         assert self.last is not None
         gap = time - self.last[0]
+        if self.changes > 1 and gap > STALL_GAPS * self.usual_wait():
+            self.stalled_seconds += gap  # a stall that ended
         self.change_gap = _average(self.change_gap, gap, GAP_WEIGHT)
         self.change_gap_squared = _average(self.change_gap_squared, gap * gap, GAP_WEIGHT)
         self.step = _average(self.step, abs(count - self.last[1]), GAP_WEIGHT)
@@ -481,11 +486,16 @@ class _Tracker:
 
     def band(self) -> tuple[float, float]:
         """How far below and above the ETA the band reaches, in log units (set with the end
-        time); a stall widens its high side by the spread between regimes."""
+        time). A stall under way widens the high side by the spread between regimes; a batch
+        that spent a share ``s`` of its time in stalls may spend as much of what is left: the
+        high end stretches by ``1 / (1 - s)``."""
         low, high = self.spreads
         if self.stalled():
-            high = min(MAX_BAND, math.hypot(high, _spread(self._between_regimes())))
-        return low, high
+            high = math.hypot(high, _spread(self._between_regimes()))
+        if self.first is not None and self.last is not None and self.last[0] > self.first[0]:
+            share = min(MAX_STALL_SHARE, self.stalled_seconds / (self.last[0] - self.first[0]))
+            high -= math.log(1 - share)
+        return low, min(MAX_BAND, high)
 
     def _spreads(self, horizon: float, measured: float, share: float) -> tuple[float, float]:
         """The band for ``horizon`` seconds ahead, in log units below and above.
