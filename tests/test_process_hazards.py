@@ -125,7 +125,7 @@ async def test_a_standard_output_nobody_reads_blocks_nothing(receiver: OscReceiv
                     send_control(control, "watch", f"batch-unread-{number:05d}")
                     if number % 100 == 0:
                         await asyncio.sleep(0.01)
-                await receiver.wait_for(lambda r: len(r.events("watch")) == 3001, timeout=20)
+                await receiver.wait_for(lambda r: len(r.events("watch")) == 3001, timeout=60)
                 await heartbeats_go_on(receiver)
                 code, err = await stopped(process)
         finally:
