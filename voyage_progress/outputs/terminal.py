@@ -26,10 +26,10 @@ from rich.console import Console
 
 from ..core.format import format_duration, format_rate
 from ..core.text import clean_label, clean_text
+from ..outputs._lines import LineWriter
+from ..outputs.osc._messages import batch_status
+from ..outputs.table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row, event_note
 from ..watcher import WatchedBatch
-from ._lines import LineWriter
-from .osc._messages import batch_status
-from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
 
 __all__ = ["MODES", "SidecarView"]
 
@@ -79,7 +79,10 @@ class SidecarView:
         if self.mode not in ("text", "json"):
             return
         fields = _batch_fields(batch)
-        key = f"{fields['status']} {fields['done']} {fields['failed']} {fields['total']} {fields['error']}"
+        key = (
+            f"{fields['status']} {fields['done']} {fields['failed']} {fields['total']} {fields['error']} "
+            f"{fields['note']}"
+        )
         if self._last.get(batch.batch_id) == key:
             return
         self._last[batch.batch_id] = key
@@ -95,6 +98,8 @@ class SidecarView:
                 line += f" failed {fields['failed']}"
             if fields["error"]:
                 line += f" - {fields['error']}"
+            if fields["note"]:
+                line += f" ({fields['note']})"
             self._text(line)
 
     def event(self, kind: str, batch: WatchedBatch) -> None:
@@ -184,6 +189,7 @@ def _batch_fields(batch: WatchedBatch) -> dict[str, Any]:
         "error": clean_text(
             batch.error or (event.error_message if event and event.is_terminal else None) or ""
         ),
+        "note": event_note(event) if event else "",
     }
 
 
@@ -203,6 +209,7 @@ def _row(batch: WatchedBatch) -> Row:
         eta_high=event.eta_high if event else math.inf,
         error=fields["error"],
         slot=batch.slot,
+        note=fields["note"],
     )
 
 

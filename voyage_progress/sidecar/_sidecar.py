@@ -126,6 +126,8 @@ class Sidecar:
         to fix: a state file that cannot be read or that another sidecar holds, a port in use, a
         bad host); nothing is sent before."""
         entries = self.state.load() if self.state else []
+        if self.state is not None:
+            self.watcher.history = self.state.history
         if self.state:
             self.state.lock()
         try:
@@ -433,6 +435,8 @@ def _visible(batch: WatchedBatch) -> tuple[object, ...]:
         counts.failed if counts else None,
         event.error_message if event else None,
         batch.anomalies,
+        event.stalled if event else False,
+        event.at_risk if event else False,
     )
 
 

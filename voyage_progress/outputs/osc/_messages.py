@@ -26,6 +26,11 @@ def _seconds(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) and value >= 0 else UNKNOWN
 
 
+def _deadline(value: float | None) -> float:
+    """Seconds to the deadline: 0 once passed, ``UNKNOWN`` when there is none."""
+    return max(0.0, value) if value is not None and math.isfinite(value) else UNKNOWN
+
+
 def batch_status(batch: WatchedBatch) -> str:
     """The batch's status as receivers and the terminal see it: the API's, or the sidecar's own
     ``pending`` (not read yet) and ``error`` (cannot be read); all are in ``STATUSES``."""
@@ -57,6 +62,10 @@ def batch_messages(prefix: str, batch: WatchedBatch, poll_age: float | None) -> 
         (BATCH.ETA, _seconds(event.eta_seconds if event else None)),
         (BATCH.ETA_LOW, _seconds(event.eta_low if event else None)),
         (BATCH.ETA_HIGH, _seconds(event.eta_high if event else None)),
+        (BATCH.ETA_FROM_HISTORY, int(bool(event and event.eta_from_history))),
+        (BATCH.STALLED, int(bool(event and event.stalled))),
+        (BATCH.DEADLINE, _deadline(event.deadline_seconds if event else None)),
+        (BATCH.AT_RISK, int(bool(event and event.at_risk))),
         (BATCH.ELAPSED, _seconds(event.elapsed_seconds if event else None)),
         (BATCH.POLL_AGE, _seconds(poll_age)),
         (BATCH.IS_COMPLETE, int(bool(event and event.is_complete))),
