@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import api, emit, eta, footprint, scale
+from benchmarks import api, emit, endtoend, eta, footprint, scale
 from benchmarks._report import Result, table
 
 BENCHMARKS = {
     "eta": eta.run,
+    "e2e": endtoend.run,
     "emit": emit.run,
     "footprint": footprint.run,
     "api": api.run,

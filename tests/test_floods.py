@@ -114,9 +114,9 @@ def saves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     written: list[int] = []
     save = StateFile.save
 
-    def counted(self: StateFile, entries: list[object]) -> bool:
+    def counted(self: StateFile, entries: list[object], *history: object) -> bool:
         written.append(len(entries))
-        return save(self, entries)  # type: ignore[arg-type]
+        return save(self, entries, *history)  # type: ignore[arg-type]
 
     monkeypatch.setattr(StateFile, "save", counted)
     return written

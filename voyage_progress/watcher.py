@@ -36,6 +36,7 @@ from .core.events import BatchProgressEvent
 from .core.frame import BatchSnapshot, EventKind
 from .core.metrics import BatchProgressMetrics
 from .core.models import BatchJob, BatchStatus, Page, RequestCounts
+from .core.phases import PhaseHistory
 from .core.slots import Slots
 from .core.text import check_batch_id, clean_label, clean_text, one_line
 from .providers import BatchAPI
@@ -97,6 +98,7 @@ class WatchedBatch(WatchEntry):
     anomalies: int = 0
     not_found: int = 0
     not_found_since: float | None = None
+    at_risk_reported: bool = False
     #: The batch as every output shows it, as of its latest change (see ``snapshot``).
     shown: BatchSnapshot = field(init=False, repr=False, compare=False)
 
@@ -215,6 +217,8 @@ class Watcher:
     clock: Callable[[], float] = time.monotonic
     health: WatcherHealth = field(default_factory=WatcherHealth)
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
+    #: How long the phases around the work took, learned from the batches seen to complete.
+    history: PhaseHistory = field(default_factory=PhaseHistory)
     _discovery_due: float = 0.0
     _discovery: Discovery = field(default_factory=Discovery)
     _paused_until: float = 0.0
@@ -465,18 +469,24 @@ class Watcher:
         wall = self.wall_time()
         if batch.metrics is None:
             batch.metrics = BatchProgressMetrics(start_time=_start_time(job, wall))
+        if job.in_progress_at is not None and job.in_progress_at <= wall:
+            batch.metrics.set_processing_start(job.in_progress_at)
         batch.metrics.add_sample(wall, job.request_counts.processed)
         batch.job = job
         batch.error = None
         batch.last_read = now
         if not batch.label and job.metadata.get("label"):
             batch.label = clean_label(job.metadata["label"])
-        batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics)
+        self.history.learn(job)  # saved with the watch list, which the end below changes
+        batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics, self.history)
         batch.next_due = now + self.intervals.for_batch(batch)
         just_ended = job.status.is_terminal and batch.ended_at is None
         if just_ended:
             batch.ended_at = now
         self._show(batch)
+        if batch.event.at_risk and not batch.at_risk_reported:
+            batch.at_risk_reported = True
+            self.listeners.on_event(EventKind.AT_RISK, batch)
         end = EventKind.end_of(job.status)
         if just_ended and end is not None and batch.end_said != end:
             # said once it is out (the listeners set ``end_said``); a batch that ended is not
@@ -551,6 +561,10 @@ class Watcher:
         for batch in self.batches.values():
             if batch.metrics is not None:
                 batch.metrics = BatchProgressMetrics(start_time=batch.metrics.start_time)
+        # Dates are counted on the monotonic clock from an anchor on the system's: after a jump
+        # the two no longer agree, and a date an hour off would count the hour as work done
+        # (the finalizing phase is a share of the time the requests took). Anchor again.
+        self._origin = (self.clock(), datetime.now(UTC))
 
     def _retire_ended(self) -> None:
         if self.retire_after is None:

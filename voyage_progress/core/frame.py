@@ -48,6 +48,7 @@ class EventKind(enum.StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     ERROR = "error"
+    AT_RISK = "at_risk"
 
     @classmethod
     def end_of(cls, status: BatchStatus) -> EventKind | None:
@@ -93,11 +94,19 @@ class BatchSnapshot:
     #: It will not change any more: it ended, or it cannot be read.
     is_terminal: bool = False
     anomalies: int = 0
+    #: No progress for several times the usual wait between count changes.
+    stalled: bool = False
+    #: The ETA band's high end passes the deadline (or the deadline has passed).
+    at_risk: bool = False
     rate: float | None = field(default=None, compare=False)
     eta: float = field(default=math.inf, compare=False)
     eta_low: float = field(default=math.inf, compare=False)
     eta_high: float = field(default=math.inf, compare=False)
     elapsed: float | None = field(default=None, compare=False)
+    #: The ETA comes from past batches (before the first progress), not from this one's rate.
+    eta_from_history: bool = field(default=False, compare=False)
+    #: Seconds until the completion window ends (negative once passed; ``inf`` unknown or ended).
+    deadline: float = field(default=math.inf, compare=False)
     #: When it was last read, on the sidecar's monotonic clock (None: never).
     read_at: float | None = field(default=None, compare=False)
 
@@ -141,6 +150,10 @@ class BatchSnapshot:
             eta_low=event.eta_low,
             eta_high=event.eta_high,
             elapsed=event.elapsed_seconds,
+            stalled=event.stalled,
+            at_risk=event.at_risk,
+            eta_from_history=event.eta_from_history,
+            deadline=event.deadline_seconds,
             read_at=read_at,
         )
 

@@ -28,7 +28,7 @@ from ..core.format import format_duration
 from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health
 from ..core.text import clean_text
 from ._lines import LineWriter
-from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row, describe, shown_error
+from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row, describe, note, shown_error
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -107,14 +107,15 @@ class SidecarView:
         if self.mode not in ("text", "json"):
             return
         record = _record(batch)
-        key = f"{batch.status} {batch.done} {batch.failed} {batch.total} {record['error']}"
+        key = f"{batch.status} {batch.done} {batch.failed} {batch.total} {record['error']} {record['note']}"
         if self._last.get(batch.batch_id) == key:
             return
         self._last[batch.batch_id] = key
         if self.mode == "json":
             self._json("batch", **record)
         else:
-            self._text(f"slot {batch.slot} {describe(batch)}")
+            noted = f" ({record['note']})" if record["note"] else ""
+            self._text(f"slot {batch.slot} {describe(batch)}{noted}")
 
     def event(self, kind: EventKind, batch: BatchSnapshot) -> None:
         if kind is EventKind.UNWATCH:
@@ -204,6 +205,7 @@ def _record(batch: BatchSnapshot) -> dict[str, Any]:
         "rate": batch.rate or 0.0,
         "eta": batch.eta,
         "error": shown_error(batch),
+        "note": note(batch),
     }
 
 

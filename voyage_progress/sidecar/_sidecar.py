@@ -127,6 +127,8 @@ class Sidecar:
         to fix: a state file that cannot be read or that another sidecar holds, a port in use, a
         bad host); nothing is sent before."""
         entries = self.state.load() if self.state else []
+        if self.state is not None:
+            self.watcher.history = self.state.history
         if self.state:
             self.state.lock()
         try:

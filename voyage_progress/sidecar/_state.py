@@ -1,4 +1,6 @@
-"""The sidecar's watch list on disk, so that a restarted sidecar picks up where it stopped.
+"""The sidecar's watch list on disk, so that a restarted sidecar picks up where it stopped, and
+what it learned of how long batches queue and finalize (``history``, for the ETA). A file
+without ``history`` (written by an older version) loads with an empty one.
 
 Writes are atomic (a temporary file in the same folder, flushed, then renamed over the old
 one): a crash or a power cut mid-write leaves the previous list, never half a file. A state file
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.frame import EventKind
+from ..core.phases import PhaseHistory
 from ..core.text import clean_label, is_batch_id
 from ..watcher import WatchEntry
 
@@ -76,6 +79,8 @@ class StateFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.last_error: str | None = None
+        #: What ``load`` found of the phases' history (empty before, or in an older file).
+        self.history = PhaseHistory()
         self._lock: int | None = None
 
     @property
@@ -140,12 +145,14 @@ class StateFile:
         except OSError as exc:
             raise OSError(f"cannot read the state file {self.path}: {exc.strerror or exc}") from None
         try:
-            entries = json.loads(data.decode("utf-8"))["batches"]
+            document = json.loads(data.decode("utf-8"))
+            entries = document["batches"]
             if not isinstance(entries, list):
                 raise TypeError("batches is not a list")
         except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
             self._set_aside()
             return []
+        self.history = PhaseHistory.from_dict(document.get("history"))
         return [entry for entry in map(_from_dict, entries) if entry is not None]
 
     def _set_aside(self) -> None:
@@ -161,9 +168,12 @@ class StateFile:
             ) from None
         logger.warning("state file %s is damaged; moved it to %s and started empty", self.path, damaged)
 
-    def save(self, entries: Iterable[WatchEntry]) -> bool:
-        """Write the list atomically. False (and a logged warning, once) when the disk refuses."""
-        document = {"version": VERSION, "batches": [_to_dict(e) for e in entries]}
+    def save(self, entries: Iterable[WatchEntry], history: PhaseHistory | None = None) -> bool:
+        """Write the list (and the history) atomically. False (and a logged warning, once) when
+        the disk refuses."""
+        document: dict[str, Any] = {"version": VERSION, "batches": [_to_dict(e) for e in entries]}
+        if history is not None:
+            document["history"] = history.to_dict()
         data = json.dumps(document, indent=1).encode()
         target = self.target
         try:
@@ -210,9 +220,14 @@ class SaveSchedule:
 
     def save_now(self) -> None:
         """Save at once, in this thread (before anything else runs)."""
-        self.state.save(self._entries())
+        self.state.save(self._entries(), self._history())
         self._saved_at = time.monotonic()
         self.saves += 1
+
+    def _history(self) -> PhaseHistory:
+        """A copy of what the watcher learned, taken here: the saving thread must not read it
+        while the event loop adds to it."""
+        return PhaseHistory.from_dict(self.state.history.to_dict())
 
     def changed(self) -> None:
         self._wanted = True
@@ -234,7 +249,7 @@ class SaveSchedule:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._hurry.wait(), wait)
             self._wanted = False
-            await asyncio.to_thread(self.state.save, self._entries())
+            await asyncio.to_thread(self.state.save, self._entries(), self._history())
             self._saved_at = time.monotonic()
             self.saves += 1
 
