@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ...core.commands import CommandHandler
-from ...core.frame import Event, Frame
+from ...core.frame import Frame
 from ...core.peers import host_port
-from ._codec import Message
 from ._control import ControlServer
-from ._messages import batch_messages, event_message, health_messages, summary_messages
+from ._messages import frame_bundles
 from ._outbox import Outbox
 from ._sender import Destination, OscSender
 
@@ -79,23 +78,10 @@ class OscOutput:
             raise
 
     def publish(self, frame: Frame) -> None:
-        bundles = self._bundles(frame)
+        bundles = frame_bundles(self.prefix, frame)
         sent = frame.receipt.hold() if frame.receipt is not None and bundles else None
         for number, bundle in enumerate(bundles, start=1):
             self.outbox.put(bundle, sent if number == len(bundles) else None)
-
-    def _bundles(self, frame: Frame) -> list[list[Message]]:
-        prefix = self.prefix
-        bundles = [health_messages(prefix, frame.health)] if frame.beat else []
-        summary = summary_messages(prefix, frame.summary)
-        for item in frame.news:
-            if isinstance(item, Event):
-                bundles.append([event_message(prefix, item)])
-            else:
-                bundles.append(batch_messages(prefix, item, _age(frame, item.read_at)) + summary)
-        if frame.full:
-            bundles += [batch_messages(prefix, b, _age(frame, b.read_at)) + summary for b in frame.batches]
-        return bundles
 
     async def aclose(self) -> None:
         """Stop listening, let every queued bundle out, close the sockets."""
@@ -103,7 +89,3 @@ class OscOutput:
             await self.control.aclose()
         await self.outbox.drain()
         await self.sender.aclose()
-
-
-def _age(frame: Frame, read_at: float | None) -> float | None:
-    return None if read_at is None else max(0.0, frame.at - read_at)
