@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults as defaults
-from ._common import CommandError, Commands, destination, pair, port, positive, prefix
+from ._common import CommandError, Commands, destination, http_address, pair, port, positive, prefix
 
 if TYPE_CHECKING:
     from ..outputs.terminal import SidecarView
@@ -99,6 +99,19 @@ def _sidecar_options(parser: argparse.ArgumentParser, api: bool = True) -> None:
         help="accept control messages from this address (needed to listen beyond loopback)",
     )
     osc.add_argument("--allow-cancel", action="store_true", help="obey /control/cancel")
+    http = parser.add_argument_group("HTTP: OSCQuery, the JSON stream and the dashboard")
+    http.add_argument(
+        "--http",
+        type=http_address,
+        metavar="HOST:PORT",
+        help="where the HTTP server listens (default: "
+        f"{defaults.DEFAULT_HTTP_HOST}:{defaults.DEFAULT_HTTP_PORT}, skipped if that port is taken); "
+        "beyond loopback it needs --allow-peer",
+    )
+    http.add_argument("--no-http", action="store_true", help="no HTTP server")
+    http.add_argument(
+        "--no-mdns", action="store_true", help="do not announce OSCQuery on mDNS (only done beyond loopback)"
+    )
     if api:
         _polling_options(parser)
     output = parser.add_argument_group("terminal output")
@@ -145,6 +158,7 @@ def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
 
     if hasattr(args, "poll_interval"):
         watching["intervals"] = Intervals(args.poll_interval, args.min_interval, args.max_interval)
+    http_host, http_port = args.http or (defaults.DEFAULT_HTTP_HOST, defaults.DEFAULT_HTTP_PORT)
     return SidecarConfig(
         destinations=args.osc or [Destination(defaults.DEFAULT_OSC_HOST, defaults.DEFAULT_OSC_PORT)],
         prefix=args.prefix,
@@ -153,6 +167,11 @@ def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
         allowed_peers=args.allow_peer,
         allow_cancel=args.allow_cancel,
         multicast_ttl=args.multicast_ttl,
+        outputs=("osc",) if args.no_http else ("osc", "oscquery", "web"),
+        http_host=http_host,
+        http_port=None if args.no_http else http_port,
+        http_optional=args.http is None,
+        mdns=not args.no_mdns,
         **watching,
     )
 
@@ -222,13 +241,16 @@ async def _demo(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _control_port_free() -> Iterator[None]:
-    """A control port in use, with the way out the command line adds to the control input's own."""
+    """A control or HTTP port in use, with the way out the command line adds to the listener's own."""
+    from ..outputs._http import HttpPortInUse
     from ..outputs.osc import ControlPortInUse
 
     try:
         yield
     except ControlPortInUse as exc:
         raise CommandError(f"{exc}; or listen for none with --no-control") from None
+    except HttpPortInUse as exc:
+        raise CommandError(f"{exc} (is another sidecar running? pick another --http, or --no-http)") from None
 
 
 async def _namespace(args: argparse.Namespace) -> int:
