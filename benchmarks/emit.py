@@ -35,8 +35,9 @@ main figure in context, measured in the same rounds:
   added to both senders, which brings their ratio down.
 
 Also measured: bundles per second (the sidecar sends one bundle per batch change: its 26
-messages) through ``OscSender.send_bundle`` against python-osc's ``OscBundleBuilder`` +
-``OscMessageBuilder`` + ``SimpleUDPClient.send``, the same way; and byte identity: every message
+messages), encoded by ``encode_bundle`` and sent by ``OscSender.send_datagram`` as the outbox
+does, against python-osc's ``OscBundleBuilder`` + ``OscMessageBuilder`` +
+``SimpleUDPClient.send``, the same way; and byte identity: every message
 of the list encoded by ``encode_message`` and every bundle by ``encode_bundle``, compared with
 python-osc's builders' datagrams.
 
@@ -480,7 +481,9 @@ async def _messages(traffic: Traffic, drain: Drain, plan: Plan) -> dict[str, Sid
 async def _bundles(traffic: Traffic, drain: Drain, plan: Plan) -> dict[str, Side]:
     async with _senders(drain.port) as (sender, client):
         jobs = {
-            "ours": _per_item(sender.send_bundle, traffic.bundles, plan.bundle_reps),
+            "ours": _per_item(
+                lambda b: sender.send_datagram(encode_bundle(b)), traffic.bundles, plan.bundle_reps
+            ),
             "python-osc": _per_item(
                 lambda b: client.send(python_osc_bundle(b)), traffic.bundles, plan.bundle_reps
             ),

@@ -29,7 +29,7 @@ from ..core.peers import parse_allowed_peers, peer_allowed
 from ._faults import Faults
 from ._glitches import glitch_body
 from ._scenarios import SCENARIOS
-from ._store import QUICK_BATCH_PARAMS, ApiProblem, Store
+from ._store import ApiProblem, Store
 
 API_PREFIX = "/v1"
 _ID_SEGMENT = re.compile(r"/(batch|file)[-_][A-Za-z0-9]+")
@@ -181,20 +181,7 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
         body = await _json_body(request)
         count = int(body.get("requests", 100))
         scenario = str(body.get("scenario", store.default_scenario))
-        lines = (
-            json.dumps({"custom_id": f"request-{i}", "body": {"input": [f"text {i}"]}}) for i in range(count)
-        )
-        file = store.add_file("sim_batch_input.jsonl", "batch", ("\n".join(lines) + "\n").encode())
-        metadata = {"sim_scenario": scenario, **body.get("metadata", {})}
-        batch = store.create_batch(
-            {
-                "endpoint": "/v1/embeddings",
-                "completion_window": "12h",
-                "input_file_id": file.id,
-                "request_params": dict(QUICK_BATCH_PARAMS),
-                "metadata": metadata,
-            }
-        )
+        batch = store.add_quick_batch(count, {"sim_scenario": scenario, **body.get("metadata", {})})
         return JSONResponse(store.batch_json(batch))
 
     async def scenarios(request: Request) -> Response:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 from collections.abc import AsyncIterator, Collection, Iterator
 from typing import Any
@@ -22,7 +21,7 @@ from ._app import API_PREFIX, Stats, build_app
 from ._clock import SimClock
 from ._faults import Faults
 from ._scenarios import DEFAULT_SCENARIO
-from ._store import QUICK_BATCH_PARAMS, Store
+from ._store import Store
 
 __all__ = ["Simulator", "run_simulator", "serve_forever"]
 
@@ -74,23 +73,9 @@ class Simulator:
 
     def add_batch(self, requests: int = 100, scenario: str | None = None, **metadata: str) -> str:
         """Create a batch directly (no upload), as if a client had; returns its id."""
-        lines = "".join(
-            json.dumps({"custom_id": f"request-{i}", "body": {"input": [f"text {i}"]}}) + "\n"
-            for i in range(requests)
-        )
-        file = self.store.add_file("sim_batch_input.jsonl", "batch", lines.encode())
         if scenario is not None:
             metadata["sim_scenario"] = scenario
-        batch = self.store.create_batch(
-            {
-                "endpoint": "/v1/embeddings",
-                "completion_window": "12h",
-                "input_file_id": file.id,
-                "request_params": dict(QUICK_BATCH_PARAMS),
-                "metadata": metadata,
-            }
-        )
-        return batch.id
+        return self.store.add_quick_batch(requests, metadata).id
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         """The batch object as the API would answer it now."""
@@ -110,7 +95,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise OSError(exc.errno, f"cannot listen on {host_port(host, port)}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     return sock
 

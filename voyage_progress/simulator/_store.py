@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -233,6 +234,24 @@ class Store:
         )
         self.batches[batch.id] = batch
         return batch
+
+    def add_quick_batch(self, requests: int, metadata: Mapping[str, str]) -> SimBatch:
+        """A batch of ``requests`` one-text requests, created without an upload (its input file is
+        made here), with ``QUICK_BATCH_PARAMS``."""
+        lines = "".join(
+            json.dumps({"custom_id": f"request-{i}", "body": {"input": [f"text {i}"]}}) + "\n"
+            for i in range(requests)
+        )
+        file = self.add_file("sim_batch_input.jsonl", "batch", lines.encode())
+        return self.create_batch(
+            {
+                "endpoint": "/v1/embeddings",
+                "completion_window": "12h",
+                "input_file_id": file.id,
+                "request_params": dict(QUICK_BATCH_PARAMS),
+                "metadata": dict(metadata),
+            }
+        )
 
     def get_batch(self, batch_id: str) -> SimBatch:
         batch = self.batches.get(batch_id)
