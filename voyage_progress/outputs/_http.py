@@ -152,8 +152,8 @@ class HttpServer:
 
     async def _serve(self, sock: socket.socket) -> None:
         routes = [route for output in self.served for route in output.routes]
-        # exact paths first: OSCQuery answers any other path, and must not hide /ui or /events
-        routes.sort(key=lambda route: "{" in getattr(route, "path", ""))
+        # routes that take any path last: OSCQuery answers every path that is not another's
+        routes.sort(key=lambda route: ":path}" in getattr(route, "path", ""))
         app = _Guard(Starlette(routes=routes), self._allowed, loopback=not self.beyond_loopback)
         config = uvicorn.Config(
             app,

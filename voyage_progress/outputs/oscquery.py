@@ -115,7 +115,7 @@ class OscQuerySettings(Protocol):
     def mdns_on_loopback(self) -> bool: ...
 
 
-@dataclass
+@dataclass(eq=False)  # each client is itself, whatever it listens to
 class _Listener:
     """One WebSocket client: what it listens to and what waits to be sent to it."""
 
@@ -294,6 +294,8 @@ class OscQueryOutput:
         root = _Node("/", "voyage-progress: live progress of batch jobs")
         prefix = root.child(self.prefix, "the sidecar's namespace (--prefix)")
         for group, addresses in NAMESPACE.items():
+            if group == "control" and self.rules is None:
+                continue
             if addresses and addresses[0].path.count("/") > 1:
                 prefix.child(f"{self.prefix}/{group}", GROUP_TITLES[group])
             if group == "batch":
@@ -303,7 +305,7 @@ class OscQueryOutput:
                     batches.child(self._slot_path(slot), f"slot {slot}: {batch.batch_id}{label}")
                     for address in addresses:
                         prefix.method(address.full(self.prefix, slot), address)
-            elif group != "control" or self.rules is not None:
+            else:
                 for address in addresses:
                     if address is CONTROL.CANCEL and self.rules is not None and not self.rules.allow_cancel:
                         continue
