@@ -194,6 +194,7 @@ async def _watch(args: argparse.Namespace) -> int:
     from ..providers import open_provider
     from ..sidecar import Sidecar
     from ._signals import stop_on_signals
+    from .demo import say_where
 
     for batch_id in args.batch_ids:
         if not batch_id or any(c in batch_id for c in "/ ?#"):
@@ -222,8 +223,13 @@ async def _watch(args: argparse.Namespace) -> int:
         except TRANSIENT_ERRORS as exc:
             view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
         stop = asyncio.Event()
-        with stop_on_signals(stop), _control_port_free():
-            await Sidecar(config, provider, view).run(stop)
+        sidecar = Sidecar(config, provider, view)
+        where = asyncio.create_task(say_where(sidecar, view))
+        try:
+            with stop_on_signals(stop), _control_port_free():
+                await sidecar.run(stop)
+        finally:
+            where.cancel()
     finally:
         await provider.aclose()
     return 0
