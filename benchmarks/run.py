@@ -15,10 +15,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import api, emit, eta, footprint
+from benchmarks import api, emit, eta, footprint, hub
 from benchmarks._report import Result, table
 
-BENCHMARKS = {"eta": eta.run, "emit": emit.run, "footprint": footprint.run, "api": api.run}
+BENCHMARKS = {
+    "eta": eta.run,
+    "emit": emit.run,
+    "footprint": footprint.run,
+    "api": api.run,
+    "hub": hub.run,
+}
 DOCS = Path(__file__).parent.parent / "docs" / "PERFORMANCE.md"
 MARKER = "<!-- figures -->"
 

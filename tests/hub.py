@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -125,9 +126,10 @@ class Listener:
 
     def take(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
-            parsed = OscMessage(message)
-            self.frames.append((parsed.address, list(parsed.params)))
-            self.values[parsed.address] = list(parsed.params)
+            packet = list(OscBundle(message)) if OscBundle.dgram_is_bundle(message) else [OscMessage(message)]
+            for parsed in packet:
+                self.frames.append((parsed.address, list(parsed.params)))
+                self.values[parsed.address] = list(parsed.params)
         else:
             self.commands.append(json.loads(message))
 

@@ -7,7 +7,8 @@ the RNBO runner and MadMapper read it:
   one attribute, ``?HOST_INFO`` the server: every node follows the namespace module (type, range,
   unit, meaning), with the values the sidecar sent last; batch slots appear as batches are watched.
 - A WebSocket at ``/``: ``{"COMMAND": "LISTEN", "DATA": path}`` streams that address's values as
-  binary OSC frames (the same values the UDP output sends, each address at most once per frame),
+  binary OSC frames (the same values the UDP output sends, each address at most once per frame;
+  several in one frame make one bundle),
   ``IGNORE`` stops; ``PATH_ADDED``/``PATH_REMOVED`` when a batch slot appears or is retired.
   Binary OSC frames sent to it are control messages, under the control port's rules.
 - mDNS: ``_oscjson._tcp`` announced whenever the server listens beyond loopback (``--no-mdns``).
@@ -47,7 +48,7 @@ from ..core.commands import Command, CommandHandler
 from ..core.frame import BatchSnapshot, Frame, Health, Summary
 from ..core.peers import is_loopback
 from ._http import HttpServer, Outgoing, close_websocket, json_error, serve_websocket
-from .osc._codec import Arg, OscDecodeError, decode, encode_message
+from .osc._codec import Arg, Message, OscDecodeError, decode, encode_bundle, encode_message
 from .osc._control import ControlRules
 from .osc._messages import frame_bundles, health_messages, summary_messages
 from .osc._namespace import (
@@ -232,20 +233,20 @@ class OscQueryOutput:
             self._put(listener, text)
 
     def _stream(self, changed: dict[str, list[Arg]], events: list[list[Arg]]) -> None:
-        encoded: dict[str, bytes] = {}
+        """Each client's share of the frame as one OSC packet: a message, or a bundle of them
+        (one WebSocket message per client per frame, however many addresses it listens to)."""
         event_address = EVENT.EVENT.full(self.prefix)
         for listener in self._listeners:
             paths = listener.paths
             if not paths:
                 continue
-            for address in paths.intersection(changed):
-                data = encoded.get(address)
-                if data is None:
-                    data = encoded[address] = encode_message(address, changed[address])
-                self._put(listener, data)
+            messages: list[Message] = [(address, changed[address]) for address in paths.intersection(changed)]
             if event_address in paths:
-                for args in events:
-                    self._put(listener, encode_message(event_address, args))
+                messages += [(event_address, args) for args in events]
+            if len(messages) == 1:
+                self._put(listener, encode_message(*messages[0]))
+            elif messages:
+                self._put(listener, encode_bundle(messages))
 
     def _put(self, listener: _Listener, message: str | bytes) -> None:
         if not listener.outgoing.put(message):
