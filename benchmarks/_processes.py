@@ -138,8 +138,15 @@ def simulator(*options: str, speed: float = 1.0) -> Iterator[SimulatorControl]:
         match = re.search(r"(http://\S+?)/v1\b", _first_line(started))
         if match is None:
             raise RuntimeError("no URL in the simulator's first line")
-        with httpx.Client(base_url=match.group(1), timeout=30) as http:
+        with httpx.Client(base_url=match.group(1), headers=_steering_headers(options), timeout=30) as http:
             yield SimulatorControl(match.group(1) + "/v1", http, started)
+
+
+def _steering_headers(options: tuple[str, ...]) -> dict[str, str]:
+    """With ``--api-key``, ``/_sim`` needs the key too."""
+    if "--api-key" not in options[:-1]:
+        return {}
+    return {"Authorization": f"Bearer {options[options.index('--api-key') + 1]}"}
 
 
 # -- measuring a process ------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Each watched batch wants polling at its own pace: slowly while validating, at th
 interval while running, faster when it is about to finish. A cycle starts when the first batch
 is due, and refreshes every due batch with ``GET /batches?limit=100`` pages (one request for up
 to a hundred in-flight batches), falling back to ``GET /batches/{id}`` for those the pages did
-not show. A batch stops being polled once its end has been seen.
+not show. A batch stops being polled once its end has been seen. An answer that cannot be used
+is that batch's anomaly, never the end of a cycle for the others.
 
 The watcher knows providers only as ``BatchAPI`` (get and list batches), and nothing of
 outputs: it keeps the state and calls its listeners. ``WatchedBatch.snapshot`` is how that
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ._defaults import COMPLETION_WINDOW_HOURS
 from .core.errors import (
     TRANSIENT_ERRORS,
     APIError,
@@ -33,7 +35,8 @@ from .core.errors import (
 from .core.events import BatchProgressEvent
 from .core.frame import BatchSnapshot, EventKind
 from .core.metrics import BatchProgressMetrics
-from .core.models import BatchJob, BatchStatus, RequestCounts
+from .core.models import BatchJob, BatchStatus, Page, RequestCounts
+from .core.text import check_batch_id, clean_label, clean_text, one_line
 from .providers import BatchAPI
 
 __all__ = ["Intervals", "Listeners", "WatchEntry", "WatchedBatch", "Watcher", "WatcherHealth"]
@@ -41,7 +44,14 @@ __all__ = ["Intervals", "Listeners", "WatchEntry", "WatchedBatch", "Watcher", "W
 logger = logging.getLogger("voyage_progress.watcher")
 
 PAGE_SIZE = 100
+#: The most list pages one cycle reads, whether for due batches or in search of in-flight ones
+#: (a search that needs more pages goes on in the next cycles).
 MAX_LIST_PAGES = 3
+#: How long after its creation a batch may still be in flight: the completion window, and an
+#: hour more for finalizing or cancelling and for a server clock that runs behind ours.
+IN_FLIGHT_AT_MOST = timedelta(hours=COMPLETION_WINDOW_HOURS + 1)
+#: The longest health message: one line on a screen, one small OSC string.
+_MAX_HEALTH_MESSAGE = 200
 #: Seconds a wait may overrun before it means the clock jumped (a machine woke from sleep, a
 #: paused process resumed).
 CLOCK_JUMP = 30.0
@@ -140,6 +150,32 @@ class Intervals:
 
 
 @dataclass
+class Discovery:
+    """How far the search for in-flight batches (``all_active``) has gone.
+
+    A search reads the list from the newest batch down and ends at a batch too old to be in
+    flight, at the end of the list, or at the batch the previous search began with: every batch
+    below that one was looked at then (those in flight are watched, and one that had ended does
+    not start again). A cycle reads at most ``MAX_LIST_PAGES`` pages, so a search that needs
+    more goes on from ``cursor`` in the next cycles; each of them reads the newest page first,
+    for the batches created meanwhile."""
+
+    cursor: str | None = None
+    began_with: str | None = None
+    known_below: str | None = None
+
+    def begin(self, first_page: Page[BatchJob]) -> None:
+        self.began_with = first_page.data[0].id if first_page.data else None
+
+    def advance(self, page: Page[BatchJob], too_old: datetime) -> None:
+        """Move past ``page``: the search is over, or goes on after its last batch."""
+        if _search_ends(page, self.known_below, too_old):
+            self.cursor, self.known_below = None, self.began_with
+        else:
+            self.cursor = _next_page(page)
+
+
+@dataclass
 class Listeners:
     """What the watcher tells the rest of the sidecar."""
 
@@ -159,6 +195,7 @@ class Watcher:
     health: WatcherHealth = field(default_factory=WatcherHealth)
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
     _discovery_due: float = 0.0
+    _discovery: Discovery = field(default_factory=Discovery)
     _paused_until: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
@@ -183,7 +220,10 @@ class Watcher:
         auto: bool = False,
         end_said: EventKind | None = None,
     ) -> WatchedBatch:
-        """Add a batch (or relabel it); it keeps its slot for as long as it is watched."""
+        """Add a batch (or relabel it); it keeps its slot for as long as it is watched. Raises
+        ``ValueError`` for an id that is not a batch id (see ``voyage_progress.core.text``)."""
+        check_batch_id(batch_id)
+        label = clean_label(label)
         existing = self.batches.get(batch_id)
         if existing is not None:
             if label and label != existing.label:
@@ -273,27 +313,52 @@ class Watcher:
         return self.health.last_cycle_requests
 
     async def _refresh_from_list(self, due: list[WatchedBatch], discover: bool) -> list[WatchedBatch]:
-        """Update from list pages; returns the due batches the pages did not show."""
+        """Update from list pages, the newest first, then those a search for in-flight batches
+        still has to read (see ``Discovery``), or those that may show the due batches not seen
+        yet; returns the due batches the pages did not show."""
         missing = {b.batch_id: b for b in due}
-        after: str | None = None
-        for _ in range(MAX_LIST_PAGES):
-            self.health.requests += 1
-            page = await self.client.list_batches(limit=PAGE_SIZE, after=after)
-            in_flight_seen = False
-            for job in page.data:
-                watched = self.batches.get(job.id)
-                if watched is None and discover and job.status.is_in_flight:
-                    watched = self.watch(job.id, job.metadata.get("label", ""), auto=True)
-                if watched is not None and watched.is_active:
-                    self._apply(watched, job)
-                    missing.pop(job.id, None)
-                in_flight_seen = in_flight_seen or job.status.is_in_flight
-            if not page.has_more or not page.data or (not missing and not (discover and in_flight_seen)):
+        search = self._discovery if discover else None
+        resuming = search is not None and search.cursor is not None
+        page = await self._read_page(None, missing, discover)
+        if search is not None and not resuming:
+            search.begin(page)
+            search.advance(page, self._too_old())
+        after = _next_page(page)
+        for _ in range(MAX_LIST_PAGES - 1):
+            if search is not None and search.cursor is not None:
+                # taken before the read: a cursor the server refuses starts the search afresh
+                after, search.cursor = search.cursor, None
+                page = await self._read_page(after, missing, discover)
+                search.advance(page, self._too_old())
+            elif missing and after is not None:
+                page = await self._read_page(after, missing, discover)
+            else:
                 break
-            after = page.last_id or page.data[-1].id
+            after = _next_page(page)
         if discover:
             self._discovery_due = self.clock() + self.intervals.poll
         return list(missing.values())
+
+    async def _read_page(
+        self, after: str | None, missing: dict[str, WatchedBatch], discover: bool
+    ) -> Page[BatchJob]:
+        """One list page, applied to the batches it shows (and, when discovering, watching those
+        in flight); the due batches it showed are taken out of ``missing``."""
+        self.health.requests += 1
+        page = await self.client.list_batches(limit=PAGE_SIZE, after=after)
+        for job in page.data:
+            watched = self.batches.get(job.id)
+            if watched is None and discover and job.status.is_in_flight:
+                watched = self.watch(job.id, job.metadata.get("label", ""), auto=True)
+            if watched is not None and watched.is_active:
+                self._apply(watched, job)
+                missing.pop(job.id, None)
+        return page
+
+    def _too_old(self) -> datetime:
+        """Batches created before this cannot be in flight any more (on the watcher's clock: a
+        server's dates, which may be anything, never cut a search short)."""
+        return self.wall_time() - IN_FLIGHT_AT_MOST
 
     async def _refresh_one(self, batch: WatchedBatch) -> None:
         self.health.requests += 1
@@ -310,6 +375,13 @@ class Watcher:
     # -- applying what was read -------------------------------------------------------------------
 
     def _apply(self, batch: WatchedBatch, job: BatchJob) -> None:
+        try:
+            self._apply_answer(batch, job)
+        except Exception as exc:  # one answer that cannot be used is this batch's anomaly, not the cycle's
+            batch.next_due = self.clock() + self.intervals.for_batch(batch)
+            self._anomaly(batch, f"ignored an answer that could not be applied ({one_line(exc)})")
+
+    def _apply_answer(self, batch: WatchedBatch, job: BatchJob) -> None:
         now = self.clock()
         checked = self._checked(batch, job)
         if checked is None:  # not believed: keep what is known, read it again at the next poll
@@ -324,7 +396,7 @@ class Watcher:
         batch.error = None
         batch.last_read = now
         if not batch.label and job.metadata.get("label"):
-            batch.label = job.metadata["label"]
+            batch.label = clean_label(job.metadata["label"])
         batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics)
         batch.next_due = now + self.intervals.for_batch(batch)
         just_ended = job.status.is_terminal and batch.ended_at is None
@@ -350,7 +422,7 @@ class Watcher:
         if problem is None and job.status.is_terminal and counts.processed < before.processed:
             problem = "an end with fewer requests done than already seen"
         if problem is not None:
-            self._anomaly(batch, f"ignored an answer with {problem}: {job.status.value} {counts}")
+            self._anomaly(batch, f"ignored an answer with {problem}: {clean_text(job.status.value)} {counts}")
             return None
         fixed = RequestCounts(
             counts.total or before.total,
@@ -364,7 +436,7 @@ class Watcher:
             self._anomaly(batch, f"counts {counts} went backwards; kept {fixed}")
             job = dataclasses.replace(job, request_counts=fixed)
         if not job.status.is_known:
-            self._anomaly(batch, f"unknown status {job.status.value!r}")
+            self._anomaly(batch, f"unknown status {clean_text(job.status.value)!r}")
         elif job.malformed:
             self._anomaly(batch, "malformed " + ", ".join(job.malformed))
         return job
@@ -421,7 +493,7 @@ class Watcher:
         health.consecutive_failures += 1
         transient = isinstance(exc, TRANSIENT_ERRORS)
         what = "invalid API key" if auth else "API unreachable" if transient else "API error"
-        health.message = f"{what}: {exc}"[:200]
+        health.message = clean_text(f"{what}: {exc}", _MAX_HEALTH_MESSAGE)
         backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(health.consecutive_failures, 6))
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
         retry_after = getattr(exc, "retry_after", None)
@@ -431,6 +503,11 @@ class Watcher:
         logger.warning(
             "poll failed (%d in a row), next try in %.0f s: %s", health.consecutive_failures, delay, exc
         )
+
+    def loop_failed(self, exc: BaseException) -> None:
+        """The polling loop itself failed (a bug): health says so until a cycle succeeds."""
+        self.health.api_ok = False
+        self.health.message = clean_text(f"polling failed: {one_line(exc)}", _MAX_HEALTH_MESSAGE)
 
     def poll_age(self) -> float | None:
         last = self.health.last_success
@@ -453,6 +530,21 @@ def _implausible(job: BatchJob, previous: BatchJob | None) -> str | None:
     if old.is_known and new.is_known and not old.is_terminal and new.phase < old.phase:
         return "a status that went back"
     return None
+
+
+def _next_page(page: Page[BatchJob]) -> str | None:
+    """The ``after`` of the page that follows ``page``; None at the end of the list."""
+    if not page.has_more or not page.data:
+        return None
+    return page.last_id or page.data[-1].id
+
+
+def _search_ends(page: Page[BatchJob], known_below: str | None, too_old: datetime) -> bool:
+    """The list ends here, or goes on only with batches that need no looking at."""
+    return _next_page(page) is None or any(
+        job.id == known_below or (job.created_at is not None and job.created_at < too_old)
+        for job in page.data
+    )
 
 
 def _start_time(job: BatchJob, now: datetime) -> datetime:

@@ -6,22 +6,40 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults as defaults
-from ._common import CommandError, Commands, destination, http_address, pair, port, positive, prefix
+from ._common import (
+    CommandError,
+    Commands,
+    base_url_hint,
+    batch_id,
+    destination,
+    http_address,
+    open_api,
+    pair,
+    port,
+    positive,
+    prefix,
+    ttl,
+)
 
 if TYPE_CHECKING:
     from ..outputs.terminal import SidecarView
+    from ..providers import Provider
     from ..sidecar import SidecarConfig
 
 
 def add_commands(commands: Commands) -> None:
     watch = commands.add("watch", _watch, "watch batches and send their progress as OSC (the sidecar)")
     watch.add_argument(
-        "batch_ids", nargs="*", metavar="BATCH_ID", help="batches to watch (or none: see --all-active)"
+        "batch_ids",
+        nargs="*",
+        type=batch_id,
+        metavar="BATCH_ID",
+        help="batches to watch (or none: see --all-active)",
     )
     _sidecar_options(watch)
     watch.add_argument(
@@ -55,6 +73,13 @@ def add_commands(commands: Commands) -> None:
     )
     demo.add_argument("--forever", action="store_true", help="keep creating batches until stopped (Ctrl+C)")
 
+    td_export = commands.add(
+        "td-export", _td_export, "write the TouchDesigner component's files into a folder", api=False
+    )
+    td_export.add_argument(
+        "folder", type=Path, metavar="DIR", help="where to write them (created if missing)"
+    )
+
     namespace = commands.add("namespace", _namespace, "print the OSC namespace", api=False)
     namespace.add_argument("--format", choices=["markdown", "json"], default="markdown")
     namespace.add_argument("--prefix", type=prefix, default=defaults.DEFAULT_OSC_PREFIX)
@@ -77,7 +102,7 @@ def _sidecar_options(parser: argparse.ArgumentParser, api: bool = True) -> None:
         help="address prefix (default: %(default)s)",
     )
     osc.add_argument(
-        "--multicast-ttl", type=int, default=1, metavar="N", help="hops for multicast (default: 1)"
+        "--multicast-ttl", type=ttl, default=1, metavar="N", help="hops for multicast, 0-255 (default: 1)"
     )
     osc.add_argument(
         "--control-host",
@@ -157,6 +182,11 @@ def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
     from ..watcher import Intervals
 
     if hasattr(args, "poll_interval"):
+        if not args.min_interval <= args.poll_interval <= args.max_interval:
+            raise CommandError(
+                f"polling needs --min-interval ({args.min_interval:g}) <= --poll-interval "
+                f"({args.poll_interval:g}) <= --max-interval ({args.max_interval:g})"
+            )
         watching["intervals"] = Intervals(args.poll_interval, args.min_interval, args.max_interval)
     http_host, http_port = args.http or (defaults.DEFAULT_HTTP_HOST, defaults.DEFAULT_HTTP_PORT)
     return SidecarConfig(
@@ -191,37 +221,31 @@ def _view(args: argparse.Namespace) -> SidecarView:
 
 async def _watch(args: argparse.Namespace) -> int:
     from ..core.errors import TRANSIENT_ERRORS, AuthenticationError, PermissionDeniedError
-    from ..providers import open_provider
     from ..sidecar import Sidecar
     from ._signals import stop_on_signals
     from .demo import say_where
 
-    for batch_id in args.batch_ids:
-        if not batch_id or any(c in batch_id for c in "/ ?#"):
-            raise CommandError(f"invalid batch id {batch_id!r}")
     config = _sidecar_config(
         args,
         batch_ids=list(dict.fromkeys(args.batch_ids)),
-        labels=dict(pair(item) for item in args.label),
+        labels=dict(pair(item, "--label", "BATCH_ID=LABEL") for item in args.label),
         all_active=args.all_active,
         state_file=args.state_file,
         retire_after=args.retire_after or (3600.0 if args.all_active else None),
     )
     view = _view(args)
-    provider = open_provider(
-        defaults.DEFAULT_PROVIDER,
-        base_url=args.base_url,
-        timeout=args.timeout,
-        max_retries=2,
-        max_requests_per_second=args.max_rps,
-    )
+    provider = open_api(args, max_retries=2)
     try:
         try:
-            await provider.list_batches(limit=1)
+            with base_url_hint(provider):
+                await provider.list_batches(limit=1)
         except (AuthenticationError, PermissionDeniedError) as exc:
             raise CommandError(f"the API refused the key: {exc}") from None
-        except TRANSIENT_ERRORS as exc:
+        except TRANSIENT_ERRORS as exc:  # a sidecar may start before the network: keep trying
             view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
+        else:
+            if config.batch_ids and not config.all_active:
+                await _require_a_batch(provider, config.batch_ids)
         stop = asyncio.Event()
         sidecar = Sidecar(config, provider, view)
         where = asyncio.create_task(say_where(sidecar, view))
@@ -233,6 +257,23 @@ async def _watch(args: argparse.Namespace) -> int:
     finally:
         await provider.aclose()
     return 0
+
+
+async def _require_a_batch(client: Provider, batch_ids: Sequence[str]) -> None:
+    """Refuse to start with nothing to watch: when none of the batches given exists (a typo,
+    another organisation's ids). One that exists is enough; the others then show as errors.
+    When the API cannot tell just now, watching starts anyway."""
+    from ..core.errors import TRANSIENT_ERRORS, NotFoundError
+
+    for batch in batch_ids:
+        try:
+            await client.get_batch(batch)
+            return
+        except NotFoundError:
+            continue
+        except TRANSIENT_ERRORS:
+            return
+    raise CommandError(f"no batch {', '.join(batch_ids)}: nothing to watch (or add --all-active)")
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -257,6 +298,16 @@ def _control_port_free() -> Iterator[None]:
         raise CommandError(f"{exc}; or listen for none with --no-control") from None
     except HttpPortInUse as exc:
         raise CommandError(f"{exc} (is another sidecar running? pick another --http, or --no-http)") from None
+
+
+async def _td_export(args: argparse.Namespace) -> int:
+    from .td_export import export
+
+    written = export(args.folder)
+    builder = args.folder / "VoyageProgress.py"
+    print(f"wrote {len(written)} files to {args.folder}; in TouchDesigner, drag {builder} into a network,")
+    print("right-click it and choose Run Script (td_components' README.md tells the rest).")
+    return 0
 
 
 async def _namespace(args: argparse.Namespace) -> int:

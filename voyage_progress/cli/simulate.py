@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import _defaults as defaults
+from ..core.peers import ADDRESS_IN_USE
 from ._common import CommandError, Commands, non_negative, port
 
 
@@ -58,15 +59,23 @@ async def _simulate(args: argparse.Namespace) -> int:
         print(f"  export {defaults.BASE_URL_ENV}={sim.base_url} {defaults.API_KEY_ENV}={key}")
         print("  Ctrl+C to stop", flush=True)
 
-    await serve_forever(
-        args.host,
-        args.port,
-        speed=args.speed,
-        faults=faults,
-        api_key=args.api_key,
-        seed=args.seed,
-        scenario=args.scenario,
-        ready=ready,
-        allowed_peers=args.allow_peer,
-    )
+    try:
+        await serve_forever(
+            args.host,
+            args.port,
+            speed=args.speed,
+            faults=faults,
+            api_key=args.api_key,
+            seed=args.seed,
+            scenario=args.scenario,
+            ready=ready,
+            allowed_peers=args.allow_peer,
+        )
+    except OSError as exc:
+        if exc.errno not in ADDRESS_IN_USE:
+            raise
+        raise CommandError(
+            f"port {args.port} on {args.host} is in use (is another simulator running?): "
+            "choose another with --port PORT, or --port 0 for any free one"
+        ) from None
     return 0

@@ -34,7 +34,11 @@ class BatchAPI(Protocol):
 
 
 class Provider(BatchAPI, Protocol):
-    """A batch API as opened by name: it holds connections until closed."""
+    """A batch API as opened by name: where it is reached (for messages), and connections that
+    it holds until closed."""
+
+    @property
+    def base_url(self) -> str: ...
 
     async def aclose(self) -> None: ...
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -50,6 +51,8 @@ _ERRORS_BY_STATUS: dict[int, type[APIError]] = {
 
 #: Errors after which a create may or may not have happened on the server.
 _AMBIGUOUS = (APIConnectionError, ServerError, MalformedResponseError)
+#: The system's error number in front of its words ("[Errno -2] Name or service not known").
+_ERROR_NUMBER = re.compile(r"\[(?:Errno|WinError) -?\d+\]\s*")
 
 
 class HttpAPI:
@@ -225,14 +228,17 @@ def validated_base_url(url: str) -> str:
 
 def parse_object(content: bytes) -> Mapping[str, Any]:
     """A JSON object; ``ValueError`` for anything else."""
-    body = json.loads(content)  # ValueError on malformed JSON
+    try:
+        body = json.loads(content)  # ValueError on malformed JSON
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise ValueError("the answer nests too deep to read") from None
     if not isinstance(body, Mapping):
         raise ValueError(f"expected a JSON object, got {type(body).__name__}")
     return body
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _ERROR_NUMBER.sub("", str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 

@@ -327,12 +327,17 @@ def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[bytes], Pa
             raise ValueError("the list has no data array")
         return Page(
             data=tuple(_parse_items(item, data)),
-            first_id=body.get("first_id") or None,
-            last_id=body.get("last_id") or None,
+            first_id=_page_id(body.get("first_id")),
+            last_id=_page_id(body.get("last_id")),
             has_more=bool(body.get("has_more", False)),
         )
 
     return parse
+
+
+def _page_id(value: object) -> str | None:
+    """A page's ``first_id`` or ``last_id``, if it is a string at all (it is sent back as ``after``)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _parse_items(item: Callable[[Mapping[str, Any]], T], data: list[Any]) -> list[T]:

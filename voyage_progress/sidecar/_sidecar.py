@@ -28,6 +28,7 @@ from .._defaults import (
 )
 from ..core.commands import Command, CommandKind
 from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Receipt, Summary
+from ..core.text import one_line
 from ..outputs import Output, open_outputs
 from ..outputs.osc import Destination
 from ..outputs.terminal import SidecarView
@@ -101,6 +102,7 @@ class Sidecar:
             retire_after=config.retire_after,
             listeners=Listeners(on_update=self._changed, on_event=self._event, on_watchlist=self._save),
         )
+        self._stop: asyncio.Event | None = None
         self._restoring = False
         self._snapshots: dict[str, BatchSnapshot] = {}
         self._news: list[BatchSnapshot | Event] = []
@@ -127,11 +129,16 @@ class Sidecar:
         self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Start, watch until ``stop`` is set, then announce the shutdown."""
+        """Start, watch until ``stop`` is set (or a shutdown command arrives), then announce the
+        shutdown."""
+        self._stop = stop
         await self.start()
         try:
             tasks = [
-                asyncio.create_task(_supervised("polling", self.watcher.run, stop), name="watcher"),
+                asyncio.create_task(
+                    _supervised("polling", self.watcher.run, stop, self.watcher.loop_failed),
+                    name="watcher",
+                ),
                 asyncio.create_task(_supervised("heartbeat", self._heartbeats, stop), name="heartbeat"),
             ]
             try:
@@ -300,6 +307,9 @@ class Sidecar:
         elif command.kind is CommandKind.REFRESH:
             self.watcher.refresh()
             self.send_full_state()
+        elif command.kind is CommandKind.SHUTDOWN:
+            if self._stop is not None:
+                self._stop.set()
         elif command.kind is CommandKind.CANCEL and command.batch_id:
             try:
                 await self.client.cancel_batch(command.batch_id)
@@ -311,13 +321,18 @@ class Sidecar:
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 
 
-async def _supervised(name: str, run: Loop, stop: asyncio.Event) -> None:
-    """Run a loop of the sidecar; should it ever fail, log why and start it again: a show
-    goes on with a sidecar that hiccuped, not with one that quietly stopped sending."""
+async def _supervised(
+    name: str, run: Loop, stop: asyncio.Event, failed: Callable[[Exception], None] | None = None
+) -> None:
+    """Run a loop of the sidecar; should it ever fail, log why (in the line itself: a log
+    handler may show no traceback), tell ``failed``, and start it again: a show goes on with a
+    sidecar that hiccuped, not with one that quietly stopped sending."""
     while not stop.is_set():
         try:
             await run(stop)
             return
-        except Exception:
-            logger.exception("the %s loop failed; restarting it in a second", name)
+        except Exception as exc:
+            logger.exception("the %s loop failed (%s); restarting it in a second", name, one_line(exc))
+            if failed is not None:
+                failed(exc)
             await asyncio.sleep(1.0)

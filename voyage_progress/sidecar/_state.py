@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.frame import EventKind
+from ..core.text import clean_label, is_batch_id
 from ..watcher import WatchEntry
 
 __all__ = ["StateFile"]
@@ -36,14 +37,14 @@ def _to_dict(entry: WatchEntry) -> dict[str, Any]:
 
 
 def _from_dict(data: Any) -> WatchEntry | None:
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+    if not isinstance(data, dict) or not is_batch_id(data.get("id")):
         return None
     slot = data.get("slot")
     said = data.get("reported_end")
     return WatchEntry(
         batch_id=data["id"],
         slot=slot if isinstance(slot, int) and slot >= 0 else -1,
-        label=str(data.get("label") or ""),
+        label=clean_label(str(data.get("label") or "")),
         auto=bool(data.get("auto", False)),
         end_said=EventKind(said) if said in _ENDS else None,
     )
