@@ -77,7 +77,7 @@ async def test_one_node_one_attribute_and_host_info(sim: Simulator) -> None:
         "UDP",
     )
     assert "FULL_PATH" not in host_info  # HOST_INFO alone, whatever the path
-    assert set(control["CONTENTS"]) == {"watch", "unwatch", "refresh"}  # cancel only with --allow-cancel
+    assert set(control["CONTENTS"]) == {"watch", "unwatch", "refresh", "shutdown"}  # cancel: --allow-cancel
     assert control["CONTENTS"]["watch"]["ACCESS"] == 2 and control["CONTENTS"]["watch"]["TYPE"] == "s"
     assert control["CONTENTS"]["watch"]["OVERLOADS"] == [{"TYPE": "ss"}]
     assert "VALUE" not in control["CONTENTS"]["watch"]
