@@ -15,14 +15,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import api, emit, eta, footprint, hub
+from benchmarks import api, emit, endtoend, eta, footprint, hub, scale
 from benchmarks._report import Result, table
 
 BENCHMARKS = {
     "eta": eta.run,
+    "e2e": endtoend.run,
     "emit": emit.run,
     "footprint": footprint.run,
     "api": api.run,
+    "scale": scale.run,
     "hub": hub.run,
 }
 DOCS = Path(__file__).parent.parent / "docs" / "PERFORMANCE.md"

@@ -47,8 +47,8 @@ async def test_the_dashboard_shows_the_batches_live_and_survives_a_restart(tmp_p
             await page.wait_for(
                 f"(p => p > 0 && p < 100)(parseFloat({CARDS}[0].querySelector('.percent').textContent))"
             )
-            rate = await page.evaluate(f"{CARDS}[0].querySelector('.rate').textContent")
-            assert rate.endswith("/s")
+            sim.advance(60)  # a rate needs a second count
+            await page.wait_for(f"{CARDS}[0].querySelector('.rate').textContent.endsWith('/s')")
             await page.wait_for(f"{CARDS}[0].querySelector('.eta').textContent.includes('s')")
             assert await page.evaluate(f"{CARDS}[2].dataset.kind") == "fail"
             if SCREENSHOT_DIR:

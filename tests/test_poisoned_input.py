@@ -144,11 +144,10 @@ async def test_a_list_page_with_a_cursor_that_is_no_id_ends_the_list(
 
 
 def test_an_answer_nested_too_deep_is_malformed_not_a_crash() -> None:
-    from voyage_progress.providers.voyage import _page_parser, _parse_batch
+    from voyage_progress.providers._http import parse_object
 
-    for parse in (_parse_batch, _page_parser(BatchJob.from_dict)):
-        with pytest.raises(ValueError, match="nests too deep"):
-            parse(b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    with pytest.raises(ValueError, match="nests too deep"):  # every answer is read through it
+        parse_object(b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
 
 
 async def test_a_failing_polling_loop_says_why_and_health_says_so(
@@ -308,7 +307,7 @@ async def test_log_lines_and_messages_are_plain_text(mode: str) -> None:
     batch = applied({"status": "paused\x1b[2J", "metadata": {"label": HOSTILE_LABEL}}).snapshot()
     news = (batch, Event(EventKind.COMPLETE, batch))
     await view.start(lambda command: asyncio.sleep(0))
-    view.publish(Frame(at=0.0, health=Health(message="ok"), batches=(batch,), news=news))
+    view.publish(Frame(at=0.0, health=Health(message="ok"), news=news, watched=lambda: (batch,)))
     view.log_handler().emit(logging.makeLogRecord({"msg": "bad %s", "args": ("\x1b]0;title\x07[/]",)}))
     await view.aclose()
     shown = out.getvalue()

@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.hub import PREFIX, read_json, running_hub
-from voyage_progress.core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Summary
+from voyage_progress.core.frame import BatchSnapshot, Event, EventKind, Frame, Health
 from voyage_progress.outputs._http import Outgoing
 from voyage_progress.outputs.osc import NAMESPACE
 from voyage_progress.outputs.web import QUEUE_LIMIT, SCHEMA, WebOutput
@@ -135,8 +135,7 @@ def _frame(number: int, *, full: bool = False) -> Frame:
     return Frame(
         at=float(number),
         health=Health(heartbeat=number, running=True),
-        batches=batches,
-        summary=Summary.of(batches),
+        watched=lambda: batches,
         news=(*batches, Event(EventKind.WATCH, batches[0])),
         beat=True,
         full=full,

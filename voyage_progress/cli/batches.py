@@ -231,20 +231,37 @@ async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval
 
 
 async def _results(args: argparse.Namespace) -> int:
+    batch_id = args.batch_id
     async with _client(args) as client:
-        async with known_batch(client, args.batch_id):
-            job = await client.get_batch(args.batch_id)
+        async with known_batch(client, batch_id):
+            job = await client.get_batch(batch_id)
         if not job.status.is_terminal:
-            raise CommandError(f"batch {job.id} is {job.status.value}; its results come once it has ended")
+            raise CommandError(f"batch {batch_id} is {job.status.value}; its results come once it has ended")
         if not job.output_file_id and not job.error_file_id:
-            raise CommandError(f"batch {job.id} ({job.status.value}) has no output or error file")
+            raise CommandError(f"batch {batch_id} ({job.status.value}) has no output or error file")
+        # Named after the id asked for, never the one in the answer: a server's id is not a path.
+        stem = _file_stem(batch_id)
         for file_id, path, what in (
-            (job.output_file_id, args.output or Path(f"{job.id}_output.jsonl"), "output"),
-            (job.error_file_id, args.errors or Path(f"{job.id}_errors.jsonl"), "errors"),
+            (job.output_file_id, args.output or Path(f"{stem}_output.jsonl"), "output"),
+            (job.error_file_id, args.errors or Path(f"{stem}_errors.jsonl"), "errors"),
         ):
             if file_id:
-                content = await client.download_file(file_id)
-                await asyncio.to_thread(path.write_bytes, content)
-                lines = content.count(b"\n")
+                try:
+                    await client.download_file_to(file_id, path)
+                except OSError as exc:
+                    raise CommandError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
+                lines = await asyncio.to_thread(_count_lines, path)
                 print(f"{what}: {lines} lines -> {path}")
     return 0
+
+
+def _file_stem(batch_id: str) -> str:
+    """A batch id as the start of a file name on any system: only ``[A-Za-z0-9._-]``, no
+    leading dot, at most 100 characters."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in batch_id)
+    return safe.lstrip(".")[:100] or "batch"
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as file:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))

@@ -250,7 +250,7 @@ async def _watch(args: argparse.Namespace) -> int:
         sidecar = Sidecar(config, provider, view)
         where = asyncio.create_task(say_where(sidecar, view))
         try:
-            with stop_on_signals(stop), _control_port_free():
+            with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
                 await sidecar.run(stop)
         finally:
             where.cancel()
@@ -282,8 +282,9 @@ async def _demo(args: argparse.Namespace) -> int:
 
     config = _sidecar_config(args)
     stop = asyncio.Event()
-    with stop_on_signals(stop), _control_port_free():
-        return await run_demo(config, _view(args), args.speed, args.forever, stop)
+    view = _view(args)
+    with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
+        return await run_demo(config, view, args.speed, args.forever, stop)
 
 
 @contextlib.contextmanager

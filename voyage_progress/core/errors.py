@@ -10,6 +10,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchWaitTimeout",
+    "InvalidAPIKeyError",
     "MalformedObjectError",
     "MalformedResponseError",
     "MissingAPIKeyError",
@@ -17,6 +18,7 @@ __all__ = [
     "PermissionDeniedError",
     "PollingError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ServerError",
     "VoyageProgressError",
 ]
@@ -31,6 +33,18 @@ class MissingAPIKeyError(VoyageProgressError):
         super().__init__(
             "no API key: set VOYAGE_API_KEY or pass api_key= "
             "(the simulator accepts any key, e.g. VOYAGE_API_KEY=demo)"
+        )
+
+
+class InvalidAPIKeyError(VoyageProgressError, ValueError):
+    """A key that cannot be sent as it is: one with a line break, another control character or
+    a character that is not ASCII. Refused before anything is sent; the message names the
+    problem and where, never the key."""
+
+    def __init__(self, problem: str, position: int, length: int) -> None:
+        super().__init__(
+            f"the API key (VOYAGE_API_KEY or api_key=) has {problem} at character {position} of "
+            f"{length}: a key is one line of printable ASCII (was it read from a file of several lines?)"
         )
 
 
@@ -105,6 +119,11 @@ class APIConnectionError(VoyageProgressError):
 
 class APITimeoutError(APIConnectionError):
     """The server did not answer within the client's timeout."""
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """An answer longer (once decompressed) than the client reads: a broken or hostile server.
+    Retried like a broken connection."""
 
 
 class PollingError(VoyageProgressError):

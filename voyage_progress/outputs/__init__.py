@@ -1,7 +1,7 @@
 """Where the sidecar's state goes: OSC, the terminal, OSCQuery, and a WebSocket JSON stream with
 a web dashboard (the last two on one HTTP server).
 
-An output is one module with a class that has the three calls of :class:`Output`; one line in
+An output is one module with a class that has the calls of :class:`Output`; one line in
 ``OUTPUTS`` makes it known by name (``SidecarConfig.outputs``). Outputs know the frame and the
 commands of ``voyage_progress.core`` and nothing of the watcher or of providers.
 """

@@ -48,6 +48,7 @@ from ..core.peers import (
 )
 
 __all__ = [
+    "FULL_STATE_GAP",
     "HttpPortInUse",
     "HttpServer",
     "HttpSettings",
@@ -62,6 +63,10 @@ logger = logging.getLogger("voyage_progress.http")
 
 #: The largest WebSocket message a client may send: commands are a few hundred bytes.
 MAX_MESSAGE = 64 * 1024
+#: The least seconds between two full states the WebSocket outputs take in: a full-state frame
+#: comes every 2 s, but also with every refresh command, and a storm of those must not have the
+#: whole state of thousands of batches built and sent a thousand times a second.
+FULL_STATE_GAP = 1.0
 #: Connections (HTTP and WebSocket) served at once; beyond, uvicorn answers 503.
 MAX_CONNECTIONS = 256
 _CLOSE_TIMEOUT = 1.0

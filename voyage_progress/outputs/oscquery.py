@@ -33,6 +33,7 @@ import asyncio
 import collections
 import json
 import logging
+import math
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,11 +46,11 @@ from starlette.websockets import WebSocket
 
 from .._version import __version__
 from ..core.commands import Command, CommandHandler
-from ..core.frame import BatchSnapshot, Frame, Health, Summary
+from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Summary
 from ..core.peers import is_loopback
-from ._http import HttpServer, Outgoing, close_websocket, json_error, serve_websocket
+from ._http import FULL_STATE_GAP, HttpServer, Outgoing, close_websocket, json_error, serve_websocket
 from .osc._codec import Arg, Message, OscDecodeError, decode, encode_bundle, encode_message
-from .osc._control import ControlRules
+from .osc._control import ControlRules, dispatch
 from .osc._messages import frame_bundles, health_messages, summary_messages
 from .osc._namespace import (
     BATCH,
@@ -67,6 +68,8 @@ __all__ = ["OscQueryOutput", "OscQuerySettings"]
 logger = logging.getLogger("voyage_progress.oscquery")
 
 SERVICE_TYPE = "_oscjson._tcp.local."
+#: The events that add or retire a batch slot (a full-state frame checks the slots too).
+_SLOT_EVENTS = frozenset({EventKind.WATCH, EventKind.UNWATCH})
 #: Attributes this server gives; any other asked with ``?ATTR`` is a 400.
 ATTRIBUTES = frozenset(
     {"FULL_PATH", "CONTENTS", "TYPE", "VALUE", "RANGE", "ACCESS", "DESCRIPTION", "UNIT", "OVERLOADS"}
@@ -142,11 +145,12 @@ class OscQueryOutput:
         self._slots: dict[int, BatchSnapshot] = {}
         self._listeners: set[_Listener] = set()
         self._commands: CommandHandler | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._announcer: _Announcer | None = None
         #: Messages not sent to a client whose queue was full; malformed or refused input.
         self.dropped = 0
         self.rejected: collections.Counter[str] = collections.Counter()
+        self._full_state_at = -math.inf
         before_any_frame = health_messages(self.prefix, Health()) + summary_messages(self.prefix, Summary())
         self.values.update((address, list(args)) for address, args in before_any_frame)
 
@@ -174,11 +178,15 @@ class OscQueryOutput:
             self._announcer.start()
 
     def publish(self, frame: Frame) -> None:
-        changed, events = self._changes(frame)
+        every_batch = frame.full and frame.at - self._full_state_at >= FULL_STATE_GAP
+        if every_batch:
+            self._full_state_at = frame.at
+        changed, events = self._changes(frame, every_batch)
         self.values.update(changed)
         if events:
             self.values[EVENT.EVENT.full(self.prefix)] = events[-1]
-        self._follow_slots(frame.batches)
+        if frame.full or any(isinstance(item, Event) and item.kind in _SLOT_EVENTS for item in frame.news):
+            self._follow_slots(frame.batches)
         if self._listeners:
             self._stream(changed, events)
 
@@ -193,13 +201,13 @@ class OscQueryOutput:
 
     # -- values and slots ------------------------------------------------------------------------
 
-    def _changes(self, frame: Frame) -> tuple[dict[str, list[Arg]], list[list[Arg]]]:
-        """The frame's values, each address once with its latest arguments, and its events in
-        order (every event counts: they are one-shot)."""
+    def _changes(self, frame: Frame, every_batch: bool) -> tuple[dict[str, list[Arg]], list[list[Arg]]]:
+        """The frame's values (with every batch's if ``every_batch``), each address once with its
+        latest arguments, and its events in order (every event counts: they are one-shot)."""
         event_address = EVENT.EVENT.full(self.prefix)
         changed: dict[str, list[Arg]] = {}
         events: list[list[Arg]] = []
-        for bundle in frame_bundles(self.prefix, frame):
+        for bundle in frame_bundles(self.prefix, frame, every_batch):
             for address, args in bundle:
                 if address == event_address:
                     events.append(list(args))
@@ -219,10 +227,11 @@ class OscQueryOutput:
             for listener in self._listeners:
                 listener.paths = {p for p in listener.paths if not p.startswith(path + "/")}
             self._tell_all({"COMMAND": "PATH_REMOVED", "DATA": path})
+        if not self._listeners:
+            return
         for slot in added:
-            node = self._tree().find(self._slot_path(slot))
-            if node is not None:
-                self._tell_all({"COMMAND": "PATH_ADDED", "DATA": node.path, **self._json(node)})
+            node = self._slot_node(slot, now[slot])
+            self._tell_all({"COMMAND": "PATH_ADDED", "DATA": node.path, **self._json(node)})
 
     def _slot_path(self, slot: int) -> str:
         return BATCH.ID.full(self.prefix, slot).rsplit("/", 1)[0]
@@ -302,16 +311,22 @@ class OscQueryOutput:
             if group == "batch":
                 batches = prefix.child(self.prefix + "/batch")
                 for slot, batch in sorted(self._slots.items()):
-                    label = f" ({batch.label})" if batch.label else ""
-                    batches.child(self._slot_path(slot), f"slot {slot}: {batch.batch_id}{label}")
-                    for address in addresses:
-                        prefix.method(address.full(self.prefix, slot), address)
+                    batches.children[str(slot)] = self._slot_node(slot, batch)
             else:
                 for address in addresses:
                     if address is CONTROL.CANCEL and self.rules is not None and not self.rules.allow_cancel:
                         continue
                     prefix.method(address.full(self.prefix), address)
         return root
+
+    def _slot_node(self, slot: int, batch: BatchSnapshot) -> _Node:
+        """One batch slot's container and its methods (made alone: a thousand slots appearing
+        at once must not build the whole tree once each)."""
+        label = f" ({batch.label})" if batch.label else ""
+        node = _Node(self._slot_path(slot), f"slot {slot}: {batch.batch_id}{label}")
+        for address in NAMESPACE["batch"]:
+            node.method(address.full(self.prefix, slot), address)
+        return node
 
     def _json(self, node: _Node) -> dict[str, Any]:
         described: dict[str, Any] = {"FULL_PATH": node.path}
@@ -401,16 +416,8 @@ class OscQueryOutput:
         return None
 
     def _dispatch(self, command: Command) -> None:
-        if self._commands is None:
-            return
-        task = asyncio.ensure_future(self._commands(command))
-        self._tasks.add(task)
-        task.add_done_callback(self._handled)
-
-    def _handled(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("an OSCQuery control command failed", exc_info=task.exception())
+        if self._commands is not None:
+            dispatch(self._commands, command, self._tasks)
 
 
 def _ranges(address: OscAddress) -> list[Any] | None:

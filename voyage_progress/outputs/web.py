@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, Protocol
@@ -28,7 +29,7 @@ from starlette.websockets import WebSocket
 
 from ..core.commands import CommandHandler
 from ..core.frame import BatchSnapshot, Event, Frame, Health
-from ._http import HttpServer, Outgoing, close_websocket, serve_websocket
+from ._http import FULL_STATE_GAP, HttpServer, Outgoing, close_websocket, serve_websocket
 from .osc._messages import Value, batch_values, event_args, health_values, poll_age, summary_values
 
 __all__ = ["SCHEMA", "WebOutput", "batch_json", "state_json"]
@@ -86,6 +87,7 @@ class WebOutput:
         self.frame: Frame | None = None
         self._state: str | None = None
         self._clients: set[Outgoing] = set()
+        self._state_sent_at = -math.inf
         #: Messages not sent to a client whose queue was full.
         self.dropped = 0
         self.malformed = 0
@@ -125,8 +127,11 @@ class WebOutput:
             health = _fields(health_values(frame.health))
             messages.append({"schema": SCHEMA, "type": "health", "sidecar": health})
         texts = [json.dumps(message, ensure_ascii=False) for message in messages]
+        resync = frame.full and frame.at - self._state_sent_at >= FULL_STATE_GAP
+        if resync:
+            self._state_sent_at = frame.at
         for client in self._clients:
-            if frame.full or client.overflowed:
+            if resync or client.overflowed:
                 client.overflowed = False
                 self._send(client, self._state_text())
             for text in texts:

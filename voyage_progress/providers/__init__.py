@@ -1,9 +1,9 @@
 """Batch APIs: what the watcher and the progress API need of one, and which ones there are.
 
 A provider is one module with a class that has the three calls of :class:`BatchAPI` (and
-``aclose``), raising the errors of ``voyage_progress.core.errors``; one line in ``PROVIDERS``
-makes it known by name. The watcher, the progress API and the sidecar know providers only
-through this protocol.
+``Provider``'s ``base_url`` and ``aclose``), raising the errors of ``voyage_progress.core.errors``;
+one line in ``PROVIDERS`` makes it known by name. The watcher, the progress API and the sidecar
+know providers only through this protocol.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ class BatchAPI(Protocol):
     Errors are those of ``voyage_progress.core.errors``: ``NotFoundError`` for an unknown
     batch, ``AuthenticationError``/``PermissionDeniedError`` for a refused key, one of
     ``TRANSIENT_ERRORS`` for what may pass (already retried as the provider sees fit).
+    ``timeout`` is how long one call may take before it fails: longer is silence.
     """
+
+    @property
+    def timeout(self) -> float: ...
 
     async def get_batch(self, batch_id: str) -> BatchJob: ...
 

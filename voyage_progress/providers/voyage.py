@@ -1,7 +1,8 @@
 """The Voyage Batch API: files, batches and the progress API, over the shared HTTP of ``_http``.
 
 The key is sent in the ``Authorization`` header and nowhere else (``_http`` keeps it out of
-every error, log and body).
+every error, log and body, and refuses one that cannot be sent as one header line). Answers are
+read within bounds (``_http``); files can be streamed to disk (``download_file_to``).
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from .._defaults import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
     IDEMPOTENCY_METADATA_KEY,
+    MAX_RESPONSE_BYTES,
 )
-from ..core.errors import MissingAPIKeyError
+from ..core.errors import MalformedResponseError, MissingAPIKeyError
 from ..core.events import BatchProgressEvent
 from ..core.inputs import jsonl_from_texts
 from ..core.models import BatchJob, FileObject, Page
 from . import progress as _progress
-from ._http import HttpAPI, Sleep, parse_object, validated_base_url
+from ._http import HttpAPI, Sleep, validated_base_url
 from .retry import RetryPolicy
 
 __all__ = ["VoyageBatchClient"]
@@ -57,8 +59,10 @@ class VoyageBatchClient:
     ``VOYAGE_BASE_URL``. Requests are retried on connection errors, timeouts, 429 and 5xx with
     exponential backoff and full jitter; a create is retried only when it certainly did not
     happen, or after checking that it did not. With ``max_requests_per_second``, no window of
-    a second ever holds more requests than that, retries included. ``sleep`` is how it waits:
-    between retries, and between the polls of the progress API.
+    a second ever holds more requests than that, retries included. ``timeout`` bounds each
+    attempt as a whole (a file download: each read); ``max_response_bytes`` bounds each JSON
+    answer, decompressed. ``sleep`` is how it waits: between retries, and between the polls of
+    the progress API.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class VoyageBatchClient:
         retry_policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_requests_per_second: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         key = (api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")).strip()
@@ -84,12 +89,14 @@ class VoyageBatchClient:
             retry_policy=retry_policy or RetryPolicy(max_retries=max_retries),
             transport=transport,
             max_requests_per_second=max_requests_per_second,
+            max_response_bytes=max_response_bytes,
             sleep=sleep,
         )
         self.base_url = self._http.base_url
         self.timeout = timeout
         self.retry_policy = self._http.retry_policy
         self.budget = self._http.budget
+        self.max_response_bytes = max_response_bytes
 
     @property
     def sleep(self) -> Sleep:
@@ -137,7 +144,7 @@ class VoyageBatchClient:
             return await self._http.request(
                 "POST",
                 "files",
-                parse=_parse_file,
+                parse=FileObject.from_dict,
                 idempotent=False,
                 files={"file": (name, content, "application/jsonl")},
                 data={"purpose": purpose},
@@ -164,26 +171,31 @@ class VoyageBatchClient:
         )
 
     async def get_file(self, file_id: str) -> FileObject:
-        return await self._http.request("GET", f"files/{_segment(file_id)}", parse=_parse_file)
+        return await self._http.request("GET", f"files/{_segment(file_id)}", parse=FileObject.from_dict)
 
     async def delete_file(self, file_id: str) -> bool:
         """Delete one file; True when the server says it is deleted."""
-        body = await self._http.request("DELETE", f"files/{_segment(file_id)}", parse=parse_object)
+        body = await self._http.request("DELETE", f"files/{_segment(file_id)}", parse=dict)
         return bool(body.get("deleted", True))
 
     async def delete_files(self, file_ids: list[str]) -> list[str]:
         """Delete several files in one request; returns the ids the server reports deleted."""
-        body = await self._http.request(
-            "POST", "files/delete", json={"file_ids": list(file_ids)}, parse=parse_object
-        )
+        body = await self._http.request("POST", "files/delete", json={"file_ids": list(file_ids)}, parse=dict)
         data = body.get("data")
         if not isinstance(data, list):
             return list(file_ids)
         return [str(d.get("id")) for d in data if isinstance(d, Mapping) and d.get("deleted", True)]
 
     async def download_file(self, file_id: str) -> bytes:
-        """A file's content: the JSONL of a batch's input, output or errors."""
-        return await self._http.request("GET", f"files/{_segment(file_id)}/content", parse=lambda body: body)
+        """A file's content, in memory: the JSONL of a batch's input, output or errors. For a
+        large file, ``download_file_to`` keeps memory flat."""
+        return await self._http.content("GET", f"files/{_segment(file_id)}/content")
+
+    async def download_file_to(self, file_id: str, path: str | os.PathLike[str]) -> int:
+        """Stream a file's content to ``path`` and return the bytes written. It is written to a
+        temporary file beside ``path`` and renamed over it once whole, so ``path`` never holds
+        half a file. Memory stays flat whatever the file's size."""
+        return await self._http.save("GET", f"files/{_segment(file_id)}/content", Path(path))
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -218,7 +230,7 @@ class VoyageBatchClient:
 
         async def send() -> BatchJob:
             return await self._http.request(
-                "POST", "batches", json=body, parse=_parse_batch, idempotent=False
+                "POST", "batches", json=body, parse=BatchJob.from_dict, idempotent=False
             )
 
         async def find() -> BatchJob | None:
@@ -245,7 +257,7 @@ class VoyageBatchClient:
         return await self.create_batch(file.id, model=model, request_params=params, metadata=metadata)
 
     async def get_batch(self, batch_id: str) -> BatchJob:
-        return await self._http.request("GET", f"batches/{_segment(batch_id)}", parse=_parse_batch)
+        return await self._http.request("GET", f"batches/{_segment(batch_id)}", parse=BatchJob.from_dict)
 
     async def list_batches(self, *, limit: int = 20, after: str | None = None) -> Page[BatchJob]:
         """One page of batches (``limit`` 1–100), the newest first."""
@@ -259,8 +271,11 @@ class VoyageBatchClient:
     async def iter_batches(
         self, *, limit: int = 100, max_pages: int | None = None
     ) -> AsyncIterator[BatchJob]:
-        """Every batch of the organisation, page after page."""
+        """Every batch of the organisation, page after page. A server that says there is more
+        but hands out a cursor it has given before (the list would never end) raises
+        ``MalformedResponseError`` after the batches it did list."""
         after, pages = None, 0
+        cursors: set[str] = set()
         while max_pages is None or pages < max_pages:
             page = await self.list_batches(limit=limit, after=after)
             pages += 1
@@ -269,10 +284,21 @@ class VoyageBatchClient:
             if not page.has_more or not page.data:
                 return
             after = page.last_id or page.data[-1].id
+            if after in cursors:
+                raise MalformedResponseError(
+                    f"the list of batches does not move on: after {pages} pages the server says there "
+                    "is more but points back to a page it gave before; stopped listing",
+                    status_code=200,
+                    method="GET",
+                    url="/batches",
+                )
+            cursors.add(after)
 
     async def cancel_batch(self, batch_id: str) -> BatchJob:
         """Ask to cancel a batch (only while validating or in progress)."""
-        return await self._http.request("POST", f"batches/{_segment(batch_id)}/cancel", parse=_parse_batch)
+        return await self._http.request(
+            "POST", f"batches/{_segment(batch_id)}/cancel", parse=BatchJob.from_dict
+        )
 
     # -- progress (the spec's API) -------------------------------------------------------------
 
@@ -311,17 +337,8 @@ def _params(**values: object) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _parse_batch(content: bytes) -> BatchJob:
-    return BatchJob.from_dict(parse_object(content))
-
-
-def _parse_file(content: bytes) -> FileObject:
-    return FileObject.from_dict(parse_object(content))
-
-
-def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[bytes], Page[T]]:
-    def parse(content: bytes) -> Page[T]:
-        body = parse_object(content)
+def _page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[Mapping[str, Any]], Page[T]]:
+    def parse(body: Mapping[str, Any]) -> Page[T]:
         data = body.get("data")
         if not isinstance(data, list):
             raise ValueError("the list has no data array")

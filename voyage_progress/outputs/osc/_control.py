@@ -10,7 +10,9 @@ minute per reason; it never reaches the handler, and nothing a peer sends can ra
 
 Which peers are accepted is the rule of ``voyage_progress._peers``, shared with the simulator.
 
-Async handlers run as tasks, started in the order the commands arrive.
+Async handlers run as tasks, started in the order the commands arrive. The socket asks for a
+receive buffer of a few megabytes, so that a burst of datagrams waits there, not lost, while
+the event loop is busy.
 """
 
 from __future__ import annotations
@@ -41,12 +43,16 @@ from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve
 
-__all__ = ["ControlPortInUse", "ControlRules", "ControlServer"]
+__all__ = ["ControlPortInUse", "ControlRules", "ControlServer", "dispatch"]
 
 logger = logging.getLogger("voyage_progress.osc")
 
 _LOG_EVERY = 60.0
 _CLOSE_TIMEOUT = 1.0
+#: Receive buffers to ask for, largest first: a system's default (about 200 KB on Linux) holds
+#: a burst of some 250 small datagrams, and a burst beyond it is lost before it is read. The
+#: system may grant less (Linux: up to net.core.rmem_max) or refuse; the default then stays.
+_RECEIVE_BUFFERS = (4 * 1024 * 1024, 1024 * 1024)
 _COMMANDS: dict[CommandKind, OscAddress] = {
     CommandKind.WATCH: CONTROL.WATCH,
     CommandKind.UNWATCH: CONTROL.UNWATCH,
@@ -177,20 +183,7 @@ class ControlServer(asyncio.DatagramProtocol):
         return peer_allowed(host, self._allowed)
 
     def _dispatch(self, command: Command) -> None:
-        try:
-            result = self._handler(command)
-        except Exception:
-            logger.exception("control handler failed on %s", command)
-            return
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(lambda done: self._handled(done, command))
-
-    def _handled(self, task: asyncio.Future[Any], command: Command) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("control handler failed on %s", command, exc_info=task.exception())
+        dispatch(self._handler, command, self._tasks)
 
     def _reject(self, reason: str, peer: tuple[str, int], detail: str = "") -> None:
         self.rejected[reason] += 1
@@ -201,6 +194,27 @@ class ControlServer(asyncio.DatagramProtocol):
             logger.warning(
                 "control input: rejected from %s: %s%s (logged once a minute)", peer[0], reason, shown
             )
+
+
+def dispatch(handler: Handler, command: Command, tasks: set[asyncio.Future[Any]]) -> None:
+    """Hand ``command`` to ``handler``; the rest of its work, if it returns some, runs as a task
+    kept in ``tasks`` (for the input to cancel at close). A failure is logged, never raised: one
+    bad command must not stop the input."""
+    try:
+        result = handler(command)
+    except Exception:
+        logger.exception("control handler failed on %s", command)
+        return
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        tasks.add(task)
+        task.add_done_callback(lambda done: _handled(done, command, tasks))
+
+
+def _handled(task: asyncio.Future[Any], command: Command, tasks: set[asyncio.Future[Any]]) -> None:
+    tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("control handler failed on %s", command, exc_info=task.exception())
 
 
 class ControlRules:
@@ -257,7 +271,19 @@ def _bind(family: int, address: tuple[Any, ...], where: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise _bind_error(exc, where) from exc
+    _enlarge_receive_buffer(sock)
     return sock
+
+
+def _enlarge_receive_buffer(sock: socket.socket) -> None:
+    for size in _RECEIVE_BUFFERS:
+        try:
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= size:
+                return
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            return
+        except OSError:  # refused (macOS beyond kern.ipc.maxsockbuf): try a smaller one
+            continue
 
 
 def _bind_error(exc: OSError, where: str) -> OSError:

@@ -36,6 +36,11 @@ def _seconds(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) and value >= 0 else UNKNOWN
 
 
+def _deadline(value: float) -> float:
+    """Seconds to the deadline: 0 once passed, ``UNKNOWN`` when there is none."""
+    return max(0.0, value) if math.isfinite(value) else UNKNOWN
+
+
 Value = tuple[OscAddress, Arg]
 
 
@@ -56,6 +61,10 @@ def batch_values(batch: BatchSnapshot, poll_age: float | None) -> list[Value]:
         (BATCH.ETA, _seconds(batch.eta)),
         (BATCH.ETA_LOW, _seconds(batch.eta_low)),
         (BATCH.ETA_HIGH, _seconds(batch.eta_high)),
+        (BATCH.ETA_FROM_HISTORY, int(batch.eta_from_history)),
+        (BATCH.STALLED, int(batch.stalled)),
+        (BATCH.DEADLINE, _deadline(batch.deadline)),
+        (BATCH.AT_RISK, int(batch.at_risk)),
         (BATCH.ELAPSED, _seconds(batch.elapsed)),
         (BATCH.POLL_AGE, _seconds(poll_age)),
         (BATCH.IS_COMPLETE, int(batch.is_complete)),
@@ -119,18 +128,21 @@ def event_message(prefix: str, event: Event) -> Message:
     return (EVENT.EVENT.full(prefix), event_args(event))
 
 
-def frame_bundles(prefix: str, frame: Frame) -> list[list[Message]]:
-    """A frame as the OSC output sends it, in order: the health on a heartbeat, then the news
-    (a bundle per changed batch, with the summary in it; a message per event), then on a
-    full-state frame every batch, so that a receiver that starts late catches up."""
+def frame_bundles(prefix: str, frame: Frame, every_batch: bool | None = None) -> list[list[Message]]:
+    """A frame's messages in the order the OSC output queues them: the health on a heartbeat,
+    then the news (a bundle per changed batch, with the summary in it; a message per event), then
+    every batch if ``every_batch`` (by default: on a full-state frame). The summary is made only
+    for a frame that needs it: it costs a pass over every batch watched."""
+    every_batch = frame.full if every_batch is None else every_batch
     bundles = [health_messages(prefix, frame.health)] if frame.beat else []
-    summary = summary_messages(prefix, frame.summary)
+    has_batches = every_batch or any(not isinstance(item, Event) for item in frame.news)
+    summary = summary_messages(prefix, frame.summary) if has_batches else []
     for item in frame.news:
         if isinstance(item, Event):
             bundles.append([event_message(prefix, item)])
         else:
             bundles.append(batch_messages(prefix, item, poll_age(frame, item)) + summary)
-    if frame.full:
+    if every_batch:
         bundles += [batch_messages(prefix, b, poll_age(frame, b)) + summary for b in frame.batches]
     return bundles
 
