@@ -164,6 +164,10 @@ class HttpServer:
             app,
             ws="wsproto",  # pure Python, as the .pyz needs
             ws_max_size=MAX_MESSAGE,
+            # Compressing each message for each client was the sidecar's largest cost with twenty
+            # clients (a zlib context per connection, the same small JSON compressed twenty
+            # times); on loopback and a show's network the bytes do not matter.
+            ws_per_message_deflate=False,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
             limit_concurrency=MAX_CONNECTIONS,
@@ -293,7 +297,13 @@ class Outgoing:
         return len(self._queue)
 
     async def run(self) -> None:
-        """Send until the connection fails or the task is cancelled."""
+        """Send until the connection fails or the task is cancelled.
+
+        One message per turn of the event loop: a send to a client that keeps up never waits,
+        so without a turn between messages one client's whole queue would go out in one step,
+        and every client's one after the other, while the OSC outbox's next burst waits behind
+        them all. A turn each lets the clients share the loop, with OSC between them.
+        """
         websocket, queue = self.websocket, self._queue
         while True:
             await self._ready.wait()
@@ -304,6 +314,7 @@ class Outgoing:
                     await websocket.send_bytes(message)
                 else:
                     await websocket.send_text(message)
+                await asyncio.sleep(0)
 
 
 async def serve_websocket(websocket: WebSocket, outgoing: Outgoing, receive: ReceiveLoop) -> None:

@@ -11,6 +11,7 @@ epoch times, which a float32 cannot hold.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -102,7 +103,7 @@ class OscAddress:
     @property
     def bounds(self) -> Bounds:
         """The range as numbers, read from ``range`` (see ``Bounds.parse``)."""
-        return Bounds.parse(self.range)
+        return _bounds(self.range)
 
     @property
     def standard_unit(self) -> str | None:
@@ -165,6 +166,13 @@ class Bounds:
                     low = min(low, sentinel)
                 return cls(low, high, sentinel)
         return cls()
+
+
+@functools.cache
+def _bounds(text: str) -> Bounds:
+    """``Bounds.parse``, once per range text: the JSON stream reads every field's bounds for
+    every batch it sends."""
+    return Bounds.parse(text)
 
 
 def _a(path: str, types: str, meaning: str, range: str = "", unit: str = "") -> OscAddress:
