@@ -17,6 +17,7 @@ from ._common import (
     base_url_hint,
     batch_id,
     destination,
+    http_address,
     open_api,
     pair,
     port,
@@ -123,6 +124,19 @@ def _sidecar_options(parser: argparse.ArgumentParser, api: bool = True) -> None:
         help="accept control messages from this address (needed to listen beyond loopback)",
     )
     osc.add_argument("--allow-cancel", action="store_true", help="obey /control/cancel")
+    http = parser.add_argument_group("HTTP: OSCQuery, the JSON stream and the dashboard")
+    http.add_argument(
+        "--http",
+        type=http_address,
+        metavar="HOST:PORT",
+        help="where the HTTP server listens (default: "
+        f"{defaults.DEFAULT_HTTP_HOST}:{defaults.DEFAULT_HTTP_PORT}, skipped if that port is taken); "
+        "beyond loopback it needs --allow-peer",
+    )
+    http.add_argument("--no-http", action="store_true", help="no HTTP server")
+    http.add_argument(
+        "--no-mdns", action="store_true", help="do not announce OSCQuery on mDNS (only done beyond loopback)"
+    )
     if api:
         _polling_options(parser)
     output = parser.add_argument_group("terminal output")
@@ -174,6 +188,7 @@ def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
                 f"({args.poll_interval:g}) <= --max-interval ({args.max_interval:g})"
             )
         watching["intervals"] = Intervals(args.poll_interval, args.min_interval, args.max_interval)
+    http_host, http_port = args.http or (defaults.DEFAULT_HTTP_HOST, defaults.DEFAULT_HTTP_PORT)
     return SidecarConfig(
         destinations=args.osc or [Destination(defaults.DEFAULT_OSC_HOST, defaults.DEFAULT_OSC_PORT)],
         prefix=args.prefix,
@@ -182,6 +197,11 @@ def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
         allowed_peers=args.allow_peer,
         allow_cancel=args.allow_cancel,
         multicast_ttl=args.multicast_ttl,
+        outputs=("osc",) if args.no_http else ("osc", "oscquery", "web"),
+        http_host=http_host,
+        http_port=None if args.no_http else http_port,
+        http_optional=args.http is None,
+        mdns=not args.no_mdns,
         **watching,
     )
 
@@ -203,6 +223,7 @@ async def _watch(args: argparse.Namespace) -> int:
     from ..core.errors import TRANSIENT_ERRORS, AuthenticationError, PermissionDeniedError
     from ..sidecar import Sidecar
     from ._signals import stop_on_signals
+    from .demo import say_where
 
     config = _sidecar_config(
         args,
@@ -226,8 +247,13 @@ async def _watch(args: argparse.Namespace) -> int:
             if config.batch_ids and not config.all_active:
                 await _require_a_batch(provider, config.batch_ids)
         stop = asyncio.Event()
-        with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
-            await Sidecar(config, provider, view).run(stop)
+        sidecar = Sidecar(config, provider, view)
+        where = asyncio.create_task(say_where(sidecar, view))
+        try:
+            with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
+                await sidecar.run(stop)
+        finally:
+            where.cancel()
     finally:
         await provider.aclose()
     return 0
@@ -263,13 +289,16 @@ async def _demo(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _control_port_free() -> Iterator[None]:
-    """A control port in use, with the way out the command line adds to the control input's own."""
+    """A control or HTTP port in use, with the way out the command line adds to the listener's own."""
+    from ..outputs._http import HttpPortInUse
     from ..outputs.osc import ControlPortInUse
 
     try:
         yield
     except ControlPortInUse as exc:
         raise CommandError(f"{exc}; or listen for none with --no-control") from None
+    except HttpPortInUse as exc:
+        raise CommandError(f"{exc} (is another sidecar running? pick another --http, or --no-http)") from None
 
 
 async def _td_export(args: argparse.Namespace) -> int:
