@@ -86,6 +86,7 @@ async def sidecar_process(
         "watch",
         *args,
         "--no-display",
+        "--no-http",  # these tests count warnings: not one for a default HTTP port another test holds
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
