@@ -26,11 +26,15 @@ class VoyageProgressError(Exception):
 
 
 class MissingAPIKeyError(VoyageProgressError):
-    def __init__(self) -> None:
+    """No key for a provider; the message names the variable it is read from."""
+
+    def __init__(self, variable: str = "VOYAGE_API_KEY", provider: str = "Voyage") -> None:
         super().__init__(
-            "no API key: set VOYAGE_API_KEY or pass api_key= "
-            "(the simulator accepts any key, e.g. VOYAGE_API_KEY=demo)"
+            f"no API key for {provider}: set {variable} or pass api_key= "
+            f"(the simulator accepts any key, e.g. {variable}=demo)"
         )
+        self.variable = variable
+        self.provider = provider
 
 
 class APIError(VoyageProgressError):

@@ -193,7 +193,7 @@ class HttpAPI:
         cls = _ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else APIError)
         extra: dict[str, Any] = {}
         if cls is RateLimitError:
-            extra["retry_after"] = parse_retry_after(response.headers.get("retry-after"))
+            extra["retry_after"] = _retry_after(response.headers)
         raise cls(
             message,
             status_code=status,
@@ -229,6 +229,18 @@ def parse_object(content: bytes) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise ValueError(f"expected a JSON object, got {type(body).__name__}")
     return body
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """The wait a 429 asks for: OpenAI and Anthropic also send ``retry-after-ms``, which is finer
+    than the whole seconds of ``Retry-After`` (their SDKs read it first too)."""
+    try:
+        milliseconds = float(headers.get("retry-after-ms", ""))
+    except ValueError:
+        return parse_retry_after(headers.get("retry-after"))
+    if not 0 <= milliseconds < float("inf"):
+        return parse_retry_after(headers.get("retry-after"))
+    return milliseconds / 1000.0
 
 
 def _describe(exc: BaseException) -> str:
