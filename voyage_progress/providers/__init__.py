@@ -42,6 +42,8 @@ class Provider(BatchAPI, Protocol):
 #: Provider name: ``module:class``, called with the options of ``open_provider``.
 PROVIDERS: dict[str, str] = {
     "voyage": "voyage_progress.providers.voyage:VoyageBatchClient",
+    "openai": "voyage_progress.providers.openai:OpenAIBatchClient",
+    "anthropic": "voyage_progress.providers.anthropic:AnthropicBatchClient",
 }
 
 
