@@ -1,5 +1,6 @@
-"""The simulator's HTTP surface: Voyage's Files and Batch endpoints under ``/v1``, and a few
-``/_sim`` endpoints to steer it from another process (clock, stats, quick batches).
+"""The simulator's HTTP surface: one provider's Batch API under ``/v1`` as its dialect serves it
+(Voyage's Files and Batch endpoints by default), and a few ``/_sim`` endpoints to steer it from
+another process (clock, stats, quick batches).
 
 Every request, ``/_sim`` included, first passes the peer rule the control input uses (see
 ``voyage_progress._peers``): a peer that is not allowed gets a 403 and nothing else.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 import time
@@ -18,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,13 +27,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.peers import parse_allowed_peers, peer_allowed
+from ._dialect import Dialect
 from ._faults import Faults
 from ._glitches import glitch_body
+from ._requests import json_body
 from ._scenarios import SCENARIOS
-from ._store import QUICK_BATCH_PARAMS, ApiProblem, Store
+from ._store import ApiProblem, Store
 
 API_PREFIX = "/v1"
-_ID_SEGMENT = re.compile(r"/(batch|file)[-_][A-Za-z0-9]+")
+_ID_SEGMENT = re.compile(r"/(msgbatch|batch|file)[-_][A-Za-z0-9]+")
 
 
 @dataclass
@@ -86,81 +89,17 @@ def build_app(
     drop_connection: Callable[[Scope], bool],
     allowed_peers: Collection[str] = (),
 ) -> ASGIApp:
-    """The ASGI app: the peer rule, authentication, faults and statistics around Voyage's
-    routes. With no ``allowed_peers`` only loopback peers are served."""
+    """The ASGI app: the peer rule, authentication, faults and statistics around the routes of
+    the store's dialect. With no ``allowed_peers`` only loopback peers are served."""
+    dialect = store.dialect
     api = Starlette(
-        routes=_api_routes(store) + _control_routes(store, faults, stats),
-        exception_handlers={HTTPException: _http_error, ApiProblem: _api_problem},
+        routes=dialect.routes(store) + _control_routes(store, faults, stats),
+        exception_handlers={
+            HTTPException: functools.partial(_http_error, dialect),
+            ApiProblem: functools.partial(_api_problem, dialect),
+        },
     )
-    return _Gate(api, faults, stats, api_key, drop_connection, allowed_peers)
-
-
-def _api_routes(store: Store) -> list[Route]:
-    async def upload(request: Request) -> Response:
-        form = await request.form()
-        purpose, file = form.get("purpose"), form.get("file")
-        if not isinstance(file, UploadFile):
-            raise ApiProblem(400, "A file is required (multipart field 'file').")
-        if purpose != "batch":
-            raise ApiProblem(400, f"purpose must be 'batch'; got {purpose!r}.")
-        content = await file.read()
-        return JSONResponse(store.add_file(file.filename or "upload.jsonl", "batch", content).to_dict())
-
-    async def list_files(request: Request) -> Response:
-        limit = _int_param(request, "limit", 10000, 1, 10000)
-        return JSONResponse(
-            store.list_files(request.query_params.get("purpose"), limit, request.query_params.get("after"))
-        )
-
-    async def get_file(request: Request) -> Response:
-        return JSONResponse(store.get_file(request.path_params["file_id"]).to_dict())
-
-    async def delete_file(request: Request) -> Response:
-        return JSONResponse(store.delete_file(request.path_params["file_id"]))
-
-    async def delete_files(request: Request) -> Response:
-        body = await _json_body(request)
-        ids = body.get("file_ids") if isinstance(body, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ApiProblem(400, "file_ids must be a list of file ids.")
-        data = []
-        for file_id in ids:
-            deleted = file_id in store.files
-            store.files.pop(file_id, None)
-            data.append({"id": file_id, "object": "file", "deleted": deleted})
-        return JSONResponse({"object": "list", "data": data})
-
-    async def file_content(request: Request) -> Response:
-        file = store.get_file(request.path_params["file_id"])
-        return Response(file.data(), media_type="application/octet-stream")
-
-    async def create_batch(request: Request) -> Response:
-        batch = store.create_batch(await _json_body(request))
-        return JSONResponse(store.batch_json(batch))
-
-    async def list_batches(request: Request) -> Response:
-        limit = _int_param(request, "limit", 20, 1, 100)
-        return JSONResponse(store.list_batches(limit, request.query_params.get("after")))
-
-    async def get_batch(request: Request) -> Response:
-        return JSONResponse(store.batch_json(store.get_batch(request.path_params["batch_id"])))
-
-    async def cancel_batch(request: Request) -> Response:
-        return JSONResponse(store.cancel(request.path_params["batch_id"]))
-
-    p = API_PREFIX
-    return [
-        Route(f"{p}/files", upload, methods=["POST"]),
-        Route(f"{p}/files", list_files, methods=["GET"]),
-        Route(f"{p}/files/delete", delete_files, methods=["POST"]),
-        Route(f"{p}/files/{{file_id}}", get_file, methods=["GET"]),
-        Route(f"{p}/files/{{file_id}}", delete_file, methods=["DELETE"]),
-        Route(f"{p}/files/{{file_id}}/content", file_content, methods=["GET"]),
-        Route(f"{p}/batches", create_batch, methods=["POST"]),
-        Route(f"{p}/batches", list_batches, methods=["GET"]),
-        Route(f"{p}/batches/{{batch_id}}", get_batch, methods=["GET"]),
-        Route(f"{p}/batches/{{batch_id}}/cancel", cancel_batch, methods=["POST"]),
-    ]
+    return _Gate(api, dialect, faults, stats, api_key, drop_connection, allowed_peers)
 
 
 def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
@@ -178,23 +117,11 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
 
     async def quick_batch(request: Request) -> Response:
         """Create a batch without an upload: ``{"requests": 500, "scenario": "stall"}``."""
-        body = await _json_body(request)
+        body = await json_body(request)
         count = int(body.get("requests", 100))
         scenario = str(body.get("scenario", store.default_scenario))
-        lines = (
-            json.dumps({"custom_id": f"request-{i}", "body": {"input": [f"text {i}"]}}) for i in range(count)
-        )
-        file = store.add_file("sim_batch_input.jsonl", "batch", ("\n".join(lines) + "\n").encode())
         metadata = {"sim_scenario": scenario, **body.get("metadata", {})}
-        batch = store.create_batch(
-            {
-                "endpoint": "/v1/embeddings",
-                "completion_window": "12h",
-                "input_file_id": file.id,
-                "request_params": dict(QUICK_BATCH_PARAMS),
-                "metadata": metadata,
-            }
-        )
+        batch = store.dialect.quick_batch(store, count, metadata)
         return JSONResponse(store.batch_json(batch))
 
     async def scenarios(request: Request) -> Response:
@@ -214,34 +141,16 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
     ]
 
 
-async def _json_body(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise ApiProblem(400, "The request body is not valid JSON.") from None
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiProblem(400, f"{name} must be an integer.") from None
-    if not low <= value <= high:
-        raise ApiProblem(400, f"{name} must be between {low} and {high}.")
-    return value
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(dialect: Dialect, request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    body = dialect.error_body(exc.status_code, str(exc.detail))
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _api_problem(request: Request, exc: Exception) -> Response:
+async def _api_problem(dialect: Dialect, request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiProblem)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+    body = dialect.error_body(exc.status, exc.detail)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 _FAULT_ANSWERS = {
@@ -260,6 +169,7 @@ class _Gate:
     def __init__(
         self,
         app: ASGIApp,
+        dialect: Dialect,
         faults: Faults,
         stats: Stats,
         api_key: str | None,
@@ -267,6 +177,7 @@ class _Gate:
         allowed_peers: Collection[str] = (),
     ) -> None:
         self.app = app
+        self.dialect = dialect
         self.faults = faults
         self.stats = stats
         self.api_key = api_key
@@ -282,17 +193,18 @@ class _Gate:
             return
         self.stats.record(route_of(scope["method"], scope["path"]))
         send = self._counting(send)
-        problem = self._auth_problem(scope)
+        problem = self.dialect.auth_problem(dict(scope["headers"]), self.api_key)
         if problem:
-            await _send_json(send, 401, {"detail": problem})
+            status, message = problem
+            await _send_json(send, status, self.dialect.error_body(status, message))
             return
         fault = self.faults.draw()
         if fault:
             self.stats.faults[fault] += 1
         if fault in _FAULT_ANSWERS:
             status, detail = _FAULT_ANSWERS[fault]
-            headers = [(b"retry-after", f"{self.faults.retry_after:g}".encode())] if fault == "429" else []
-            await _send_json(send, status, {"detail": detail}, headers)
+            headers = self.dialect.rate_limit_headers(self.faults.retry_after) if fault == "429" else []
+            await _send_json(send, status, self.dialect.error_body(status, detail), headers)
         elif fault == "slow":
             await asyncio.sleep(self.faults.slow_seconds)
             await self.app(scope, receive, send)
@@ -316,21 +228,18 @@ class _Gate:
         self.stats.refused_peers += 1
         peer = _peer_of(scope) or "an unknown address"
         detail = f"Requests from {peer} are not allowed here (see the simulator's --allow-peer)."
-        await _send_json(self._counting(send), 403, {"detail": detail})
-
-    def _auth_problem(self, scope: Scope) -> str | None:
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return "No API key provided. Set the Authorization header to 'Bearer <your key>'."
-        if self.api_key is not None and token.strip() != self.api_key:
-            return "Provided API key is invalid."
-        return None
+        await _send_json(self._counting(send), 403, self.dialect.error_body(403, detail))
 
     def _counting(self, send: Send) -> Send:
+        """Count each answer's status, and give it the headers the dialect's answers carry."""
+        number = self.stats.requests
+
         async def counted(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.stats.by_status[message["status"]] += 1
+                extra = self.dialect.headers(number)
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         return counted
@@ -358,7 +267,7 @@ class _Gate:
             document = json.loads(body)
         except ValueError:
             document = None
-        applied = glitch_body(document, self.faults.rng) if document is not None else []
+        applied = glitch_body(document, self.faults.rng, self.dialect) if document is not None else []
         for name in applied:
             self.stats.glitches[name] += 1
         if applied:

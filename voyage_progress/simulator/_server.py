@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 from collections.abc import AsyncIterator, Collection, Iterator
 from typing import Any
@@ -18,13 +17,20 @@ from starlette.types import Scope
 
 from .._defaults import DEFAULT_SIMULATOR_HOST, DEFAULT_SIMULATOR_PORT
 from ..core.peers import IPAddress, PeerPolicyError, host_port, is_loopback, parse_allowed_peers
-from ._app import API_PREFIX, Stats, build_app
+from ._anthropic import ANTHROPIC
+from ._app import Stats, build_app
 from ._clock import SimClock
+from ._dialect import Dialect
 from ._faults import Faults
+from ._openai import OPENAI
 from ._scenarios import DEFAULT_SCENARIO
-from ._store import QUICK_BATCH_PARAMS, Store
+from ._store import Store
+from ._voyage import VOYAGE
 
-__all__ = ["Simulator", "run_simulator", "serve_forever"]
+__all__ = ["DIALECTS", "Simulator", "run_simulator", "serve_forever"]
+
+#: The APIs the simulator speaks, by name: ``voyage`` by default.
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (VOYAGE, OPENAI, ANTHROPIC)}
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -64,9 +70,14 @@ class Simulator:
         return f"http://{host_port(self.host, self.port)}"
 
     @property
+    def dialect(self) -> Dialect:
+        return self.store.dialect
+
+    @property
     def base_url(self) -> str:
-        """What to give a client as its base URL (``VOYAGE_BASE_URL``)."""
-        return self.url + API_PREFIX
+        """What to give a client as its base URL (``VOYAGE_BASE_URL``, ``OPENAI_BASE_URL`` with
+        ``/v1``, ``ANTHROPIC_BASE_URL`` without, as each official SDK takes it)."""
+        return self.url + self.dialect.base_path
 
     def advance(self, seconds: float) -> None:
         """Move simulated time forward: every batch moves on as if that much time had passed."""
@@ -74,23 +85,9 @@ class Simulator:
 
     def add_batch(self, requests: int = 100, scenario: str | None = None, **metadata: str) -> str:
         """Create a batch directly (no upload), as if a client had; returns its id."""
-        lines = "".join(
-            json.dumps({"custom_id": f"request-{i}", "body": {"input": [f"text {i}"]}}) + "\n"
-            for i in range(requests)
-        )
-        file = self.store.add_file("sim_batch_input.jsonl", "batch", lines.encode())
         if scenario is not None:
             metadata["sim_scenario"] = scenario
-        batch = self.store.create_batch(
-            {
-                "endpoint": "/v1/embeddings",
-                "completion_window": "12h",
-                "input_file_id": file.id,
-                "request_params": dict(QUICK_BATCH_PARAMS),
-                "metadata": metadata,
-            }
-        )
-        return batch.id
+        return self.dialect.quick_batch(self.store, requests, metadata).id
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         """The batch object as the API would answer it now."""
@@ -148,6 +145,7 @@ async def run_simulator(
     seed: int = 0,
     scenario: str = DEFAULT_SCENARIO,
     allowed_peers: Collection[str] = (),
+    dialect: str = "voyage",
 ) -> AsyncIterator[Simulator]:
     """Run a simulator on this event loop for the duration of the ``async with``.
 
@@ -155,11 +153,14 @@ async def run_simulator(
     pass per real second; ``speed=0`` stops the clock for tests that move it with
     ``sim.advance()``. ``api_key`` set means only that key is accepted; otherwise any.
     ``allowed_peers`` (IP addresses) may talk to it besides this machine; a ``host`` beyond
-    loopback needs at least one.
+    loopback needs at least one. ``dialect`` is the API it speaks: ``voyage``, ``openai`` or
+    ``anthropic`` (``DIALECTS``).
     """
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; one of: {', '.join(DIALECTS)}")
     if isinstance(faults, str):
         faults = Faults.parse(faults)
-    store = Store(SimClock(speed), seed=seed, default_scenario=scenario)
+    store = Store(SimClock(speed), seed=seed, default_scenario=scenario, dialect=DIALECTS[dialect])
     faults = faults or Faults()
     stats = Stats()
     allowed = parse_allowed_peers(allowed_peers)
@@ -171,6 +172,7 @@ async def run_simulator(
     server = _EmbeddedServer(config)
     config.app = build_app(store, faults, stats, api_key, _connection_dropper(server), allowed_peers)
     bound_host, bound_port = sock.getsockname()[:2]
+    store.url = f"http://{host_port(bound_host, bound_port)}"
     task = asyncio.create_task(server.serve(sockets=[sock]), name="voyage-simulator")
     try:
         while not server.started:
@@ -197,6 +199,7 @@ async def serve_forever(
     scenario: str = DEFAULT_SCENARIO,
     ready: Any = None,
     allowed_peers: Collection[str] = (),
+    dialect: str = "voyage",
 ) -> None:
     """Serve until cancelled; ``ready(sim)`` is called once it listens."""
     async with run_simulator(
@@ -208,6 +211,7 @@ async def serve_forever(
         seed=seed,
         scenario=scenario,
         allowed_peers=allowed_peers,
+        dialect=dialect,
     ) as sim:
         if ready is not None:
             ready(sim)
