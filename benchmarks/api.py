@@ -52,7 +52,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from benchmarks._report import Result, table
 from voyage_progress import BatchStatus, VoyageBatchClient
 from voyage_progress.outputs.osc import Destination, OscDecodeError, decode
-from voyage_progress.sidecar._sidecar import Sidecar, SidecarConfig
+from voyage_progress.sidecar import Sidecar, SidecarConfig
 from voyage_progress.simulator import SimClock, Simulator, run_simulator
 from voyage_progress.watcher import Intervals, Watcher
 

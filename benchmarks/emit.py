@@ -35,8 +35,9 @@ main figure in context, measured in the same rounds:
   added to both senders, which brings their ratio down.
 
 Also measured: bundles per second (the sidecar sends one bundle per batch change: its 26
-messages) through ``OscSender.send_bundle`` against python-osc's ``OscBundleBuilder`` +
-``OscMessageBuilder`` + ``SimpleUDPClient.send``, the same way; and byte identity: every message
+messages), encoded by ``encode_bundle`` and sent by ``OscSender.send_datagram`` as the outbox
+does, against python-osc's ``OscBundleBuilder`` + ``OscMessageBuilder`` +
+``SimpleUDPClient.send``, the same way; and byte identity: every message
 of the list encoded by ``encode_message`` and every bundle by ``encode_bundle``, compared with
 python-osc's builders' datagrams.
 
@@ -67,8 +68,9 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from benchmarks._report import Result, table
 from voyage_progress.core.events import BatchProgressEvent
+from voyage_progress.core.frame import BatchSnapshot, Event, EventKind, Health, Summary
 from voyage_progress.core.metrics import BatchProgressMetrics
-from voyage_progress.core.models import BatchJob
+from voyage_progress.core.models import BatchJob, BatchStatus
 from voyage_progress.outputs.osc import NAMESPACE, Destination, OscSender, encode_bundle, encode_message
 from voyage_progress.outputs.osc._codec import Arg, Message
 from voyage_progress.outputs.osc._messages import (
@@ -78,7 +80,7 @@ from voyage_progress.outputs.osc._messages import (
     summary_messages,
 )
 from voyage_progress.simulator import Simulator, run_simulator
-from voyage_progress.watcher import END_EVENTS, WatchedBatch
+from voyage_progress.watcher import WatchedBatch
 
 NAME = "emit"
 PREFIX = "/voyage"
@@ -252,29 +254,29 @@ async def _batches() -> list[WatchedBatch]:
     return batches
 
 
-def _bundle(batch: WatchedBatch, batches: list[WatchedBatch]) -> list[Message]:
-    return batch_messages(PREFIX, batch, 0.4) + summary_messages(PREFIX, batches)
+def _bundle(batch: BatchSnapshot, summary: Summary) -> list[Message]:
+    return batch_messages(PREFIX, batch, 0.4) + summary_messages(PREFIX, summary)
 
 
 async def sidecar_traffic() -> Traffic:
-    batches = await _batches()
+    batches = [batch.snapshot() for batch in await _batches()]
     health = health_messages(
         PREFIX,
-        heartbeat=3600,
-        epoch=1_843_771_202,
-        running=True,
-        api_ok=True,
-        poll_age=0.42,
-        watching=len(batches),
-        message="ok",
+        Health(
+            heartbeat=3600,
+            epoch=1_843_771_202,
+            running=True,
+            api_ok=True,
+            poll_age=0.42,
+            watching=len(batches),
+            message="ok",
+        ),
     )
-    events = [event_message(PREFIX, "watch", b.batch_id, b.slot) for b in batches]
-    events += [
-        event_message(PREFIX, END_EVENTS[b.job.status], b.batch_id, b.slot)
-        for b in batches
-        if b.job is not None and b.job.status in END_EVENTS
-    ]
-    bundles = [_bundle(batch, batches) for batch in batches]
+    events = [event_message(PREFIX, Event(EventKind.WATCH, b)) for b in batches]
+    ends = [(EventKind.end_of(BatchStatus(b.status)), b) for b in batches]
+    events += [event_message(PREFIX, Event(kind, b)) for kind, b in ends if kind is not None]
+    summary = Summary.of(batches)
+    bundles = [_bundle(batch, summary) for batch in batches]
     messages = health + events + [message for bundle in bundles for message in bundle]
     return Traffic(messages, bundles)
 
@@ -479,7 +481,9 @@ async def _messages(traffic: Traffic, drain: Drain, plan: Plan) -> dict[str, Sid
 async def _bundles(traffic: Traffic, drain: Drain, plan: Plan) -> dict[str, Side]:
     async with _senders(drain.port) as (sender, client):
         jobs = {
-            "ours": _per_item(sender.send_bundle, traffic.bundles, plan.bundle_reps),
+            "ours": _per_item(
+                lambda b: sender.send_datagram(encode_bundle(b)), traffic.bundles, plan.bundle_reps
+            ),
             "python-osc": _per_item(
                 lambda b: client.send(python_osc_bundle(b)), traffic.bundles, plan.bundle_reps
             ),

@@ -71,7 +71,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks._report import Result, table
-from voyage_progress.outputs.osc import CONTROL, ControlCommand, ControlServer
+from voyage_progress.core.commands import Command as ControlCommand
+from voyage_progress.outputs.osc import CONTROL, ControlServer
 from voyage_progress.outputs.osc._control import MAX_DATAGRAM
 
 NAME = "fuzz"

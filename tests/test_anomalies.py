@@ -78,7 +78,7 @@ def test_an_unknown_status_is_shown_as_it_is_and_flagged(watched: tuple[Any, Wat
     watcher, batch = watched
     watcher._apply(batch, BatchJob.from_dict(batch_object(status="paused", completed=45)))
     assert (batch.status.value, batch.job.request_counts.completed, batch.anomalies) == ("paused", 45, 1)
-    messages = dict((address, args[0]) for address, args in batch_messages("/voyage", batch, 0.0))
+    messages = dict((address, args[0]) for address, args in batch_messages("/voyage", batch.snapshot(), 0.0))
     assert messages["/voyage/batch/0/anomalies"] == 1
     assert messages["/voyage/batch/0/status"] == "paused"
 

@@ -34,7 +34,8 @@ from benchmarks.fuzz import (
     osc_message,
     osc_string,
 )
-from voyage_progress.outputs.osc import ControlCommand, ControlServer, encode_message
+from voyage_progress.core.commands import Command
+from voyage_progress.outputs.osc import ControlServer, encode_message
 from voyage_progress.outputs.osc._control import MAX_DATAGRAM
 
 PEER = ("127.0.0.1", 9000)
@@ -59,7 +60,7 @@ def test_a_short_fuzz_meets_every_check(short_run: FuzzResult) -> None:
     assert {reason for reason, count in short_run.counted.items() if count} == expected_reasons
 
 
-STRANGER_CANCEL = ControlCommand("cancel", "batch_x", None, PEER)
+STRANGER_CANCEL = Command("cancel", "batch_x", None, PEER)
 ALTERATIONS: dict[str, tuple[Callable[[FuzzResult], FuzzResult], str]] = {
     "one malformed too many": (
         lambda r: dataclasses.replace(r, counted=r.counted + Counter(malformed=1)),
@@ -127,10 +128,10 @@ def test_only_oversized_packets_are_over_the_limit() -> None:
 def test_a_refresh_with_a_float_is_accepted(datagram: bytes) -> None:
     """A pulse sent as a float (TouchDesigner's OSC Out CHOP sends floats) was rejected as
     bad_arguments unless it was inf or nan: the number was checked as if it were a batch id."""
-    commands: list[ControlCommand] = []
+    commands: list[Command] = []
     server = ControlServer(commands.append)
     server.datagram_received(datagram, PEER)
-    assert commands == [ControlCommand("refresh", None, None, PEER)]
+    assert commands == [Command("refresh", None, None, PEER)]
     assert server.rejected == {}
 
 
@@ -148,15 +149,15 @@ def unexpected_errors() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def feed(datagram: bytes) -> tuple[ControlServer, list[ControlCommand], list[str]]:
-    commands: list[ControlCommand] = []
+def feed(datagram: bytes) -> tuple[ControlServer, list[Command], list[str]]:
+    commands: list[Command] = []
     server = ControlServer(commands.append)
     with unexpected_errors() as errors:
         server.datagram_received(datagram, PEER)
     return server, commands, errors
 
 
-def assert_only_control_addresses_acted_on(datagram: bytes, commands: list[ControlCommand]) -> None:
+def assert_only_control_addresses_acted_on(datagram: bytes, commands: list[Command]) -> None:
     """Each command comes from its control address, present in the datagram, and obeys the
     documented rules: no cancel (not allowed), ids of [A-Za-z0-9_-]{1,128}, labels of at most
     200 characters and no control character."""

@@ -34,7 +34,7 @@ from tests.test_watch_command import env_for, free_udp_port
 from voyage_progress import VoyageBatchClient
 from voyage_progress import watcher as _watcher
 from voyage_progress.outputs.osc._codec import encode_message
-from voyage_progress.sidecar._sidecar import Sidecar
+from voyage_progress.sidecar import Sidecar
 from voyage_progress.simulator import run_simulator
 from voyage_progress.watcher import Intervals, Watcher
 

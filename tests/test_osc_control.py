@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
-from voyage_progress.outputs.osc import CONTROL, ControlCommand, ControlServer, encode_bundle, encode_message
+from voyage_progress.core.commands import Command
+from voyage_progress.outputs.osc import CONTROL, ControlServer, encode_bundle, encode_message
 from voyage_progress.outputs.osc._codec import Arg
 
 WATCH, UNWATCH, REFRESH, CANCEL = (
@@ -26,9 +27,9 @@ class Handled:
     """A handler that keeps the commands it is given."""
 
     def __init__(self) -> None:
-        self.commands: list[ControlCommand] = []
+        self.commands: list[Command] = []
 
-    def __call__(self, command: ControlCommand) -> None:
+    def __call__(self, command: Command) -> None:
         self.commands.append(command)
 
 
@@ -106,7 +107,7 @@ async def test_each_command_reaches_the_handler(
     label: str,
 ) -> None:
     peer = await send(server, encode_message(address, args))
-    assert handled.commands == [ControlCommand(kind, batch_id, label, peer)]
+    assert handled.commands == [Command(kind, batch_id, label, peer)]
     assert (server.accepted, dict(server.rejected)) == (1, {})
 
 
@@ -131,7 +132,7 @@ async def test_cancel_is_refused_unless_allowed(server: ControlServer, handled: 
 async def test_cancel_when_allowed(handled: Handled) -> None:
     async with ControlServer(handled, port=0, allow_cancel=True) as server:
         peer = await send(server, encode_message(CANCEL, ["batch_1"]))
-    assert handled.commands == [ControlCommand("cancel", "batch_1", None, peer)]
+    assert handled.commands == [Command("cancel", "batch_1", None, peer)]
 
 
 async def test_a_bundle_is_counted_message_by_message(server: ControlServer, handled: Handled) -> None:
@@ -258,7 +259,7 @@ async def test_without_allowed_peers_any_loopback_peer(server: ControlServer, ha
     ],
 )
 def test_the_peer_rule(allowed: tuple[str, ...], peer: str, accepted: bool) -> None:
-    commands: list[ControlCommand] = []
+    commands: list[Command] = []
     server = ControlServer(commands.append, allowed_peers=allowed)
     server.datagram_received(encode_message(REFRESH), (peer, 5000))
     assert (server.accepted, server.rejected["peer"]) == ((1, 0) if accepted else (0, 1))
@@ -268,7 +269,7 @@ def test_the_peer_rule(allowed: tuple[str, ...], peer: str, accepted: bool) -> N
 async def test_a_failing_handler_does_not_stop_the_server(caplog: pytest.LogCaptureFixture) -> None:
     calls: list[str | None] = []
 
-    def handler(command: ControlCommand) -> None:
+    def handler(command: Command) -> None:
         calls.append(command.batch_id)
         if command.batch_id == "boom":
             raise RuntimeError("handler bug")
@@ -283,7 +284,7 @@ async def test_a_failing_handler_does_not_stop_the_server(caplog: pytest.LogCapt
 async def test_async_handlers_run_and_may_fail(caplog: pytest.LogCaptureFixture) -> None:
     done: list[str | None] = []
 
-    async def handler(command: ControlCommand) -> None:
+    async def handler(command: Command) -> None:
         await asyncio.sleep(0)
         if command.batch_id == "boom":
             raise RuntimeError("async handler bug")

@@ -8,8 +8,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import voyage_progress
 from voyage_progress.core.events import BatchProgressEvent
+from voyage_progress.core.frame import EventKind, Summary
 from voyage_progress.core.models import PHASES, BatchJob, BatchStatus, RequestCounts
 from voyage_progress.outputs.osc import (
     CONTROL,
@@ -21,10 +21,10 @@ from voyage_progress.outputs.osc import (
     STATUSES,
     UNKNOWN,
 )
-from voyage_progress.outputs.osc._messages import batch_messages, batch_status, summary_messages
+from voyage_progress.outputs.osc._messages import batch_messages, summary_messages
 from voyage_progress.outputs.osc._namespace import render_json, render_markdown
-from voyage_progress.outputs.terminal import _batch_fields
-from voyage_progress.watcher import END_EVENTS, WatchedBatch
+from voyage_progress.outputs.table import Row
+from voyage_progress.watcher import WatchedBatch
 
 DOCS = Path(__file__).parent.parent / "docs" / "OSC.md"
 ALL_ADDRESSES = [address for addresses in NAMESPACE.values() for address in addresses]
@@ -82,14 +82,14 @@ def _every_kind_of_batch() -> list[WatchedBatch]:
 
 
 def _sent(batch: WatchedBatch, name: str) -> object:
-    messages = dict(batch_messages("/voyage", batch, poll_age=None))
+    messages = dict(batch_messages("/voyage", batch.snapshot(), poll_age=None))
     return messages[f"/voyage/batch/{batch.slot}/{name}"][0]
 
 
 def test_every_status_the_sidecar_sends_is_in_the_namespace_and_its_docs() -> None:
     docs = DOCS.read_text(encoding="utf-8")
     sent = {_sent(batch, "status"): _sent(batch, "phase") for batch in _every_kind_of_batch()}
-    shown = {_batch_fields(batch)["status"] for batch in _every_kind_of_batch()}
+    shown = {Row.of(batch.snapshot()).status for batch in _every_kind_of_batch()}
 
     assert shown == set(sent), "the terminal and OSC must show the same statuses"
     undocumented = {status for status in sent if status not in STATUSES} - {"paused"}
@@ -102,13 +102,14 @@ def test_every_status_the_sidecar_sends_is_in_the_namespace_and_its_docs() -> No
 
 
 def test_the_eta_of_an_end_without_results_is_unknown_on_osc() -> None:
-    by_status = {batch_status(batch): batch for batch in _every_kind_of_batch()}
+    by_status = {batch.snapshot().status: batch for batch in _every_kind_of_batch()}
     for status in ("failed", "cancelled", "expired", STATUS_ERROR):
         assert _sent(by_status[status], "eta") == UNKNOWN, status
     assert _sent(by_status["completed"], "eta") == 0.0
 
     def all_eta(*statuses: str) -> object:
-        return dict(summary_messages("/voyage", [by_status[s] for s in statuses]))["/voyage/all/eta"][0]
+        summary = Summary.of(by_status[s].snapshot() for s in statuses)
+        return dict(summary_messages("/voyage", summary))["/voyage/all/eta"][0]
 
     assert all_eta("completed", "completed") == 0.0
     assert all_eta("completed", "cancelled") == UNKNOWN
@@ -121,10 +122,6 @@ def test_the_eta_of_an_end_without_results_is_unknown_on_osc() -> None:
 
 
 def test_every_event_kind_the_sidecar_sends_is_in_the_namespace() -> None:
-    package = Path(voyage_progress.__file__).parent
-    sidecar = (package / "sidecar" / "_sidecar.py").read_text(encoding="utf-8")
-    watcher = (package / "watcher.py").read_text(encoding="utf-8")
-    kinds = set(re.findall(r'event_message\(self\.config\.prefix, "(\w+)"', sidecar))
-    kinds |= set(re.findall(r'on_event\("(\w+)"', watcher)) | set(END_EVENTS.values())
-    assert {"start", "shutdown", "watch", "error", "complete"} <= kinds  # the scan finds them
+    kinds = set(EventKind)  # the sidecar sends events of these kinds, and of no others
+    assert {"start", "shutdown", "watch", "error", "complete"} <= kinds
     assert kinds == set(EVENT_KINDS)

@@ -76,9 +76,9 @@ async def test_every_destination_receives_the_same_bundles(receivers: list[Recei
         [],
     ]
     async with OscSender([Destination("127.0.0.1", r.port) for r in receivers]) as sender:
-        for messages in bundles:
-            sender.send_bundle(messages)
         expected = [encode_bundle(messages) for messages in bundles]
+        for datagram in expected:
+            sender.send_datagram(datagram)
         for receiver in receivers:
             assert await receiver.wait_for(3) == expected
         assert [(link.sent, link.errors) for link in sender.links] == [(3, 0), (3, 0)]

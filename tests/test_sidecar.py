@@ -16,9 +16,9 @@ import pytest
 from tests.conftest import FAST_RETRIES
 from tests.osc_receiver import OscReceiver, open_receiver
 from voyage_progress import VoyageBatchClient
-from voyage_progress.outputs.osc import NAMESPACE
+from voyage_progress.outputs.osc import NAMESPACE, OscOutput
 from voyage_progress.outputs.osc._sender import Destination
-from voyage_progress.sidecar._sidecar import Sidecar, SidecarConfig
+from voyage_progress.sidecar import Sidecar, SidecarConfig
 from voyage_progress.simulator import Simulator, run_simulator
 from voyage_progress.watcher import Intervals
 
@@ -48,14 +48,18 @@ async def running_sidecar(config: SidecarConfig, client: VoyageBatchClient) -> A
         await asyncio.wait_for(task, 10)
 
 
+def osc_output(sidecar: Sidecar) -> OscOutput:
+    return next(output for output in sidecar.outputs if isinstance(output, OscOutput))
+
+
 def fast_config(receiver: OscReceiver, **kwargs: object) -> SidecarConfig:
+    settings: dict[str, object] = {"control_port": None, **kwargs}
     return SidecarConfig(
         destinations=[Destination("127.0.0.1", receiver.port)],
         intervals=Intervals(poll=0.05, minimum=0.02, maximum=0.5),
-        control_port=None,
         heartbeat_interval=0.1,
         full_state_interval=0.5,
-        **kwargs,  # type: ignore[arg-type]
+        **settings,  # type: ignore[arg-type]
     )
 
 
@@ -98,7 +102,7 @@ async def test_every_batch_of_a_hundred_reaches_osc(receiver: OscReceiver) -> No
                         sidecar.watcher.health,
                         [(b.slot, b.status, b.next_due - sidecar.watcher.clock()) for b in active][:5],
                         sidecar.watcher.next_cycle_at() - sidecar.watcher.clock(),
-                        len(sidecar.outbox),
+                        len(osc_output(sidecar).outbox),
                     )
                     raise
                 health = sidecar.watcher.health
@@ -182,11 +186,11 @@ async def test_control_input_watch_unwatch_refresh_cancel(receiver: OscReceiver)
     async with run_simulator(speed=0) as sim:
         batch_id = sim.add_batch(10)
         async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
-            config = fast_config(receiver, allow_cancel=True)
-            config.control_port = 0
+            config = fast_config(receiver, allow_cancel=True, control_port=0)
             async with running_sidecar(config, client) as sidecar:
-                assert sidecar.control is not None
-                control = SimpleUDPClient("127.0.0.1", sidecar.control.port)
+                server = osc_output(sidecar).control
+                assert server is not None
+                control = SimpleUDPClient("127.0.0.1", server.port)
                 control.send_message(f"{PREFIX}/control/watch", [batch_id, "from TouchDesigner"])
                 await receiver.wait_for(lambda r: r.last(f"{PREFIX}/batch/0/label") == "from TouchDesigner")
                 control.send_message(f"{PREFIX}/control/cancel", [batch_id])
@@ -196,7 +200,7 @@ async def test_control_input_watch_unwatch_refresh_cancel(receiver: OscReceiver)
                 assert not sidecar.watcher.batches
                 control.send_message(f"{PREFIX}/control/refresh", [])
                 await asyncio.sleep(0.1)
-                assert sidecar.control.accepted == 4
+                assert server.accepted == 4
     assert receiver.events("unwatch") == [("unwatch", batch_id, 0)]
 
 
@@ -300,9 +304,10 @@ async def test_an_end_is_saved_as_said_only_once_it_is_on_the_wire(
             await sidecar.start()
             sim.advance(3600)
             await sidecar.watcher.poll_once()  # the end is decided and queued, not yet sent
-            assert sidecar.watcher.batches[batch_id].reported_end == "complete"
+            decided = sidecar.watcher.batches[batch_id]
+            assert decided.status == "completed" and decided.end_said is None
             assert json.loads(state.read_text())["batches"][0]["reported_end"] is None
             await receiver.wait_for(lambda r: bool(r.events("complete")))
-            await sidecar.outbox.drain()
+            await osc_output(sidecar).outbox.drain()
             assert json.loads(state.read_text())["batches"][0]["reported_end"] == "complete"
             await sidecar.shutdown()

@@ -20,7 +20,7 @@ from tests.osc_receiver import OscReceiver
 from tests.tdfake import COMP, TouchDesigner
 from voyage_progress import VoyageBatchClient
 from voyage_progress.outputs.osc import Destination
-from voyage_progress.sidecar._sidecar import Sidecar, SidecarConfig
+from voyage_progress.sidecar import Sidecar, SidecarConfig
 from voyage_progress.simulator import Simulator, run_simulator
 from voyage_progress.watcher import Intervals
 

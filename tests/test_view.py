@@ -15,6 +15,7 @@ from rich.console import Console
 
 from voyage_progress import BatchJob, BatchProgressEvent, BatchProgressMetrics
 from voyage_progress.core.format import format_duration
+from voyage_progress.core.frame import BatchSnapshot, EventKind, Health
 from voyage_progress.outputs.table import COLUMNS, ProgressView
 from voyage_progress.outputs.terminal import SidecarView, _table
 from voyage_progress.watcher import WatchedBatch
@@ -50,23 +51,26 @@ def batch(
     return watched
 
 
+def snapshots(batches: list[WatchedBatch]) -> list[BatchSnapshot]:
+    return [b.snapshot() for b in batches]
+
+
 def test_the_live_table() -> None:
     batches = [
         batch(0, "in_progress", 250, 1000, "corpus"),
         batch(1, "validating"),
         batch(2, "x", error="batch not found"),
     ]
-    health = {
-        "api_ok": True,
-        "message": "ok",
-        "poll_age": 2.0,
-        "requests": 12,
-        "destinations": ["127.0.0.1:7000"],
-        "control": "127.0.0.1:7001",
-        "epoch": 5,
-    }
+    health = Health(
+        api_ok=True,
+        message="ok",
+        poll_age=2.0,
+        requests=12,
+        endpoints=("OSC → 127.0.0.1:7000", "control 127.0.0.1:7001"),
+        epoch=5,
+    )
     console = Console(file=io.StringIO(), width=140, color_system=None)
-    console.print(_table(batches, health))
+    console.print(_table(snapshots(batches), health))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "API ok" in text and "polled 2s ago" in text and "OSC → 127.0.0.1:7000" in text
     assert "corpus" in text and "25.0" in text and "250/1000" in text and "5.0/s" in text and "2m 30s" in text
@@ -74,15 +78,14 @@ def test_the_live_table() -> None:
 
 
 def test_the_table_says_when_the_api_is_away() -> None:
-    health = {
-        "api_ok": False,
-        "message": "API unreachable: timeout",
-        "poll_age": 95.0,
-        "requests": 3,
-        "destinations": ["127.0.0.1:7000"],
-        "control": None,
-        "epoch": 5,
-    }
+    health = Health(
+        api_ok=False,
+        message="API unreachable: timeout",
+        poll_age=95.0,
+        requests=3,
+        endpoints=("OSC → 127.0.0.1:7000",),
+        epoch=5,
+    )
     console = Console(file=io.StringIO(), width=120, color_system=None)
     console.print(_table([], health))
     text = console.file.getvalue()  # type: ignore[attr-defined]
@@ -94,10 +97,10 @@ def test_the_table_says_when_the_api_is_away() -> None:
 def test_log_lines_only_on_change() -> None:
     stream = io.StringIO()
     view = SidecarView("text", stream)
-    running = batch(0, "in_progress", 250, 1000, "corpus")
+    running = batch(0, "in_progress", 250, 1000, "corpus").snapshot()
     view.batch_changed(running)
     view.batch_changed(running)
-    view.event("complete", running)
+    view.event(EventKind.COMPLETE, running)
     view.health_changed(False, "API unreachable: 503")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3
@@ -108,8 +111,8 @@ def test_log_lines_only_on_change() -> None:
 def test_json_lines() -> None:
     stream = io.StringIO()
     view = SidecarView("json", stream)
-    view.batch_changed(batch(3, "in_progress", 10, 20))
-    view.event("watch", batch(3, "in_progress", 10, 20))
+    view.batch_changed(batch(3, "in_progress", 10, 20).snapshot())
+    view.event(EventKind.WATCH, batch(3, "in_progress", 10, 20).snapshot())
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert records[0]["type"] == "batch" and records[0]["slot"] == 3 and records[0]["percent"] == 50.0
     assert records[1] == {**records[1], "type": "event", "kind": "watch", "slot": 3}
@@ -118,15 +121,14 @@ def test_json_lines() -> None:
 LONG_LABEL = "product descriptions, spring catalogue 2026, every locale"
 VALIDATION_ERROR = "invalid_request (line 7): the input is not JSON Lines, and nothing was embedded"
 WIDTHS = (60, 80, 100, 160)
-HEALTH = {
-    "api_ok": True,
-    "message": "ok",
-    "poll_age": 2.0,
-    "requests": 12,
-    "destinations": ["127.0.0.1:7000", "192.168.1.20:7000"],
-    "control": "127.0.0.1:7001",
-    "epoch": 5,
-}
+HEALTH = Health(
+    api_ok=True,
+    message="ok",
+    poll_age=2.0,
+    requests=12,
+    endpoints=("OSC → 127.0.0.1:7000, 192.168.1.20:7000", "control 127.0.0.1:7001"),
+    epoch=5,
+)
 BAR = re.compile(r"[━─]{12,}")  # the bar: at least its minimum width, done and to do
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -154,6 +156,10 @@ def crowded() -> list[WatchedBatch]:
     ]
 
 
+def crowded_table() -> Any:
+    return _table(snapshots(crowded()), HEALTH)
+
+
 def render(renderable: Any, width: int, terminal: bool) -> list[str]:
     """What a terminal of ``width`` columns shows, colours stripped."""
     console = Console(file=io.StringIO(), width=width, force_terminal=terminal, color_system=None)
@@ -171,7 +177,7 @@ def columns_shown(header_line: str) -> set[str]:
 @pytest.mark.parametrize("width", WIDTHS)
 def test_the_live_table_fits_the_width_and_keeps_bar_percent_and_eta(width: int, terminal: bool) -> None:
     batches = crowded()
-    lines = render(_table(batches, HEALTH), width, terminal)
+    lines = render(_table(snapshots(batches), HEALTH), width, terminal)
     assert all(cell_len(line) <= width for line in lines), "\n".join(lines)
     assert len(lines) == 2 + len(batches), "a label wrapped onto a second line"
     assert "API ok" in lines[0]
@@ -184,7 +190,7 @@ def test_the_live_table_fits_the_width_and_keeps_bar_percent_and_eta(width: int,
 
 
 def test_too_narrow_for_all_four_the_label_and_bar_give_way() -> None:
-    lines = render(_table(crowded(), HEALTH), 32, False)
+    lines = render(crowded_table(), 32, False)
     assert columns_shown(lines[1]) == {"batch", "%", "ETA"}
     assert all(cell_len(line) <= 32 for line in lines)
     assert " 25.0  2m 30s" in lines[2] and " 36.0 " in lines[3] and BAR.search(lines[2]) is None
@@ -193,7 +199,7 @@ def test_too_narrow_for_all_four_the_label_and_bar_give_way() -> None:
 
 def test_the_less_important_columns_come_as_the_width_grows() -> None:
     by_importance = [c.header for c in sorted(COLUMNS, key=lambda c: c.priority) if c.header]
-    shown = {width: columns_shown(render(_table(crowded(), HEALTH), width, False)[1]) for width in WIDTHS}
+    shown = {width: columns_shown(render(crowded_table(), width, False)[1]) for width in WIDTHS}
     assert shown[60] == {"batch", "%", "ETA", "status"}
     assert shown[160] == set(by_importance)
     for narrower, wider in itertools.pairwise(WIDTHS):
@@ -203,15 +209,15 @@ def test_the_less_important_columns_come_as_the_width_grows() -> None:
 
 
 def test_the_header_drops_its_least_useful_parts_first() -> None:
-    narrow = render(_table(crowded(), HEALTH), 60, False)[0]
-    wide = render(_table(crowded(), HEALTH), 160, False)[0]
+    narrow = render(crowded_table(), 60, False)[0]
+    wide = render(crowded_table(), 160, False)[0]
     assert narrow.startswith("API ok  polled 2s ago") and "control" not in narrow
     assert "12 requests" in wide and "OSC → 127.0.0.1:7000, 192.168.1.20:7000" in wide
     assert "control 127.0.0.1:7001" in wide
 
 
 def test_the_error_text_shows_when_there_is_room() -> None:
-    narrow, wide = ("\n".join(render(_table(crowded(), HEALTH), width, False)) for width in (80, 160))
+    narrow, wide = ("\n".join(render(crowded_table(), width, False)) for width in (80, 160))
     assert "invalid_request (line 7)" in wide and "batch not found: it was" in wide
     assert "invalid_request" not in narrow
 
@@ -235,7 +241,7 @@ def test_log_lines_keep_long_labels_and_errors_whole() -> None:
     stream = io.StringIO()
     view = SidecarView("text", stream)
     for watched in crowded():
-        view.batch_changed(watched)
+        view.batch_changed(watched.snapshot())
     text = stream.getvalue()
     assert f"slot 1 {LONG_LABEL} in_progress 4321/12000 (36.0%) rate 86.4/s" in text and "failed 37" in text
     assert f"slot 2 broken input failed 0/0 (0.0%) rate -- eta -- - {VALIDATION_ERROR}" in text
@@ -245,8 +251,8 @@ def test_log_lines_keep_long_labels_and_errors_whole() -> None:
 def test_live_messages_name_the_error_and_wrap_between_words() -> None:
     stream = io.StringIO()
     view = SidecarView("live", stream)
-    view.event("failed", crowded()[2])
-    view.event("error", crowded()[3])
+    view.event(EventKind.FAILED, crowded()[2].snapshot())
+    view.event(EventKind.ERROR, crowded()[3].snapshot())
     demo = "demo: simulator at http://127.0.0.1:45143/v1 (30x), OSC to 127.0.0.1:47312, 192.168.1.20:7000"
     view.message(demo)  # before the table starts, as the demo does
     words = stream.getvalue().split()
@@ -258,14 +264,14 @@ def test_live_messages_name_the_error_and_wrap_between_words() -> None:
 def test_an_end_without_results_shows_no_eta() -> None:
     stream = io.StringIO()
     view = SidecarView("text", stream)
-    view.batch_changed(batch(0, "cancelled", 400, 1000, "corpus"))
-    view.batch_changed(batch(1, "completed", 1000, 1000, "archive"))
+    view.batch_changed(batch(0, "cancelled", 400, 1000, "corpus").snapshot())
+    view.batch_changed(batch(1, "completed", 1000, 1000, "archive").snapshot())
     cancelled, completed = stream.getvalue().splitlines()
     assert cancelled.endswith("cancelled 400/1000 (40.0%) rate -- eta -- - batch cancelled")
     assert completed.endswith("completed 1000/1000 (100.0%) rate -- eta 0s")
-    health = {"api_ok": True, "message": "ok", "poll_age": 1.0, "requests": 1, "destinations": []}
+    health = Health(api_ok=True, message="ok", poll_age=1.0, requests=1)
     console = Console(file=io.StringIO(), width=140, color_system=None)
-    console.print(_table([batch(0, "failed", 0, 10, "corpus")], {**health, "control": None}))
+    console.print(_table([batch(0, "failed", 0, 10, "corpus").snapshot()], health))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     (row,) = [line for line in text.splitlines() if "corpus" in line]
     assert "0s" not in row and "--" in row, row  # the ETA is unknown, not 0s

@@ -169,7 +169,7 @@ async def test_an_unknown_batch_is_isolated(client: VoyageBatchClient, sim: Simu
     assert ("error", "batch-doesnotexist") in events
     assert good.job is not None and watcher.health.api_ok
     per_cycle = await run_until_ended(watcher, sim, clock)
-    assert good.reported_end == "complete" and all(n == 1 for n in per_cycle)
+    assert ("complete", good.batch_id) in events and all(n == 1 for n in per_cycle)
 
 
 async def test_an_unreachable_api_keeps_the_last_state_and_backs_off() -> None:
@@ -218,7 +218,7 @@ async def test_ended_batches_retire(client: VoyageBatchClient, sim: Simulator) -
     batch = watcher.watch(sim.add_batch(5, "fail_validation"))
     sim.advance(100)
     await watcher.poll_once()
-    assert batch.reported_end == "failed"
+    assert ("failed", batch.batch_id) in events
     clock.now += 31
     watcher._retire_ended()
     assert not watcher.batches and ("unwatch", batch.batch_id) in events

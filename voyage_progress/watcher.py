@@ -6,7 +6,9 @@ is due, and refreshes every due batch with ``GET /batches?limit=100`` pages (one
 to a hundred in-flight batches), falling back to ``GET /batches/{id}`` for those the pages did
 not show. A batch stops being polled once its end has been seen.
 
-The watcher knows nothing of OSC or terminals: it keeps the state and calls its listeners.
+The watcher knows providers only as ``BatchAPI`` (get and list batches), and nothing of
+outputs: it keeps the state and calls its listeners. ``WatchedBatch.snapshot`` is how that
+state is shown.
 """
 
 from __future__ import annotations
@@ -17,57 +19,51 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .core.errors import (
-    APIConnectionError,
+    TRANSIENT_ERRORS,
     APIError,
     AuthenticationError,
-    MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
-    RateLimitError,
-    ServerError,
 )
 from .core.events import BatchProgressEvent
+from .core.frame import BatchSnapshot, EventKind
 from .core.metrics import BatchProgressMetrics
 from .core.models import BatchJob, BatchStatus, RequestCounts
-from .providers.voyage import VoyageBatchClient
+from .providers import BatchAPI
 
-__all__ = ["WatchedBatch", "Watcher", "WatcherHealth"]
+__all__ = ["Intervals", "Listeners", "WatchEntry", "WatchedBatch", "Watcher", "WatcherHealth"]
 
 logger = logging.getLogger("voyage_progress.watcher")
 
-IN_FLIGHT = frozenset(
-    {BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus.CANCELLING}
-)
 PAGE_SIZE = 100
 MAX_LIST_PAGES = 3
 #: Seconds a wait may overrun before it means the clock jumped (a machine woke from sleep, a
 #: paused process resumed).
 CLOCK_JUMP = 30.0
-_TRANSIENT = (APIConnectionError, ServerError, RateLimitError, MalformedResponseError)
-
-#: The kind of the one-shot event for each terminal status.
-END_EVENTS = {
-    BatchStatus.COMPLETED: "complete",
-    BatchStatus.FAILED: "failed",
-    BatchStatus.CANCELLED: "cancelled",
-    BatchStatus.EXPIRED: "expired",
-}
 
 
 @dataclass
-class WatchedBatch:
-    """What the sidecar knows of one batch."""
+class WatchEntry:
+    """What is kept of a watched batch across restarts (the state file holds these)."""
 
     batch_id: str
     slot: int
     label: str = ""
+    #: Found by watching every in-flight batch, not asked for by id.
     auto: bool = False
-    reported_end: str | None = None
+    #: The end event, once it is out: a restart does not say it again (None: not said yet).
+    end_said: EventKind | None = None
+
+
+@dataclass
+class WatchedBatch(WatchEntry):
+    """What the sidecar knows of one batch."""
+
     job: BatchJob | None = None
     event: BatchProgressEvent | None = None
     error: str | None = None
@@ -89,6 +85,18 @@ class WatchedBatch:
     @property
     def is_active(self) -> bool:
         return not self.done_polling
+
+    def snapshot(self) -> BatchSnapshot:
+        """The batch as every output shows it."""
+        return BatchSnapshot.of(
+            self.batch_id,
+            self.slot,
+            self.label,
+            event=self.event,
+            error=self.error,
+            anomalies=self.anomalies,
+            read_at=self.last_read,
+        )
 
 
 @dataclass
@@ -136,13 +144,13 @@ class Listeners:
     """What the watcher tells the rest of the sidecar."""
 
     on_update: Callable[[WatchedBatch], None] = lambda batch: None
-    on_event: Callable[[str, WatchedBatch], None] = lambda kind, batch: None
+    on_event: Callable[[EventKind, WatchedBatch], None] = lambda kind, batch: None
     on_watchlist: Callable[[], None] = lambda: None
 
 
 @dataclass
 class Watcher:
-    client: VoyageBatchClient
+    client: BatchAPI
     intervals: Intervals = field(default_factory=Intervals)
     all_active: bool = False
     retire_after: float | None = None
@@ -173,21 +181,22 @@ class Watcher:
         *,
         slot: int | None = None,
         auto: bool = False,
-        reported_end: str | None = None,
+        end_said: EventKind | None = None,
     ) -> WatchedBatch:
         """Add a batch (or relabel it); it keeps its slot for as long as it is watched."""
         existing = self.batches.get(batch_id)
         if existing is not None:
             if label and label != existing.label:
                 existing.label = label
+                self.listeners.on_update(existing)
                 self.listeners.on_watchlist()
             return existing
         taken = {b.slot for b in self.batches.values()}
         if slot is None or slot in taken or slot < 0:
             slot = next(n for n in range(len(taken) + 1) if n not in taken)
-        batch = WatchedBatch(batch_id, slot, label, auto=auto, reported_end=reported_end)
+        batch = WatchedBatch(batch_id, slot, label, auto=auto, end_said=end_said)
         self.batches[batch_id] = batch
-        self.listeners.on_event("watch", batch)
+        self.listeners.on_event(EventKind.WATCH, batch)
         self.listeners.on_watchlist()
         self.wake()
         return batch
@@ -195,7 +204,7 @@ class Watcher:
     def unwatch(self, batch_id: str) -> WatchedBatch | None:
         batch = self.batches.pop(batch_id, None)
         if batch is not None:
-            self.listeners.on_event("unwatch", batch)
+            self.listeners.on_event(EventKind.UNWATCH, batch)
             self.listeners.on_watchlist()
         return batch
 
@@ -251,7 +260,7 @@ class Watcher:
                 due = await self._refresh_from_list(due, discover)
             for batch in due:
                 await self._refresh_one(batch)
-        except _TRANSIENT as exc:
+        except TRANSIENT_ERRORS as exc:
             self._failed(exc)
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._failed(exc, auth=True)
@@ -273,12 +282,12 @@ class Watcher:
             in_flight_seen = False
             for job in page.data:
                 watched = self.batches.get(job.id)
-                if watched is None and discover and job.status in IN_FLIGHT:
+                if watched is None and discover and job.status.is_in_flight:
                     watched = self.watch(job.id, job.metadata.get("label", ""), auto=True)
                 if watched is not None and watched.is_active:
                     self._apply(watched, job)
                     missing.pop(job.id, None)
-                in_flight_seen = in_flight_seen or job.status in IN_FLIGHT
+                in_flight_seen = in_flight_seen or job.status.is_in_flight
             if not page.has_more or not page.data or (not missing and not (discover and in_flight_seen)):
                 break
             after = page.last_id or page.data[-1].id
@@ -318,14 +327,15 @@ class Watcher:
             batch.label = job.metadata["label"]
         batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics)
         batch.next_due = now + self.intervals.for_batch(batch)
-        if job.status.is_terminal and batch.ended_at is None:
+        just_ended = job.status.is_terminal and batch.ended_at is None
+        if just_ended:
             batch.ended_at = now
         self.listeners.on_update(batch)
-        end = END_EVENTS.get(job.status)
-        if end and batch.reported_end != end:
-            batch.reported_end = end
+        end = EventKind.end_of(job.status)
+        if just_ended and end is not None and batch.end_said != end:
+            # said once it is out (the listeners set ``end_said``); a batch that ended is not
+            # polled again, so this is the only time its end comes up in this life
             self.listeners.on_event(end, batch)
-            self.listeners.on_watchlist()
 
     def _checked(self, batch: WatchedBatch, job: BatchJob) -> BatchJob | None:
         """The batch as it may be shown, or None for an answer that cannot be believed.
@@ -370,7 +380,7 @@ class Watcher:
         batch.error = reason
         batch.last_read = self.clock()
         self.listeners.on_update(batch)
-        self.listeners.on_event("error", batch)
+        self.listeners.on_event(EventKind.ERROR, batch)
 
     def _notice_clock_jump(self, late: float) -> None:
         """A wait that overran by far: the clock jumped while nothing ran. What the batches did
@@ -409,9 +419,8 @@ class Watcher:
         health.api_ok = False
         health.auth_failed = auth
         health.consecutive_failures += 1
-        what = (
-            "invalid API key" if auth else "API unreachable" if isinstance(exc, _TRANSIENT) else "API error"
-        )
+        transient = isinstance(exc, TRANSIENT_ERRORS)
+        what = "invalid API key" if auth else "API unreachable" if transient else "API error"
         health.message = f"{what}: {exc}"[:200]
         backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(health.consecutive_failures, 6))
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
@@ -426,9 +435,6 @@ class Watcher:
     def poll_age(self) -> float | None:
         last = self.health.last_success
         return None if last is None else max(0.0, self.clock() - last)
-
-    def active(self) -> Iterable[WatchedBatch]:
-        return (b for b in self.batches.values() if b.is_active)
 
 
 def _implausible(job: BatchJob, previous: BatchJob | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 
 from ..core.models import BatchJob
@@ -47,15 +48,16 @@ async def run_demo(
         VoyageBatchClient(api_key="demo", base_url=sim.base_url) as client,
     ):
         poll = min(1.0, max(0.1, 30.0 / speed))  # a poll every simulated half minute, at most one a second
-        config.intervals = Intervals(poll=poll, minimum=poll / 4, maximum=5.0)
-        if forever:
-            config.retire_after = 30.0
+        jobs = {label: await _submit(client, label, scenario, n) for label, scenario, n in DEMO_BATCHES}
+        config = dataclasses.replace(
+            config,
+            batch_ids=[job.id for job in jobs.values()],
+            labels={job.id: label for label, job in jobs.items()},
+            intervals=Intervals(poll=poll, minimum=poll / 4, maximum=5.0),
+            retire_after=30.0 if forever else config.retire_after,
+        )
         sidecar = Sidecar(config, client, view)
-        for label, scenario, requests in DEMO_BATCHES:
-            job = await _submit(client, label, scenario, requests)
-            config.batch_ids.append(job.id)
-            config.labels[job.id] = label
-        destinations = ", ".join(f"{d.host}:{d.port}" for d in config.destinations)
+        destinations = ", ".join(map(str, config.destinations))
         view.message(f"demo: simulator at {sim.base_url} ({speed:g}x), OSC to {destinations}")
         helper = _keep_busy(client, sidecar, stop) if forever else _stop_when_all_ended(sidecar, stop)
         helper_task = asyncio.create_task(helper)

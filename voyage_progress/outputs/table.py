@@ -22,6 +22,7 @@ from rich.text import Text
 
 from ..core.events import BatchProgressEvent
 from ..core.format import format_duration, format_rate
+from ..core.frame import BatchSnapshot
 
 STATUS_STYLE = {
     "completed": "green",
@@ -41,17 +42,22 @@ NARROWEST = 4
 REFRESH_PER_SECOND = 4
 
 
-def describe(event: BatchProgressEvent, label: str | None = None) -> str:
-    """One line per event, for logs and non-terminal output."""
-    name = label or event.batch_id
+def shown_error(batch: BatchSnapshot) -> str:
+    """The error a person is shown: once the batch has ended or cannot be read (while it runs,
+    its status says as much)."""
+    return batch.error if batch.is_terminal else ""
+
+
+def describe(batch: BatchSnapshot) -> str:
+    """One line per batch, for logs and non-terminal output."""
     line = (
-        f"{name} {event.status.value} {event.completed + event.failed}/{event.total} "
-        f"({event.percent:.1f}%) rate {format_rate(event.rate)} eta {format_duration(event.eta_seconds)}"
+        f"{batch.label or batch.batch_id} {batch.status} {batch.done}/{batch.total} "
+        f"({batch.percent:.1f}%) rate {format_rate(batch.rate or 0.0)} eta {format_duration(batch.eta)}"
     )
-    if event.failed:
-        line += f" failed {event.failed}"
-    if event.error_message:
-        line += f" - {event.error_message}"
+    if batch.failed:
+        line += f" failed {batch.failed}"
+    if error := shown_error(batch):
+        line += f" - {error}"
     return line
 
 
@@ -73,19 +79,20 @@ class Row:
     slot: int | None = None
 
     @classmethod
-    def from_event(cls, event: BatchProgressEvent, name: str) -> Row:
+    def of(cls, batch: BatchSnapshot, *, with_slot: bool = True) -> Row:
         return cls(
-            name=name,
-            status=event.status.value,
-            percent=event.percent,
-            done=event.completed + event.failed,
-            total=event.total,
-            failed=event.failed,
-            rate=event.rate,
-            eta=event.eta_seconds,
-            eta_low=event.eta_low,
-            eta_high=event.eta_high,
-            error=(event.error_message or "") if event.is_terminal else "",
+            name=batch.label or batch.batch_id,
+            status=batch.status,
+            percent=batch.percent,
+            done=batch.done,
+            total=batch.total,
+            failed=batch.failed,
+            rate=batch.rate or 0.0,
+            eta=batch.eta,
+            eta_low=batch.eta_low,
+            eta_high=batch.eta_high,
+            error=shown_error(batch),
+            slot=batch.slot if with_slot else None,
         )
 
     @property
@@ -310,16 +317,17 @@ class ProgressView:
         return FittedTable(list(self._rows.values()))
 
     def update(self, event: BatchProgressEvent, label: str | None = None) -> None:
-        self._rows[event.batch_id] = Row.from_event(event, label or event.batch_id)
+        batch = BatchSnapshot.of(event.batch_id, -1, label or "", event=event)
+        self._rows[event.batch_id] = Row.of(batch, with_slot=False)
         if not self.live:
-            self._print_if_changed(event, label)
+            self._print_if_changed(batch)
 
     def message(self, text: str) -> None:
         """A line above the bars (or on its own line without them)."""
         self._console.print(text, markup=False, highlight=False)
 
-    def _print_if_changed(self, event: BatchProgressEvent, label: str | None) -> None:
-        key = f"{event.status.value} {event.completed} {event.failed} {event.total}"
-        if self._last_line.get(event.batch_id) != key:
-            self._last_line[event.batch_id] = key
-            print(describe(event, label), file=self.stream, flush=True)
+    def _print_if_changed(self, batch: BatchSnapshot) -> None:
+        key = f"{batch.status} {batch.completed} {batch.failed} {batch.total}"
+        if self._last_line.get(batch.batch_id) != key:
+            self._last_line[batch.batch_id] = key
+            print(describe(batch), file=self.stream, flush=True)

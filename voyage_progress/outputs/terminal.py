@@ -2,31 +2,32 @@
 
 ``live``: a table redrawn four times a second (rich). ``text``: one line per change of a
 batch, an event or the API's health. ``json``: the same as JSON objects, one per line, for log
-collectors. ``none``: silence.
+collectors. ``none``: silence. The view is an output: it is given the sidecar's frames.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
-from ..core.format import format_duration, format_rate
-from ..watcher import WatchedBatch
-from .osc._messages import batch_status
-from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row
+from ..core.commands import CommandHandler
+from ..core.format import format_duration
+from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health
+from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row, describe, shown_error
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.live import Live
 
 __all__ = ["MODES", "SidecarView"]
 
 MODES = ("live", "text", "json", "none")
-RenderState = Callable[[], tuple[list[WatchedBatch], dict[str, Any]]]
 
 
 class SidecarView:
@@ -37,55 +38,72 @@ class SidecarView:
         self.stream = stream or sys.stdout
         self._last: dict[str, str] = {}
         self._console: Console | None = None
+        self._live: Live | None = None
+        self._frame: Frame | None = None
+        self._health: str | None = None
 
-    @contextlib.contextmanager
-    def live(self, render_state: RenderState) -> Iterator[None]:
-        """While inside, a live table (in ``live`` mode only)."""
+    # -- the output ------------------------------------------------------------------------------
+
+    @property
+    def endpoints(self) -> Sequence[str]:
+        return ()
+
+    async def start(self, commands: CommandHandler) -> None:
+        """In ``live`` mode, the live table starts here."""
         if self.mode != "live":
-            yield
             return
         from rich.live import Live
 
-        with Live(
-            get_renderable=lambda: _table(*render_state()),
+        self._live = Live(
+            get_renderable=self._render,
             console=self._rich_console(),
             refresh_per_second=REFRESH_PER_SECOND,
             transient=False,
-        ):
-            yield
+        )
+        self._live.start()
 
-    def batch_changed(self, batch: WatchedBatch) -> None:
+    def publish(self, frame: Frame) -> None:
+        self._frame = frame
+        for item in frame.news:
+            if not isinstance(item, Event):
+                self.batch_changed(item)
+            elif item.batch is not None:  # the sidecar's own start and shutdown are not shown
+                self.event(item.kind, item.batch)
+        health = frame.health
+        if self._health is not None and health.message != self._health:
+            self.health_changed(health.api_ok, health.message)
+        self._health = health.message
+
+    async def aclose(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    # -- what it shows ---------------------------------------------------------------------------
+
+    def batch_changed(self, batch: BatchSnapshot) -> None:
         if self.mode not in ("text", "json"):
             return
-        fields = _batch_fields(batch)
-        key = f"{fields['status']} {fields['done']} {fields['failed']} {fields['total']} {fields['error']}"
+        record = _record(batch)
+        key = f"{batch.status} {batch.done} {batch.failed} {batch.total} {record['error']}"
         if self._last.get(batch.batch_id) == key:
             return
         self._last[batch.batch_id] = key
         if self.mode == "json":
-            self._json("batch", **fields)
+            self._json("batch", **record)
         else:
-            line = (
-                f"slot {batch.slot} {fields['label'] or batch.batch_id} {fields['status']} "
-                f"{fields['done']}/{fields['total']} ({fields['percent']:.1f}%) "
-                f"rate {format_rate(fields['rate'])} eta {format_duration(fields['eta'])}"
-            )
-            if fields["failed"]:
-                line += f" failed {fields['failed']}"
-            if fields["error"]:
-                line += f" - {fields['error']}"
-            self._text(line)
+            self._text(f"slot {batch.slot} {describe(batch)}")
 
-    def event(self, kind: str, batch: WatchedBatch) -> None:
-        if kind == "unwatch":
+    def event(self, kind: EventKind, batch: BatchSnapshot) -> None:
+        if kind is EventKind.UNWATCH:
             self._last.pop(batch.batch_id, None)
         if self.mode == "json":
-            self._json("event", kind=kind, id=batch.batch_id, slot=batch.slot, label=batch.label)
+            self._json("event", kind=kind.value, id=batch.batch_id, slot=batch.slot, label=batch.label)
         elif self.mode == "text":
             label = f", {batch.label}" if batch.label else ""
             self._text(f"event {kind} {batch.batch_id} (slot {batch.slot}{label})")
-        elif self.mode == "live" and kind != "watch":
-            error = _batch_fields(batch)["error"] if kind != "unwatch" else ""
+        elif self.mode == "live" and kind is not EventKind.WATCH:
+            error = shown_error(batch) if kind is not EventKind.UNWATCH else ""
             self.message(f"{kind}: {batch.label or batch.batch_id}" + (f" - {error}" if error else ""))
 
     def health_changed(self, api_ok: bool, message: str) -> None:
@@ -114,6 +132,10 @@ class SidecarView:
         handler = ViewHandler(logging.WARNING)
         return handler
 
+    def _render(self) -> RenderableType:
+        frame = self._frame
+        return _table(frame.batches, frame.health) if frame is not None else ""
+
     def _rich_console(self) -> Console:
         """The live table's console; a message before or after the table goes through it too,
         so that it wraps at word boundaries like the ones printed above the table."""
@@ -131,64 +153,40 @@ class SidecarView:
         print(json.dumps(record, default=str), file=self.stream, flush=True)
 
 
-def _batch_fields(batch: WatchedBatch) -> dict[str, Any]:
-    event = batch.event
-    status = batch_status(batch)
+def _record(batch: BatchSnapshot) -> dict[str, Any]:
+    """A batch as a JSON log record (its fields are a format log collectors read: keep them)."""
     return {
         "slot": batch.slot,
         "id": batch.batch_id,
         "label": batch.label,
-        "status": status,
-        "done": (event.completed + event.failed) if event else 0,
-        "total": event.total if event else 0,
-        "failed": event.failed if event else 0,
-        "percent": event.percent if event else 0.0,
-        "rate": event.rate if event else 0.0,
-        "eta": event.eta_seconds if event else float("inf"),
-        "error": batch.error or (event.error_message if event and event.is_terminal else None) or "",
+        "status": batch.status,
+        "done": batch.done,
+        "total": batch.total,
+        "failed": batch.failed,
+        "percent": batch.percent,
+        "rate": batch.rate or 0.0,
+        "eta": batch.eta,
+        "error": shown_error(batch),
     }
 
 
-def _row(batch: WatchedBatch) -> Row:
-    fields = _batch_fields(batch)
-    event = batch.event
-    return Row(
-        name=fields["label"] or batch.batch_id,
-        status=fields["status"],
-        percent=fields["percent"],
-        done=fields["done"],
-        total=fields["total"],
-        failed=fields["failed"],
-        rate=fields["rate"],
-        eta=fields["eta"],
-        eta_low=event.eta_low if event else math.inf,
-        eta_high=event.eta_high if event else math.inf,
-        error=fields["error"],
-        slot=batch.slot,
-    )
-
-
-def _table(batches: list[WatchedBatch], health: dict[str, Any]) -> Any:
+def _table(batches: Sequence[BatchSnapshot], health: Health) -> RenderableType:
     """The header line and the batches, each fitted to the terminal's width when drawn."""
     from rich.console import Group
     from rich.text import Text
 
-    api = (
-        Text("API ok", style="green")
-        if health["api_ok"]
-        else Text(f"API: {health['message']}", style="bold red")
-    )
-    age = health["poll_age"]
+    api = Text("API ok", style="green") if health.api_ok else Text(f"API: {health.message}", style="bold red")
+    age = health.poll_age
+    endpoints = [(2 if number == 0 else 5, Text(where)) for number, where in enumerate(health.endpoints)]
     header = FittedLine(
         [
             (3, Text("voyage-progress", style="bold")),
             (0, api),
             (1, Text(f"polled {format_duration(age)} ago" if age is not None else "not polled yet")),
-            (4, Text(f"{health['requests']} requests")),
-            (2, Text(f"OSC → {', '.join(health['destinations'])}")),
-            (5, Text(f"control {health['control']}" if health["control"] else "")),
+            (4, Text(f"{health.requests} requests")),
+            *endpoints,
         ]
     )
     if not batches:
         return Group(header, Text("no batches yet", style="dim"))
-    return Group(header, FittedTable([_row(batch) for batch in batches]))
+    return Group(header, FittedTable([Row.of(batch) for batch in batches]))

@@ -1,160 +1,166 @@
-"""The sidecar: the composition root that wires the watcher to its outputs.
+"""The sidecar: the composition root. Watcher → one frame per flush → every output; commands
+from the outputs → the watcher.
 
-Watcher → OSC (a bundle per batch change, the full state every couple of seconds, a heartbeat
-every second, one-shot events), → the terminal (live bars or log lines), → the state file. The
-control port feeds commands back into the watcher. Nothing here may end the process on a bad
-answer from the API: the watcher keeps the last known state and says what is wrong.
+Watched batches are projected into snapshots as they change; a flush (soon after a change, and
+on every heartbeat) gives every output one frame. The state file keeps the watch list, and
+a batch's end once every output has it out. Nothing here may end the process on a bad answer
+from the API: the watcher keeps the last known state and says what is wrong.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX
-from ..outputs.osc._codec import Message
-from ..outputs.osc._control import ControlCommand, ControlServer
-from ..outputs.osc._messages import batch_messages, event_message, health_messages, summary_messages
-from ..outputs.osc._outbox import Outbox
-from ..outputs.osc._sender import Destination, OscSender
+from .._defaults import (
+    DEFAULT_CONTROL_HOST,
+    DEFAULT_CONTROL_PORT,
+    DEFAULT_OSC_HOST,
+    DEFAULT_OSC_PORT,
+    DEFAULT_OSC_PREFIX,
+)
+from ..core.commands import Command, CommandKind
+from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Receipt, Summary
+from ..outputs import Output, open_output
+from ..outputs.osc import Destination
 from ..outputs.terminal import SidecarView
-from ..providers.voyage import VoyageBatchClient
-from ..watcher import END_EVENTS, Intervals, Listeners, WatchedBatch, Watcher
-from ._state import StateFile, WatchEntry
+from ..providers import BatchAPI
+from ..watcher import Intervals, Listeners, WatchedBatch, WatchEntry, Watcher
+from ._state import StateFile
 
 __all__ = ["Sidecar", "SidecarConfig"]
 
 logger = logging.getLogger("voyage_progress.sidecar")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SidecarConfig:
-    batch_ids: list[str] = field(default_factory=list)
+    """Everything the sidecar is told, decided once: ``voyage-progress watch``'s options."""
+
+    batch_ids: Sequence[str] = ()
     labels: dict[str, str] = field(default_factory=dict)
     all_active: bool = False
-    destinations: list[Destination] = field(default_factory=lambda: [Destination("127.0.0.1", 7000)])
+    destinations: Sequence[Destination] = (Destination(DEFAULT_OSC_HOST, DEFAULT_OSC_PORT),)
     prefix: str = DEFAULT_OSC_PREFIX
     intervals: Intervals = field(default_factory=Intervals)
     control_host: str = DEFAULT_CONTROL_HOST
     control_port: int | None = DEFAULT_CONTROL_PORT
-    allowed_peers: list[str] = field(default_factory=list)
+    allowed_peers: Sequence[str] = ()
     allow_cancel: bool = False
     state_file: Path | None = None
     retire_after: float | None = None
     heartbeat_interval: float = 1.0
     full_state_interval: float = 2.0
     multicast_ttl: int = 1
+    #: The outputs by name (``voyage_progress.outputs.OUTPUTS``); the view is always one more.
+    outputs: Sequence[str] = ("osc",)
 
 
 class Sidecar:
-    """Runs until ``stop`` is set; see ``run``."""
+    """Runs until ``stop`` is set; see ``run``. ``outputs`` replaces those ``config.outputs``
+    names; ``view`` (the terminal) is an output too."""
 
     def __init__(
-        self, config: SidecarConfig, client: VoyageBatchClient, view: SidecarView | None = None
+        self,
+        config: SidecarConfig,
+        client: BatchAPI,
+        view: SidecarView | None = None,
+        *,
+        outputs: Sequence[Output] | None = None,
     ) -> None:
         self.config = config
         self.client = client
         self.view = view or SidecarView("none")
+        if outputs is None:
+            outputs = [open_output(name, config) for name in config.outputs]
+        self.outputs: list[Output] = [*outputs, self.view]
         self.epoch = random.randint(1, 2**31 - 1)
         self.heartbeat = 0
         self.running = False
-        self.sender = OscSender(config.destinations, multicast_ttl=config.multicast_ttl)
-        self.outbox = Outbox(self.sender)
         self.state = StateFile(config.state_file) if config.state_file else None
         self.watcher = Watcher(
             client,
             intervals=config.intervals,
             all_active=config.all_active,
             retire_after=config.retire_after,
-            listeners=Listeners(on_update=self._batch_changed, on_event=self._event, on_watchlist=self._save),
+            listeners=Listeners(on_update=self._changed, on_event=self._event, on_watchlist=self._save),
         )
-        self.control: ControlServer | None = None
         self._restoring = False
-        self._pending: list[tuple[list[Message] | WatchedBatch, Callback | None]] = []
-        self._ends_sent: dict[str, str] = {}
+        self._snapshots: dict[str, BatchSnapshot] = {}
+        self._news: list[BatchSnapshot | Event] = []
         self._flush_scheduled = False
-        self._shown: dict[str, tuple[object, ...]] = {}
+        self._opened: list[Output] = []
         self.started = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Read the state file, then open every socket (errors here are the user's to fix: a
+        """Read the state file, then start every output (errors here are the user's to fix: a
         state file that cannot be read, a port in use, a bad host); nothing is sent before."""
         entries = self.state.load() if self.state else []
-        await self.sender.start()
-        if self.config.control_port is not None:
-            self.control = ControlServer(
-                self._command,
-                prefix=self.config.prefix,
-                host=self.config.control_host,
-                port=self.config.control_port,
-                allowed_peers=self.config.allowed_peers,
-                allow_cancel=self.config.allow_cancel,
-            )
-            try:
-                await self.control.start()
-            except BaseException:
-                await self.sender.aclose()
-                raise
+        try:
+            for output in self.outputs:
+                await output.start(self._command)
+                self._opened.append(output)
+        except BaseException:
+            await self._close_outputs()
+            raise
         self.running = True
-        self._send([event_message(self.config.prefix, "start")])
+        self._announce(EventKind.START)
         self._restore(entries)
         self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Start, watch until ``stop`` is set, then announce the shutdown on OSC."""
+        """Start, watch until ``stop`` is set, then announce the shutdown."""
         await self.start()
         try:
-            with self.view.live(self.render_state):
-                tasks = [
-                    asyncio.create_task(_supervised("polling", self.watcher.run, stop), name="watcher"),
-                    asyncio.create_task(_supervised("heartbeat", self._heartbeats, stop), name="heartbeat"),
-                ]
-                try:
-                    await stop.wait()
-                finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+            tasks = [
+                asyncio.create_task(_supervised("polling", self.watcher.run, stop), name="watcher"),
+                asyncio.create_task(_supervised("heartbeat", self._heartbeats, stop), name="heartbeat"),
+            ]
+            try:
+                await stop.wait()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await self.shutdown()
 
     async def wait_all_ended(self) -> None:
-        """Return once every watched batch has ended and its end was sent (or it cannot be read)."""
+        """Return once every watched batch has ended and its end is out (or it cannot be read)."""
         batches = self.watcher.batches
-        while not batches or any(b.reported_end is None and b.error is None for b in batches.values()):
+        while not batches or any(b.end_said is None and b.error is None for b in batches.values()):
             await asyncio.sleep(0.1)
 
     async def shutdown(self) -> None:
         if self.running:
             self.running = False
-            self._send_health()
-            self._send([event_message(self.config.prefix, "shutdown")])
-        if self.control is not None:
-            await self.control.aclose()
-        self._flush()
-        await self.outbox.drain()
-        await self.sender.aclose()
+            self._announce(EventKind.SHUTDOWN)
+            self._flush(beat=True)
+        else:
+            self._flush()
+        await self._close_outputs()
+
+    async def _close_outputs(self) -> None:
+        opened, self._opened = self._opened, []
+        for output in opened:
+            try:
+                await output.aclose()
+            except Exception:  # one output failing to close must not keep the others open
+                logger.exception("closing an output failed")
 
     def _restore(self, entries: list[WatchEntry]) -> None:
         self._restoring = True
         try:
             for entry in entries:
-                if entry.reported_end:
-                    self._ends_sent[entry.batch_id] = entry.reported_end
                 self.watcher.watch(
-                    entry.batch_id,
-                    entry.label,
-                    slot=entry.slot,
-                    auto=entry.auto,
-                    reported_end=entry.reported_end,
+                    entry.batch_id, entry.label, slot=entry.slot, auto=entry.auto, end_said=entry.end_said
                 )
             for batch_id in self.config.batch_ids:
                 self.watcher.watch(batch_id, self.config.labels.get(batch_id, ""))
@@ -162,156 +168,136 @@ class Sidecar:
             self._restoring = False
         self._save()
 
-    # -- outputs ----------------------------------------------------------------------------------
+    # -- from the watcher -----------------------------------------------------------------------
 
-    def _send(self, item: list[Message] | WatchedBatch, sent: Callback | None = None) -> None:
-        """Queue a bundle, or a batch whose bundle is built when the queue is flushed (soon, in
-        order): a poll cycle that moves a hundred batches computes the summary once, not a
-        hundred times. ``sent`` is called once the bundle is on the wire."""
-        self._pending.append((item, sent))
+    def _changed(self, batch: WatchedBatch) -> None:
+        """News when a receiver would see it change (not when only its ETA moved: every frame
+        carries that, and the full state sends it)."""
+        snapshot = batch.snapshot()
+        if self._snapshots.get(batch.batch_id) != snapshot:
+            self._news.append(snapshot)
+            self._schedule_flush()
+        self._snapshots[batch.batch_id] = snapshot
+
+    def _event(self, kind: EventKind, batch: WatchedBatch) -> None:
+        snapshot = batch.snapshot()
+        if kind is EventKind.WATCH:
+            self._snapshots[batch.batch_id] = snapshot
+        elif kind is EventKind.UNWATCH:
+            self._snapshots.pop(batch.batch_id, None)
+        self._news.append(Event(kind, snapshot))
+        self._schedule_flush()
+
+    def _announce(self, kind: EventKind) -> None:
+        self._news.append(Event(kind))
+        self._schedule_flush()
+
+    # -- to the outputs -------------------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        """A flush soon (in order, after whatever else is running now): a poll cycle that moves
+        a hundred batches makes one frame, not a hundred."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
-    def _flush(self) -> None:
+    def _flush(self, *, beat: bool = False, full: bool = False) -> None:
         self._flush_scheduled = False
-        prefix = self.config.prefix
-        summary: list[Message] | None = None
-        pending, self._pending = self._pending, []
-        for item, sent in pending:
-            if isinstance(item, WatchedBatch):
-                if summary is None:
-                    summary = summary_messages(prefix, self.watcher.batches.values())
-                self.outbox.put(batch_messages(prefix, item, self._age(item)) + summary, sent)
-            else:
-                self.outbox.put(item, sent)
+        news, self._news = tuple(self._news), []
+        if not (news or beat or full):
+            return
+        ends = [
+            (item.batch.batch_id, item.kind)
+            for item in news
+            if isinstance(item, Event) and item.kind.is_end and item.batch is not None
+        ]
+        receipt = Receipt(lambda: self._ends_said(ends)) if ends else None
+        batches = tuple(sorted(self._snapshots.values(), key=lambda b: b.slot))
+        frame = Frame(
+            at=self.watcher.clock(),
+            health=self._health(),
+            batches=batches,
+            summary=Summary.of(batches),
+            news=news,
+            beat=beat,
+            full=full,
+            receipt=receipt,
+        )
+        for output in self._opened:
+            try:
+                output.publish(frame)
+            except Exception:  # a broken output must not silence the others
+                logger.exception("an output failed to publish")
+        if receipt is not None:
+            receipt.seal()
 
-    def _batch_changed(self, batch: WatchedBatch) -> None:
-        self.view.batch_changed(batch)
-        shown = _visible(batch)
-        if self._shown.get(batch.batch_id) != shown:  # else only its ETA moved: the full state carries it
-            self._shown[batch.batch_id] = shown
-            self._send(batch)
-
-    def _event(self, kind: str, batch: WatchedBatch) -> None:
-        if kind == "unwatch":
-            self._shown.pop(batch.batch_id, None)
-            self._ends_sent.pop(batch.batch_id, None)
-        is_end = kind in END_EVENTS.values()
-        sent = functools.partial(self._end_sent, batch.batch_id, kind) if is_end else None
-        self._send([event_message(self.config.prefix, kind, batch.batch_id, batch.slot)], sent)
-        self.view.event(kind, batch)
-
-    def _end_sent(self, batch_id: str, kind: str) -> None:
-        """A batch's end is on the wire: only now may a restarted sidecar take it as said. (Saved
-        when it was decided, a kill before the datagram left would lose it for good.)"""
-        self._ends_sent[batch_id] = kind
+    def _ends_said(self, ends: list[tuple[str, EventKind]]) -> None:
+        """The ends are out: only now may a restarted sidecar take them as said. (Saved when
+        they were decided, a kill before the datagrams left would lose them for good.)"""
+        for batch_id, kind in ends:
+            batch = self.watcher.batches.get(batch_id)
+            if batch is not None:
+                batch.end_said = kind
         self._save()
 
-    def _send_health(self) -> None:
+    def _health(self) -> Health:
         health = self.watcher.health
-        self._send(
-            health_messages(
-                self.config.prefix,
-                heartbeat=self.heartbeat,
-                epoch=self.epoch,
-                running=self.running,
-                api_ok=health.api_ok,
-                poll_age=self.watcher.poll_age(),
-                watching=len(self.watcher.batches),
-                message=health.message,
-            )
+        return Health(
+            heartbeat=self.heartbeat,
+            epoch=self.epoch,
+            running=self.running,
+            api_ok=health.api_ok,
+            message=health.message,
+            poll_age=self.watcher.poll_age(),
+            watching=len(self.watcher.batches),
+            requests=health.requests,
+            endpoints=tuple(where for output in self._opened for where in output.endpoints),
         )
 
     def send_full_state(self) -> None:
         """Every batch and the summary, so that a receiver that starts late catches up."""
-        for batch in self.watcher.by_slot():
-            self._send(batch)
+        self._flush(full=True)
 
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         clock = self.watcher.clock
         next_beat = clock()
         last_full = -float("inf")
-        last_health = self.watcher.health.message
         while not stop.is_set():
             self.heartbeat += 1
-            self._send_health()
-            if clock() - last_full >= self.config.full_state_interval - 1e-3:
-                self.send_full_state()
+            full = clock() - last_full >= self.config.full_state_interval - 1e-3
+            if full:
                 last_full = clock()
-            health = self.watcher.health
-            if health.message != last_health:
-                self.view.health_changed(health.api_ok, health.message)
-                last_health = health.message
+            self._flush(beat=True, full=full)
             # on time, without catching up: after a jump of the clock (a machine waking from
             # sleep) the beats it skipped are not all sent at once
             next_beat = max(next_beat + self.config.heartbeat_interval, clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, next_beat - clock()))
 
-    def _age(self, batch: WatchedBatch) -> float | None:
-        """Seconds since the batch was read, on the watcher's clock (it set ``last_read``)."""
-        return None if batch.last_read is None else max(0.0, self.watcher.clock() - batch.last_read)
-
     def _save(self) -> None:
-        if self.state is None or self._restoring:
-            return
-        entries = [
-            WatchEntry(b.batch_id, b.slot, b.label, b.auto, self._ends_sent.get(b.batch_id))
-            for b in self.watcher.by_slot()
-        ]
-        self.state.save(entries)
+        if self.state is not None and not self._restoring:
+            self.state.save(self.watcher.by_slot())
 
-    def render_state(self) -> tuple[list[WatchedBatch], dict[str, object]]:
-        health = self.watcher.health
-        return self.watcher.by_slot(), {
-            "api_ok": health.api_ok,
-            "message": health.message,
-            "poll_age": self.watcher.poll_age(),
-            "requests": health.requests,
-            "destinations": [f"{d.host}:{d.port}" for d in self.config.destinations],
-            "control": f"{self.control.host}:{self.control.port}" if self.control else None,
-            "epoch": self.epoch,
-        }
+    # -- commands -------------------------------------------------------------------------------
 
-    # -- control input --------------------------------------------------------------------------
-
-    async def _command(self, command: ControlCommand) -> None:
+    async def _command(self, command: Command) -> None:
         logger.info("control from %s:%s: %s %s", *command.peer, command.kind, command.batch_id or "")
-        if command.kind == "watch" and command.batch_id:
+        if command.kind is CommandKind.WATCH and command.batch_id:
             self.watcher.watch(command.batch_id, command.label or "")
-        elif command.kind == "unwatch" and command.batch_id:
+        elif command.kind is CommandKind.UNWATCH and command.batch_id:
             self.watcher.unwatch(command.batch_id)
-        elif command.kind == "refresh":
+        elif command.kind is CommandKind.REFRESH:
             self.watcher.refresh()
             self.send_full_state()
-        elif command.kind == "cancel" and command.batch_id:
+        elif command.kind is CommandKind.CANCEL and command.batch_id:
             try:
                 await self.client.cancel_batch(command.batch_id)
             except Exception as exc:  # a refused cancel must not end the sidecar
-                self.view.message(f"cancel {command.batch_id} refused: {exc}")
+                logger.warning("cancel %s refused: %s", command.batch_id, exc)
             self.watcher.refresh()
 
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
-Callback = Callable[[], None]
-
-
-def _visible(batch: WatchedBatch) -> tuple[object, ...]:
-    """What a receiver would see change at once (not the ETA, which moves every poll)."""
-    job, event = batch.job, batch.event
-    counts = job.request_counts if job else None
-    return (
-        batch.slot,
-        batch.label,
-        batch.error,
-        job.status.value if job else None,
-        counts.total if counts else None,
-        counts.completed if counts else None,
-        counts.failed if counts else None,
-        event.error_message if event else None,
-        batch.anomalies,
-    )
 
 
 async def _supervised(name: str, run: Loop, stop: asyncio.Event) -> None:

@@ -11,46 +11,45 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StateFile", "WatchEntry"]
+from ..core.frame import EventKind
+from ..watcher import WatchEntry
+
+__all__ = ["StateFile"]
 
 logger = logging.getLogger("voyage_progress.state")
 VERSION = 1
 
 
-@dataclass(frozen=True)
-class WatchEntry:
-    batch_id: str
-    slot: int
-    label: str = ""
-    auto: bool = False
-    reported_end: str | None = None
+def _to_dict(entry: WatchEntry) -> dict[str, Any]:
+    """An entry as the file has it; ``reported_end`` is the end said (the format's own name)."""
+    return {
+        "id": entry.batch_id,
+        "slot": entry.slot,
+        "label": entry.label,
+        "auto": entry.auto,
+        "reported_end": entry.end_said,
+    }
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.batch_id,
-            "slot": self.slot,
-            "label": self.label,
-            "auto": self.auto,
-            "reported_end": self.reported_end,
-        }
 
-    @classmethod
-    def from_dict(cls, data: Any) -> WatchEntry | None:
-        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
-            return None
-        slot = data.get("slot")
-        reported = data.get("reported_end")
-        return cls(
-            batch_id=data["id"],
-            slot=slot if isinstance(slot, int) and slot >= 0 else -1,
-            label=str(data.get("label") or ""),
-            auto=bool(data.get("auto", False)),
-            reported_end=reported if isinstance(reported, str) else None,
-        )
+def _from_dict(data: Any) -> WatchEntry | None:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+        return None
+    slot = data.get("slot")
+    said = data.get("reported_end")
+    return WatchEntry(
+        batch_id=data["id"],
+        slot=slot if isinstance(slot, int) and slot >= 0 else -1,
+        label=str(data.get("label") or ""),
+        auto=bool(data.get("auto", False)),
+        end_said=EventKind(said) if said in _ENDS else None,
+    )
+
+
+_ENDS = frozenset(kind.value for kind in EventKind if kind.is_end)
 
 
 class StateFile:
@@ -75,7 +74,7 @@ class StateFile:
         except (ValueError, KeyError, TypeError):  # UnicodeDecodeError is a ValueError
             self._set_aside()
             return []
-        return [entry for entry in map(WatchEntry.from_dict, entries) if entry is not None]
+        return [entry for entry in map(_from_dict, entries) if entry is not None]
 
     def _set_aside(self) -> None:
         """Move a damaged file out of the way, kept for a person to look at."""
@@ -89,9 +88,9 @@ class StateFile:
             ) from None
         logger.warning("state file %s is damaged; moved it to %s and started empty", self.path, damaged)
 
-    def save(self, entries: list[WatchEntry]) -> bool:
+    def save(self, entries: Iterable[WatchEntry]) -> bool:
         """Write the list atomically. False (and a logged warning, once) when the disk refuses."""
-        document = {"version": VERSION, "batches": [e.to_dict() for e in entries]}
+        document = {"version": VERSION, "batches": [_to_dict(e) for e in entries]}
         data = json.dumps(document, indent=1).encode()
         try:
             with contextlib.suppress(FileExistsError):  # a file in the folder's place: mkstemp says so

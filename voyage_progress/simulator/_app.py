@@ -120,8 +120,7 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
         body = await json_body(request)
         count = int(body.get("requests", 100))
         scenario = str(body.get("scenario", store.default_scenario))
-        metadata = {"sim_scenario": scenario, **body.get("metadata", {})}
-        batch = store.dialect.quick_batch(store, count, metadata)
+        batch = store.add_quick_batch(count, {"sim_scenario": scenario, **body.get("metadata", {})})
         return JSONResponse(store.batch_json(batch))
 
     async def scenarios(request: Request) -> Response:

@@ -87,7 +87,7 @@ class Simulator:
         """Create a batch directly (no upload), as if a client had; returns its id."""
         if scenario is not None:
             metadata["sim_scenario"] = scenario
-        return self.dialect.quick_batch(self.store, requests, metadata).id
+        return self.store.add_quick_batch(requests, metadata).id
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         """The batch object as the API would answer it now."""
@@ -107,7 +107,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise OSError(exc.errno, f"cannot listen on {host_port(host, port)}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     return sock
 

@@ -258,6 +258,11 @@ class Store:
         self.batches[batch.id] = batch
         return batch
 
+    def add_quick_batch(self, requests: int, metadata: Mapping[str, str]) -> SimBatch:
+        """A batch of ``requests`` small requests, created without an upload (in the dialect's
+        shape: an input file made here for Voyage and OpenAI, inline requests for Anthropic)."""
+        return self.dialect.quick_batch(self, requests, dict(metadata))
+
     def get_batch(self, batch_id: str) -> SimBatch:
         batch = self.batches.get(batch_id)
         if batch is None:

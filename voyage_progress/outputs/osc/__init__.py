@@ -1,8 +1,9 @@
-"""OSC: the namespace (the single source of truth for addresses), the sender and the control
-input. Nothing here knows about Voyage beyond the namespace's documentation."""
+"""The OSC output: the namespace (the single source of truth for addresses), the frame as
+messages, and the pieces that know nothing of batches: the codec, the sender, the paced outbox
+and the control input."""
 
 from ._codec import OscDecodeError, decode, encode_bundle, encode_message
-from ._control import ControlCommand, ControlServer
+from ._control import ControlPortInUse, ControlServer
 from ._namespace import (
     ALL,
     BATCH,
@@ -18,6 +19,7 @@ from ._namespace import (
     UNKNOWN,
     OscAddress,
 )
+from ._output import OscOutput, OscSettings
 from ._sender import Destination, OscSender
 
 __all__ = [
@@ -33,12 +35,14 @@ __all__ = [
     "STATUS_ERROR",
     "STATUS_PENDING",
     "UNKNOWN",
-    "ControlCommand",
+    "ControlPortInUse",
     "ControlServer",
     "Destination",
     "OscAddress",
     "OscDecodeError",
+    "OscOutput",
     "OscSender",
+    "OscSettings",
     "decode",
     "encode_bundle",
     "encode_message",

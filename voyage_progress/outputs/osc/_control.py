@@ -25,16 +25,16 @@ import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, cast
 
+from ...core.commands import Command, CommandKind
 from ...core.peers import PeerPolicyError, host_port, is_loopback, parse_allowed_peers, peer_allowed
 from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve
 
-__all__ = ["ControlCommand", "ControlServer"]
+__all__ = ["ControlPortInUse", "ControlServer"]
 
 logger = logging.getLogger("voyage_progress.osc")
 
@@ -47,25 +47,18 @@ _MAX_LABEL = 200
 _LOG_EVERY = 60.0
 _CLOSE_TIMEOUT = 1.0
 _ADDRESS_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
-_COMMANDS: dict[str, OscAddress] = {
-    "watch": CONTROL.WATCH,
-    "unwatch": CONTROL.UNWATCH,
-    "refresh": CONTROL.REFRESH,
-    "cancel": CONTROL.CANCEL,
+_COMMANDS: dict[CommandKind, OscAddress] = {
+    CommandKind.WATCH: CONTROL.WATCH,
+    CommandKind.UNWATCH: CONTROL.UNWATCH,
+    CommandKind.REFRESH: CONTROL.REFRESH,
+    CommandKind.CANCEL: CONTROL.CANCEL,
 }
 
-
-@dataclass(frozen=True)
-class ControlCommand:
-    """One accepted control message."""
-
-    kind: str  # "watch" | "unwatch" | "refresh" | "cancel"
-    batch_id: str | None
-    label: str | None
-    peer: tuple[str, int]
+Handler = Callable[[Command], Awaitable[None] | None]
 
 
-Handler = Callable[[ControlCommand], Awaitable[None] | None]
+class ControlPortInUse(OSError):
+    """Another program (another sidecar, most often) holds the control port."""
 
 
 class ControlServer(asyncio.DatagramProtocol):
@@ -183,20 +176,21 @@ class ControlServer(asyncio.DatagramProtocol):
     def _peer_allowed(self, host: str) -> bool:
         return peer_allowed(host, self._allowed)
 
-    def _command(self, address: str, args: list[Arg], peer: tuple[str, int]) -> ControlCommand | str:
+    def _command(self, address: str, args: list[Arg], peer: tuple[str, int]) -> Command | str:
         """The command, or why it is rejected."""
-        kind, osc = self._kinds.get(address, ("", None))
-        if osc is None:
+        known = self._kinds.get(address)
+        if known is None:
             return "unknown_address"
-        if kind == "cancel" and not self._allow_cancel:
+        kind, osc = known
+        if kind is CommandKind.CANCEL and not self._allow_cancel:
             return "cancel_disabled"
         if not _valid_arguments(args, osc.types):
             return "bad_arguments"
         batch_id = args[0] if args and isinstance(args[0], str) else None
         label = str(args[1]) if len(args) > 1 else None
-        return ControlCommand(kind, batch_id, label, peer)
+        return Command(kind, batch_id, label, peer)
 
-    def _dispatch(self, command: ControlCommand) -> None:
+    def _dispatch(self, command: Command) -> None:
         try:
             result = self._handler(command)
         except Exception:
@@ -207,7 +201,7 @@ class ControlServer(asyncio.DatagramProtocol):
             self._tasks.add(task)
             task.add_done_callback(lambda done: self._handled(done, command))
 
-    def _handled(self, task: asyncio.Future[Any], command: ControlCommand) -> None:
+    def _handled(self, task: asyncio.Future[Any], command: Command) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("control handler failed on %s", command, exc_info=task.exception())
@@ -255,9 +249,10 @@ def _bind(family: int, address: tuple[Any, ...], where: str) -> socket.socket:
 
 def _bind_error(exc: OSError, where: str) -> OSError:
     if exc.errno in _ADDRESS_IN_USE:
-        message = f"control port {where} is in use (is another sidecar running? use --control-port)"
+        error: OSError = ControlPortInUse(
+            f"control port {where} is in use (is another sidecar running? use --control-port)"
+        )
     else:
-        message = f"cannot listen for control on {where}: {exc.strerror or exc}"
-    error = OSError(message)
+        error = OSError(f"cannot listen for control on {where}: {exc.strerror or exc}")
     error.errno = exc.errno
     return error

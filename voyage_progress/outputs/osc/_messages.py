@@ -1,121 +1,82 @@
-"""The sidecar's state as OSC messages, address by address of the namespace.
+"""A frame's parts as OSC messages, address by address of the namespace.
 
-This is where Voyage meets OSC: the namespace says what each address means, this module says
-which figure goes there. Unknown numbers are sent as ``UNKNOWN`` (-1), never left out, so a
-receiver always holds a complete, consistent set.
+This is where the sidecar's state meets OSC: the namespace says what each address means, this
+module says which figure goes there. Unknown numbers are sent as ``UNKNOWN`` (-1), never left
+out, so a receiver always holds a complete, consistent set.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
 from ..._version import __version__
-from ...core.models import BatchStatus
-from ...watcher import WatchedBatch
-from . import ALL, BATCH, EVENT, SIDECAR, STATUS_ERROR, STATUS_PENDING, UNKNOWN, OscAddress
+from ...core.frame import BatchSnapshot, Event, Health, Summary
 from ._codec import Arg, Message
+from ._namespace import ALL, BATCH, EVENT, SIDECAR, UNKNOWN, OscAddress
 
-__all__ = ["batch_messages", "batch_status", "event_message", "health_messages", "summary_messages"]
+__all__ = ["batch_messages", "event_message", "health_messages", "summary_messages"]
 
 
 def _seconds(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) and value >= 0 else UNKNOWN
 
 
-def batch_status(batch: WatchedBatch) -> str:
-    """The batch's status as receivers and the terminal see it: the API's, or the sidecar's own
-    ``pending`` (not read yet) and ``error`` (cannot be read); all are in ``STATUSES``."""
-    if batch.job is not None:
-        return batch.job.status.value
-    return STATUS_ERROR if batch.error else STATUS_PENDING
-
-
-def batch_messages(prefix: str, batch: WatchedBatch, poll_age: float | None) -> list[Message]:
+def batch_messages(prefix: str, batch: BatchSnapshot, poll_age: float | None) -> list[Message]:
     """Every ``/batch/{slot}/...`` address for one batch."""
-    slot = batch.slot
-    event = batch.event
-    status = batch_status(batch)
     values: list[tuple[OscAddress, Arg]] = [
         (BATCH.ID, batch.batch_id),
         (BATCH.LABEL, batch.label),
-        (BATCH.STATUS, status),
-        (BATCH.ERROR, batch.error or (event.error_message if event else None) or ""),
-        (BATCH.PHASE, BatchStatus(status).phase),
-        (BATCH.PROGRESS, event.progress if event else 0.0),
-        (BATCH.PERCENT, event.percent if event else 0.0),
-        (BATCH.TOTAL, event.total if event else 0),
-        (BATCH.COMPLETED, event.completed if event else 0),
-        (BATCH.FAILED, event.failed if event else 0),
-        (
-            BATCH.RATE,
-            event.rate if event and event.rate > 0 else (0.0 if event and event.is_terminal else UNKNOWN),
-        ),
-        (BATCH.ETA, _seconds(event.eta_seconds if event else None)),
-        (BATCH.ETA_LOW, _seconds(event.eta_low if event else None)),
-        (BATCH.ETA_HIGH, _seconds(event.eta_high if event else None)),
-        (BATCH.ELAPSED, _seconds(event.elapsed_seconds if event else None)),
+        (BATCH.STATUS, batch.status),
+        (BATCH.ERROR, batch.error),
+        (BATCH.PHASE, batch.phase),
+        (BATCH.PROGRESS, batch.progress),
+        (BATCH.PERCENT, batch.percent),
+        (BATCH.TOTAL, batch.total),
+        (BATCH.COMPLETED, batch.completed),
+        (BATCH.FAILED, batch.failed),
+        (BATCH.RATE, UNKNOWN if batch.rate is None else batch.rate),
+        (BATCH.ETA, _seconds(batch.eta)),
+        (BATCH.ETA_LOW, _seconds(batch.eta_low)),
+        (BATCH.ETA_HIGH, _seconds(batch.eta_high)),
+        (BATCH.ELAPSED, _seconds(batch.elapsed)),
         (BATCH.POLL_AGE, _seconds(poll_age)),
-        (BATCH.IS_COMPLETE, int(bool(event and event.is_complete))),
-        (BATCH.IS_FAILED, int(bool(event and event.is_failed))),
-        (BATCH.IS_TERMINAL, int(bool(event and event.is_terminal) or batch.error is not None)),
+        (BATCH.IS_COMPLETE, int(batch.is_complete)),
+        (BATCH.IS_FAILED, int(batch.is_failed)),
+        (BATCH.IS_TERMINAL, int(batch.is_terminal)),
         (BATCH.ANOMALIES, batch.anomalies),
     ]
+    slot = batch.slot
     return [(address.full(prefix, slot), [value]) for address, value in values]
 
 
-def summary_messages(prefix: str, batches: Iterable[WatchedBatch]) -> list[Message]:
+def summary_messages(prefix: str, summary: Summary) -> list[Message]:
     """``/all/...``: the sum over every watched batch."""
-    total = completed = failed = active = 0
-    eta = 0.0
-    all_completed = True
-    for batch in batches:
-        event = batch.event
-        if batch.is_active:
-            active += 1
-            batch_eta = event.eta_seconds if event else math.inf
-            eta = max(eta, batch_eta)
-        elif event is None or not event.is_complete:  # failed, cancelled, expired or unreadable
-            all_completed = False
-        if event is not None:
-            total += event.total
-            completed += event.completed
-            failed += event.failed
-    progress = min(1.0, (completed + failed) / total) if total else 0.0
     return [
-        (ALL.PROGRESS.full(prefix), [progress]),
-        (ALL.PERCENT.full(prefix), [progress * 100.0]),
-        (ALL.ETA.full(prefix), [_seconds(eta if active or all_completed else math.inf)]),
-        (ALL.ACTIVE.full(prefix), [active]),
-        (ALL.TOTAL.full(prefix), [total]),
-        (ALL.COMPLETED.full(prefix), [completed]),
-        (ALL.FAILED.full(prefix), [failed]),
+        (ALL.PROGRESS.full(prefix), [summary.progress]),
+        (ALL.PERCENT.full(prefix), [summary.percent]),
+        (ALL.ETA.full(prefix), [_seconds(summary.eta)]),
+        (ALL.ACTIVE.full(prefix), [summary.active]),
+        (ALL.TOTAL.full(prefix), [summary.total]),
+        (ALL.COMPLETED.full(prefix), [summary.completed]),
+        (ALL.FAILED.full(prefix), [summary.failed]),
     ]
 
 
-def health_messages(
-    prefix: str,
-    *,
-    heartbeat: int,
-    epoch: int,
-    running: bool,
-    api_ok: bool,
-    poll_age: float | None,
-    watching: int,
-    message: str,
-) -> list[Message]:
+def health_messages(prefix: str, health: Health) -> list[Message]:
     """``/sidecar/...``: sent together every second."""
     return [
-        (SIDECAR.HEARTBEAT.full(prefix), [heartbeat]),
-        (SIDECAR.EPOCH.full(prefix), [epoch]),
-        (SIDECAR.RUNNING.full(prefix), [int(running)]),
-        (SIDECAR.API_OK.full(prefix), [int(api_ok)]),
-        (SIDECAR.POLL_AGE.full(prefix), [_seconds(poll_age)]),
-        (SIDECAR.WATCHING.full(prefix), [watching]),
-        (SIDECAR.MESSAGE.full(prefix), [message]),
+        (SIDECAR.HEARTBEAT.full(prefix), [health.heartbeat]),
+        (SIDECAR.EPOCH.full(prefix), [health.epoch]),
+        (SIDECAR.RUNNING.full(prefix), [int(health.running)]),
+        (SIDECAR.API_OK.full(prefix), [int(health.api_ok)]),
+        (SIDECAR.POLL_AGE.full(prefix), [_seconds(health.poll_age)]),
+        (SIDECAR.WATCHING.full(prefix), [health.watching]),
+        (SIDECAR.MESSAGE.full(prefix), [health.message]),
         (SIDECAR.VERSION.full(prefix), [__version__]),
     ]
 
 
-def event_message(prefix: str, kind: str, batch_id: str = "", slot: int = -1) -> Message:
-    return (EVENT.EVENT.full(prefix), [kind, batch_id, slot])
+def event_message(prefix: str, event: Event) -> Message:
+    batch = event.batch
+    batch_id, slot = (batch.batch_id, batch.slot) if batch is not None else ("", -1)
+    return (EVENT.EVENT.full(prefix), [event.kind.value, batch_id, slot])

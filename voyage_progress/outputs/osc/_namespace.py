@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from ...core.frame import STATUS_ERROR, STATUS_PENDING, EventKind
 from ...core.models import PHASES, BatchStatus
 
 __all__ = [
@@ -39,13 +40,8 @@ UNKNOWN = -1.0
 #: ``phase`` values, in order (the integer is the index): the batch statuses' own order.
 PHASE_NAMES = tuple(status.value for status in PHASES)
 
-#: ``status`` of a batch that is watched but has not been read yet.
-STATUS_PENDING = "pending"
-#: ``status`` of a batch that cannot be read (unknown id, no access); ``error`` says why.
-STATUS_ERROR = "error"
-
 #: Every string ``/batch/{slot}/status`` carries, with its meaning; the phase is the status's
-#: own for the API's statuses, and ``unknown`` (8) for the sidecar's own two and any other string.
+#: own for the API's statuses, and ``unknown``'s for the sidecar's own two and any other string.
 STATUSES = {
     BatchStatus.VALIDATING.value: "the input file is being checked; counts are 0",
     BatchStatus.IN_PROGRESS.value: "requests are being processed",
@@ -60,17 +56,17 @@ STATUSES = {
     STATUS_ERROR: "cannot be read (unknown id, no access): `error` says why",
 }
 
-#: ``/event`` kinds.
-EVENT_KINDS = {
-    "start": "the sidecar started (id empty, slot -1)",
-    "shutdown": "the sidecar is stopping cleanly (id empty, slot -1)",
-    "watch": "a batch was added to the watch list",
-    "unwatch": "a batch was removed from the watch list; forget its slot",
-    "complete": "a batch completed",
-    "failed": "a batch failed validation",
-    "cancelled": "a batch was cancelled",
-    "expired": "a batch expired (OpenAI-style servers)",
-    "error": "a batch cannot be read (unknown id, no access)",
+#: ``/event`` kinds, with their meaning: every ``EventKind``.
+EVENT_KINDS: dict[EventKind, str] = {
+    EventKind.START: "the sidecar started (id empty, slot -1)",
+    EventKind.SHUTDOWN: "the sidecar is stopping cleanly (id empty, slot -1)",
+    EventKind.WATCH: "a batch was added to the watch list",
+    EventKind.UNWATCH: "a batch was removed from the watch list; forget its slot",
+    EventKind.COMPLETE: "a batch completed",
+    EventKind.FAILED: "a batch failed validation",
+    EventKind.CANCELLED: "a batch was cancelled",
+    EventKind.EXPIRED: "a batch expired (OpenAI-style servers)",
+    EventKind.ERROR: "a batch cannot be read (unknown id, no access)",
 }
 
 
@@ -123,7 +119,7 @@ class BATCH:
         "/batch/{slot}/phase",
         "i",
         "the status as a number: " + ", ".join(f"{i} {name}" for i, name in enumerate(PHASE_NAMES)),
-        "0–8",
+        f"0–{len(PHASE_NAMES) - 1}",
     )
     PROGRESS = _a("/batch/{slot}/progress", "f", "requests done (completed + failed) / total", "0–1")
     PERCENT = _a("/batch/{slot}/percent", "f", "progress × 100", "0–100", "%")

@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from ...core.peers import host_port
-from ._codec import Arg, Message, encode_bundle, encode_message
+from ._codec import Arg, encode_message
 
 __all__ = ["Destination", "Link", "OscSender"]
 
@@ -270,9 +270,6 @@ class OscSender:
         data = encode_message(address, args)  # the hot path: no call more than needed
         for link in self._links:
             link.send(data)
-
-    def send_bundle(self, messages: Sequence[Message]) -> None:
-        self.send_datagram(encode_bundle(messages))
 
     def send_datagram(self, data: bytes) -> None:
         """Send ``data`` to every destination; network errors are counted, never raised."""

@@ -1,0 +1,191 @@
+"""The commands that talk to the Batch API directly: status, list, cancel, submit, results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import _defaults as defaults
+from ._common import EXIT_ERROR, PROG, CommandError, Commands, limit, pair, positive
+
+if TYPE_CHECKING:
+    from ..core.models import BatchJob
+    from ..providers.voyage import VoyageBatchClient
+
+
+def add_commands(commands: Commands) -> None:
+    status = commands.add("status", _status, "show batches' status and progress")
+    status.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    status.add_argument("--json", action="store_true", help="print the batch objects as JSON")
+
+    listing = commands.add("list", _list, "list the organisation's batches, newest first")
+    listing.add_argument("--limit", type=limit, default=20, help="batches per page, 1-100 (default: 20)")
+    listing.add_argument("--all", action="store_true", help="every page, not only the first")
+    listing.add_argument("--active", action="store_true", help="only batches still in flight")
+    listing.add_argument("--json", action="store_true", help="print the batch objects as JSON lines")
+
+    cancel = commands.add("cancel", _cancel, "cancel a batch (while validating or in progress)")
+    cancel.add_argument("batch_id", metavar="BATCH_ID")
+
+    _submit_parser(commands.add("submit", _submit, "upload an input file and start a batch"))
+
+    results = commands.add("results", _results, "download a finished batch's output and error files")
+    results.add_argument("batch_id", metavar="BATCH_ID")
+    results.add_argument(
+        "--output", "-o", type=Path, help="where to write the output JSONL (default: BATCH_ID_output.jsonl)"
+    )
+    results.add_argument(
+        "--errors", type=Path, help="where to write the error JSONL (default: BATCH_ID_errors.jsonl)"
+    )
+
+
+def _submit_parser(submit: argparse.ArgumentParser) -> None:
+    submit.add_argument(
+        "input",
+        type=Path,
+        metavar="INPUT",
+        help="a Voyage batch input .jsonl, or with --texts a text file with one input per line",
+    )
+    submit.add_argument("--texts", action="store_true", help="INPUT holds plain texts, one per line")
+    submit.add_argument(
+        "--per-request", type=int, default=1, help="with --texts: texts per request (default: 1)"
+    )
+    submit.add_argument("--model", default=defaults.DEFAULT_MODEL, help="model (default: %(default)s)")
+    submit.add_argument(
+        "--endpoint", default=defaults.DEFAULT_ENDPOINT, help="endpoint (default: %(default)s)"
+    )
+    submit.add_argument("--input-type", choices=["query", "document"], help="input_type request parameter")
+    submit.add_argument("--output-dimension", type=int, help="output_dimension request parameter")
+    submit.add_argument(
+        "--output-dtype", help="output_dtype request parameter (float, int8, uint8, binary, ubinary)"
+    )
+    submit.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="metadata pair (repeatable)"
+    )
+    submit.add_argument("--wait", action="store_true", help="show progress until the batch ends")
+    submit.add_argument(
+        "--poll-interval",
+        type=positive,
+        default=defaults.DEFAULT_POLL_INTERVAL,
+        help="seconds between polls with --wait (default: %(default)s)",
+    )
+
+
+def _client(args: argparse.Namespace) -> VoyageBatchClient:
+    from ..providers.voyage import VoyageBatchClient
+
+    return VoyageBatchClient(
+        base_url=args.base_url, timeout=args.timeout, max_requests_per_second=args.max_rps
+    )
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from ..core.errors import NotFoundError
+    from ..core.events import BatchProgressEvent
+    from ..core.frame import BatchSnapshot
+    from ..outputs.table import describe
+
+    missing = 0
+    async with _client(args) as client:
+        for batch_id in args.batch_ids:
+            try:
+                job = await client.get_batch(batch_id)
+            except NotFoundError:
+                print(f"{PROG}: error: no batch {batch_id}", file=sys.stderr)
+                missing += 1
+                continue
+            if args.json:
+                print(json.dumps(job.to_dict()))
+            else:
+                event = BatchProgressEvent.from_job(job, datetime.now(UTC))
+                print(describe(BatchSnapshot.of(job.id, -1, event=event)))
+    return EXIT_ERROR if missing else 0
+
+
+async def _list(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        pages = None if args.all else 1
+        shown = 0
+        async for job in client.iter_batches(limit=args.limit, max_pages=pages):
+            if args.active and not job.status.is_in_flight:
+                continue
+            shown += 1
+            if args.json:
+                print(json.dumps(job.to_dict()))
+                continue
+            counts = job.request_counts
+            created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
+            label = job.metadata.get("label") or job.metadata.get("sim_scenario") or ""
+            progress = f"{counts.processed:>6}/{counts.total:<6}"
+            print(f"{job.id}  {job.status.value:<11} {progress} {created}  {label}".rstrip())
+        if not shown and not args.json:
+            print("no batches" + (" in flight" if args.active else ""))
+    return 0
+
+
+async def _cancel(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        job = await client.cancel_batch(args.batch_id)
+    print(f"{job.id} {job.status.value}")
+    return 0
+
+
+async def _submit(args: argparse.Namespace) -> int:
+    from ..core.inputs import jsonl_from_texts
+
+    metadata = dict(pair(item) for item in args.metadata)
+    content = await asyncio.to_thread(args.input.read_bytes)
+    if args.texts:
+        lines = content.decode("utf-8").splitlines()
+        content = jsonl_from_texts((line for line in lines if line.strip()), args.per_request)
+    params = {
+        "input_type": args.input_type,
+        "output_dimension": args.output_dimension,
+        "output_dtype": args.output_dtype,
+    }
+    async with _client(args) as client:
+        file = await client.upload_file(content, filename=args.input.with_suffix(".jsonl").name)
+        job = await client.create_batch(
+            file.id,
+            model=args.model,
+            endpoint=args.endpoint,
+            request_params={k: v for k, v in params.items() if v is not None},
+            metadata=metadata,
+        )
+        print(job.id)
+        if not args.wait:
+            return 0
+        final = await _show_progress(client, job.id, args.poll_interval)
+    return 0 if final.status.value == "completed" else EXIT_ERROR
+
+
+async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval: float) -> BatchJob:
+    from ..outputs.table import ProgressView
+
+    with ProgressView(sys.stderr) as view:
+        return await client.wait_for_batch_completion_with_progress(batch_id, view.update, poll_interval)
+
+
+async def _results(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        job = await client.get_batch(args.batch_id)
+        if not job.status.is_terminal:
+            raise CommandError(f"batch {job.id} is {job.status.value}; its results come once it has ended")
+        if not job.output_file_id and not job.error_file_id:
+            raise CommandError(f"batch {job.id} ({job.status.value}) has no output or error file")
+        for file_id, path, what in (
+            (job.output_file_id, args.output or Path(f"{job.id}_output.jsonl"), "output"),
+            (job.error_file_id, args.errors or Path(f"{job.id}_errors.jsonl"), "errors"),
+        ):
+            if file_id:
+                content = await client.download_file(file_id)
+                await asyncio.to_thread(path.write_bytes, content)
+                lines = content.count(b"\n")
+                print(f"{what}: {lines} lines -> {path}")
+    return 0

@@ -1,0 +1,238 @@
+"""The sidecar's commands: watch (the sidecar itself), demo, and the namespace it sends."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _defaults as defaults
+from ._common import CommandError, Commands, destination, pair, port, positive, prefix
+
+if TYPE_CHECKING:
+    from ..outputs.terminal import SidecarView
+    from ..sidecar import SidecarConfig
+
+
+def add_commands(commands: Commands) -> None:
+    watch = commands.add("watch", _watch, "watch batches and send their progress as OSC (the sidecar)")
+    watch.add_argument(
+        "batch_ids", nargs="*", metavar="BATCH_ID", help="batches to watch (or none: see --all-active)"
+    )
+    _sidecar_options(watch)
+    watch.add_argument(
+        "--all-active",
+        action="store_true",
+        help="also watch every in-flight batch of the organisation, including later ones",
+    )
+    watch.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="BATCH_ID=LABEL",
+        help="a label shown for a batch (repeatable)",
+    )
+    watch.add_argument(
+        "--state-file", type=Path, help="keep the watch list in this file and resume it after a restart"
+    )
+    watch.add_argument(
+        "--retire-after",
+        type=positive,
+        metavar="S",
+        help="stop watching a batch S seconds after it ended (default: never; 3600 for --all-active)",
+    )
+
+    demo = commands.add(
+        "demo", _demo, "run the simulator, a few batches and the sidecar: no API key needed", api=False
+    )
+    _sidecar_options(demo, api=False)
+    demo.add_argument(
+        "--speed", type=positive, default=30.0, help="simulated seconds per second (default: 30)"
+    )
+    demo.add_argument("--forever", action="store_true", help="keep creating batches until stopped (Ctrl+C)")
+
+    namespace = commands.add("namespace", _namespace, "print the OSC namespace", api=False)
+    namespace.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    namespace.add_argument("--prefix", type=prefix, default=defaults.DEFAULT_OSC_PREFIX)
+
+
+def _sidecar_options(parser: argparse.ArgumentParser, api: bool = True) -> None:
+    osc = parser.add_argument_group("OSC output and control input")
+    osc.add_argument(
+        "--osc",
+        action="append",
+        type=destination,
+        metavar="HOST:PORT",
+        help="send OSC here (repeatable; broadcast and multicast addresses work; "
+        f"default: {defaults.DEFAULT_OSC_HOST}:{defaults.DEFAULT_OSC_PORT})",
+    )
+    osc.add_argument(
+        "--prefix",
+        type=prefix,
+        default=defaults.DEFAULT_OSC_PREFIX,
+        help="address prefix (default: %(default)s)",
+    )
+    osc.add_argument(
+        "--multicast-ttl", type=int, default=1, metavar="N", help="hops for multicast (default: 1)"
+    )
+    osc.add_argument(
+        "--control-host",
+        default=defaults.DEFAULT_CONTROL_HOST,
+        help="address the control input listens on (default: %(default)s)",
+    )
+    osc.add_argument(
+        "--control-port",
+        type=port,
+        default=defaults.DEFAULT_CONTROL_PORT,
+        help="control input port (default: %(default)s)",
+    )
+    osc.add_argument("--no-control", action="store_true", help="do not listen for control messages")
+    osc.add_argument(
+        "--allow-peer",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="accept control messages from this address (needed to listen beyond loopback)",
+    )
+    osc.add_argument("--allow-cancel", action="store_true", help="obey /control/cancel")
+    if api:
+        _polling_options(parser)
+    output = parser.add_argument_group("terminal output")
+    output.add_argument("--no-display", action="store_true", help="log lines instead of the live view")
+    output.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log lines when not on a terminal or with --no-display (default: text)",
+    )
+
+
+def _polling_options(parser: argparse.ArgumentParser) -> None:
+    polling = parser.add_argument_group("polling")
+    polling.add_argument(
+        "--poll-interval",
+        type=positive,
+        default=defaults.DEFAULT_POLL_INTERVAL,
+        metavar="S",
+        help="seconds between polls of a running batch (default: %(default)s)",
+    )
+    polling.add_argument(
+        "--min-interval",
+        type=positive,
+        default=1.0,
+        metavar="S",
+        help="fastest polling, near a batch's end (default: %(default)s)",
+    )
+    polling.add_argument(
+        "--max-interval",
+        type=positive,
+        default=60.0,
+        metavar="S",
+        help="slowest polling, while validating or after errors (default: %(default)s)",
+    )
+
+
+def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
+    """The sidecar's configuration from the command line, in one piece: the OSC and control
+    options, the polling ones where the command has them, and what to watch."""
+    from ..outputs.osc import Destination
+    from ..sidecar import SidecarConfig
+    from ..watcher import Intervals
+
+    if hasattr(args, "poll_interval"):
+        watching["intervals"] = Intervals(args.poll_interval, args.min_interval, args.max_interval)
+    return SidecarConfig(
+        destinations=args.osc or [Destination(defaults.DEFAULT_OSC_HOST, defaults.DEFAULT_OSC_PORT)],
+        prefix=args.prefix,
+        control_host=args.control_host,
+        control_port=None if args.no_control else args.control_port,
+        allowed_peers=args.allow_peer,
+        allow_cancel=args.allow_cancel,
+        multicast_ttl=args.multicast_ttl,
+        **watching,
+    )
+
+
+def _view(args: argparse.Namespace) -> SidecarView:
+    import logging
+
+    from ..outputs.terminal import SidecarView
+
+    live = sys.stdout.isatty() and not args.no_display
+    view = SidecarView("live" if live else args.log_format)
+    package = logging.getLogger("voyage_progress")
+    package.addHandler(view.log_handler())
+    package.propagate = False
+    return view
+
+
+async def _watch(args: argparse.Namespace) -> int:
+    from ..core.errors import TRANSIENT_ERRORS, AuthenticationError, PermissionDeniedError
+    from ..providers import open_provider
+    from ..sidecar import Sidecar
+    from ._signals import stop_on_signals
+
+    for batch_id in args.batch_ids:
+        if not batch_id or any(c in batch_id for c in "/ ?#"):
+            raise CommandError(f"invalid batch id {batch_id!r}")
+    config = _sidecar_config(
+        args,
+        batch_ids=list(dict.fromkeys(args.batch_ids)),
+        labels=dict(pair(item) for item in args.label),
+        all_active=args.all_active,
+        state_file=args.state_file,
+        retire_after=args.retire_after or (3600.0 if args.all_active else None),
+    )
+    view = _view(args)
+    provider = open_provider(
+        defaults.DEFAULT_PROVIDER,
+        base_url=args.base_url,
+        timeout=args.timeout,
+        max_retries=2,
+        max_requests_per_second=args.max_rps,
+    )
+    try:
+        try:
+            await provider.list_batches(limit=1)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            raise CommandError(f"the API refused the key: {exc}") from None
+        except TRANSIENT_ERRORS as exc:
+            view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
+        stop = asyncio.Event()
+        with stop_on_signals(stop), _control_port_free():
+            await Sidecar(config, provider, view).run(stop)
+    finally:
+        await provider.aclose()
+    return 0
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from ._signals import stop_on_signals
+    from .demo import run_demo
+
+    config = _sidecar_config(args)
+    stop = asyncio.Event()
+    with stop_on_signals(stop), _control_port_free():
+        return await run_demo(config, _view(args), args.speed, args.forever, stop)
+
+
+@contextlib.contextmanager
+def _control_port_free() -> Iterator[None]:
+    """A control port in use, with the way out the command line adds to the control input's own."""
+    from ..outputs.osc import ControlPortInUse
+
+    try:
+        yield
+    except ControlPortInUse as exc:
+        raise CommandError(f"{exc}; or listen for none with --no-control") from None
+
+
+async def _namespace(args: argparse.Namespace) -> int:
+    from ..outputs.osc._namespace import render_json, render_markdown
+
+    print(render_json(args.prefix) if args.format == "json" else render_markdown(args.prefix), end="")
+    return 0

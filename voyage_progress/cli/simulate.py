@@ -1,0 +1,72 @@
+"""``voyage-progress simulate``: the Voyage-compatible Batch API on this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import _defaults as defaults
+from ._common import CommandError, Commands, non_negative, port
+
+
+def add_commands(commands: Commands) -> None:
+    sim = commands.add(
+        "simulate", _simulate, "serve a Voyage-compatible Batch API on this machine", api=False
+    )
+    sim.add_argument(
+        "--host", default=defaults.DEFAULT_SIMULATOR_HOST, help="address to listen on (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--port",
+        type=port,
+        default=defaults.DEFAULT_SIMULATOR_PORT,
+        help="port (default: %(default)s; 0 picks one)",
+    )
+    sim.add_argument(
+        "--speed", type=non_negative, default=1.0, help="simulated seconds per real second (default: 1)"
+    )
+    sim.add_argument(
+        "--faults",
+        default="",
+        help="fault rates, e.g. 503=0.1,drop=0.05,429=0.1,slow=0.01 (see docs/SIMULATOR.md)",
+    )
+    sim.add_argument(
+        "--scenario", default="normal", help="scenario of batches whose metadata names none (default: normal)"
+    )
+    sim.add_argument("--api-key", help="accept only this key (default: any non-empty key)")
+    sim.add_argument(
+        "--allow-peer",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="also serve this address (repeatable; needed to listen beyond loopback)",
+    )
+    sim.add_argument(
+        "--seed", type=int, default=0, help="seed for ids, rate profiles and faults (default: 0)"
+    )
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from ..simulator import SCENARIOS, Faults, Simulator, serve_forever
+
+    if args.scenario not in SCENARIOS:
+        raise CommandError(f"unknown scenario {args.scenario!r}; one of: {', '.join(SCENARIOS)}")
+    faults = Faults.parse(args.faults) if args.faults else Faults()
+
+    def ready(sim: Simulator) -> None:
+        print(f"Voyage simulator at {sim.base_url}  (speed {args.speed:g}x, faults: {faults.describe()})")
+        key = "<the --api-key>" if args.api_key else "demo"  # a key is never printed
+        print(f"  export {defaults.BASE_URL_ENV}={sim.base_url} {defaults.API_KEY_ENV}={key}")
+        print("  Ctrl+C to stop", flush=True)
+
+    await serve_forever(
+        args.host,
+        args.port,
+        speed=args.speed,
+        faults=faults,
+        api_key=args.api_key,
+        seed=args.seed,
+        scenario=args.scenario,
+        ready=ready,
+        allowed_peers=args.allow_peer,
+    )
+    return 0
