@@ -83,6 +83,7 @@ def route_of(method: str, path: str) -> str:
 
 def build_app(
     store: Store,
+    dialect: Dialect,
     faults: Faults,
     stats: Stats,
     api_key: str | None,
@@ -90,8 +91,7 @@ def build_app(
     allowed_peers: Collection[str] = (),
 ) -> ASGIApp:
     """The ASGI app: the peer rule, authentication, faults and statistics around the routes of
-    the store's dialect. With no ``allowed_peers`` only loopback peers are served."""
-    dialect = store.dialect
+    ``dialect`` (the store's). With no ``allowed_peers`` only loopback peers are served."""
     api = Starlette(
         routes=dialect.routes(store) + _control_routes(store, faults, stats),
         exception_handlers={

@@ -8,20 +8,17 @@ way its provider does. ``voyage`` (the default), ``openai`` and ``anthropic`` ar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from starlette.routing import Route
 
-if TYPE_CHECKING:
-    from ._scenarios import Snapshot
-    from ._store import SimBatch, SimFile, Store
+from ._scenarios import Snapshot
+from ._store import Producer, SimBatch, SimFile, Store
 
-__all__ = ["Dialect", "GlitchShape", "Producer"]
-
-Producer = Callable[[], Iterator[bytes]]
+__all__ = ["Dialect", "GlitchShape", "Producer", "rfc3339", "unix"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +37,8 @@ class GlitchShape:
 
 
 class Dialect:
-    """One provider's Batch API. Subclasses set the names and write the methods."""
+    """One provider's Batch API (the store's ``Dialect`` and more). Subclasses set the names and
+    write the methods."""
 
     name: ClassVar[str]
     title: ClassVar[str]

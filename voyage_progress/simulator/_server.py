@@ -53,8 +53,10 @@ class Simulator:
         host: str,
         port: int,
         allowed_peers: frozenset[IPAddress] = frozenset(),
+        dialect: Dialect = VOYAGE,
     ) -> None:
         self.store = store
+        self.dialect = dialect
         self.faults = faults
         self.stats = stats
         self.host = host
@@ -68,10 +70,6 @@ class Simulator:
     @property
     def url(self) -> str:
         return f"http://{host_port(self.host, self.port)}"
-
-    @property
-    def dialect(self) -> Dialect:
-        return self.store.dialect
 
     @property
     def base_url(self) -> str:
@@ -160,7 +158,8 @@ async def run_simulator(
         raise ValueError(f"unknown dialect {dialect!r}; one of: {', '.join(DIALECTS)}")
     if isinstance(faults, str):
         faults = Faults.parse(faults)
-    store = Store(SimClock(speed), seed=seed, default_scenario=scenario, dialect=DIALECTS[dialect])
+    speaks = DIALECTS[dialect]
+    store = Store(SimClock(speed), seed=seed, default_scenario=scenario, dialect=speaks)
     faults = faults or Faults()
     stats = Stats()
     allowed = parse_allowed_peers(allowed_peers)
@@ -170,7 +169,7 @@ async def run_simulator(
         lambda: None, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
     )
     server = _EmbeddedServer(config)
-    config.app = build_app(store, faults, stats, api_key, _connection_dropper(server), allowed_peers)
+    config.app = build_app(store, speaks, faults, stats, api_key, _connection_dropper(server), allowed_peers)
     bound_host, bound_port = sock.getsockname()[:2]
     store.url = f"http://{host_port(bound_host, bound_port)}"
     task = asyncio.create_task(server.serve(sockets=[sock]), name="voyage-simulator")
@@ -180,7 +179,7 @@ async def run_simulator(
                 task.result()
                 raise RuntimeError("the simulator stopped while starting")
             await asyncio.sleep(0.005)
-        yield Simulator(store, faults, stats, bound_host, bound_port, allowed)
+        yield Simulator(store, faults, stats, bound_host, bound_port, allowed, speaks)
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):

@@ -8,15 +8,12 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._clock import SimClock
 from ._content import InputRequest, ValidationProblem
 from ._models import MODELS
 from ._scenarios import DEFAULT_SCENARIO, SCENARIOS, Plan, Scenario, Snapshot
-
-if TYPE_CHECKING:
-    from ._dialect import Dialect
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 IN_FLIGHT = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
@@ -142,22 +139,51 @@ class SimBatch:
         }
 
 
+Producer = Callable[[], Iterator[bytes]]
+
+
+class Dialect(Protocol):
+    """What the store asks of the API that shows it: the shape of ids, the window, and how its
+    objects and result files look (``_dialect.Dialect`` is the whole of a dialect)."""
+
+    @property
+    def batch_prefix(self) -> str: ...
+    @property
+    def file_prefix(self) -> str: ...
+    @property
+    def id_length(self) -> int: ...
+    @property
+    def window(self) -> float: ...
+    @property
+    def expiry_status(self) -> str | None: ...
+    @property
+    def cancellable(self) -> frozenset[str]: ...
+    @property
+    def output_purpose(self) -> str: ...
+    @property
+    def error_purpose(self) -> str: ...
+
+    def render_batch(self, store: Store, batch: SimBatch, snap: Snapshot) -> dict[str, Any]: ...
+    def render_file(self, file: SimFile) -> dict[str, Any]: ...
+    def quick_batch(self, store: Store, requests: int, metadata: dict[str, str]) -> SimBatch: ...
+    def result_files(
+        self, store: Store, batch: SimBatch, snap: Snapshot
+    ) -> tuple[Producer | None, Producer | None]: ...
+
+
 class Store:
-    """Files and batches of one simulated organisation."""
+    """Files and batches of one simulated organisation, shown by ``dialect``."""
 
     def __init__(
         self,
         clock: SimClock,
         seed: int = 0,
         default_scenario: str = DEFAULT_SCENARIO,
-        dialect: Dialect | None = None,
+        *,
+        dialect: Dialect,
     ) -> None:
         if default_scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {default_scenario!r}; one of: {', '.join(SCENARIOS)}")
-        if dialect is None:
-            from ._voyage import VOYAGE
-
-            dialect = VOYAGE
         self.clock = clock
         self.default_scenario = default_scenario
         self.dialect = dialect
