@@ -1,19 +1,36 @@
-"""Batch APIs: what the watcher and the progress API need of one, and which ones there are.
+"""Batch APIs: what the watcher and the progress API need of one, which ones there are, and
+whose batch an id is.
 
 A provider is one module with a class that has the three calls of :class:`BatchAPI` (and
 ``aclose``), raising the errors of ``voyage_progress.core.errors``; one line in ``PROVIDERS``
 makes it known by name. The watcher, the progress API and the sidecar know providers only
 through this protocol.
+
+An id says its provider by its shape where the shapes differ (each provider class's
+``id_prefix``: ``batch-…`` Voyage, ``batch_…`` OpenAI, ``msgbatch_…`` Anthropic), or outright as
+``provider:ID``, for a server whose ids have a shape of their own.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._defaults import DEFAULT_PROVIDER
 from ..core.models import BatchJob, Page
 from ..core.registry import load
 
-__all__ = ["PROVIDERS", "BatchAPI", "Provider", "open_provider"]
+__all__ = [
+    "PROVIDERS",
+    "BatchAPI",
+    "BatchRef",
+    "Provider",
+    "open_provider",
+    "parse_batch_ref",
+    "provider_of_id",
+    "provider_title",
+]
 
 
 class BatchAPI(Protocol):
@@ -52,3 +69,66 @@ def open_provider(name: str, **options: Any) -> Provider:
     ``timeout``, ``max_retries``, ``max_requests_per_second``: each as its class takes them)."""
     provider: Provider = load(PROVIDERS, name, "provider")(**options)
     return provider
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRef:
+    """A batch of one provider; ``str()`` is its ``provider:ID`` form."""
+
+    provider: str
+    batch_id: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.batch_id}"
+
+
+#: Characters no batch id of any provider holds (they would break the URL or the command line).
+_FORBIDDEN = "/ ?#"
+
+
+def _attribute(name: str, attribute: str) -> Any:
+    return getattr(load(PROVIDERS, name, "provider"), attribute, None)
+
+
+@functools.cache
+def _prefixes(registered: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Each registered provider's id prefix (those whose ids have a shape of their own)."""
+    return {name: prefix for name, _ in registered if (prefix := _attribute(name, "id_prefix"))}
+
+
+def provider_title(name: str) -> str:
+    """The provider as people write it: ``OpenAI`` for ``openai``."""
+    return str(_attribute(name, "title") or name) if name in PROVIDERS else name
+
+
+def provider_of_id(batch_id: str) -> str | None:
+    """The provider whose ids look like ``batch_id``; None when no shape fits."""
+    prefixes = _prefixes(tuple(PROVIDERS.items()))
+    fitting = [(len(prefix), name) for name, prefix in prefixes.items() if batch_id.startswith(prefix)]
+    return max(fitting)[1] if fitting else None
+
+
+def parse_batch_ref(text: str, default: str = DEFAULT_PROVIDER, *, asked: bool = False) -> BatchRef:
+    """The batch ``text`` names: ``provider:ID`` outright; else the provider the id's shape
+    says; else ``default``. ``asked`` says the user asked for ``default`` by name: then an id
+    shaped as another provider's is a ``ValueError`` that says so, as is an unknown provider."""
+    name, colon, rest = text.partition(":")
+    if colon and name in PROVIDERS:
+        return BatchRef(name, _checked_id(rest, text))
+    if colon and name.isidentifier():
+        raise ValueError(f"unknown provider {name!r} in {text!r}; one of: {', '.join(PROVIDERS)}")
+    batch_id = _checked_id(text, text)
+    shaped = provider_of_id(batch_id)
+    if asked and shaped is not None and shaped != default:
+        prefix = _prefixes(tuple(PROVIDERS.items()))[shaped]
+        raise ValueError(
+            f"{batch_id} is shaped as {provider_title(shaped)}'s batch ids are ({prefix}…), not as "
+            f"{provider_title(default)}'s; write {default}:{batch_id} if it really is one"
+        )
+    return BatchRef(shaped or default, batch_id)
+
+
+def _checked_id(batch_id: str, text: str) -> str:
+    if not batch_id or any(c in batch_id for c in _FORBIDDEN):
+        raise ValueError(f"invalid batch id {text!r}")
+    return batch_id
