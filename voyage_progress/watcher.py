@@ -9,6 +9,10 @@ not show. A batch stops being polled once its end has been seen.
 The watcher knows providers only as ``BatchAPI`` (get and list batches), and nothing of
 outputs: it keeps the state and calls its listeners. ``WatchedBatch.snapshot`` is how that
 state is shown.
+
+It may poll several providers at once (Voyage, OpenAI and Anthropic batches of one show): each
+batch belongs to one, each provider is polled on its own, and one that fails (a revoked key, an
+outage) is paused and retried on its own while the others go on.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ._defaults import DEFAULT_PROVIDER
 from .core.errors import (
     TRANSIENT_ERRORS,
     APIError,
@@ -58,6 +63,8 @@ class WatchEntry:
     auto: bool = False
     #: The end event, once it is out: a restart does not say it again (None: not said yet).
     end_said: EventKind | None = None
+    #: Whose batch it is: a name of ``voyage_progress.providers.PROVIDERS``.
+    provider: str = DEFAULT_PROVIDER
 
 
 @dataclass
@@ -92,6 +99,7 @@ class WatchedBatch(WatchEntry):
             self.batch_id,
             self.slot,
             self.label,
+            provider=self.provider,
             event=self.event,
             error=self.error,
             anomalies=self.anomalies,
@@ -150,7 +158,10 @@ class Listeners:
 
 @dataclass
 class Watcher:
-    client: BatchAPI
+    """Polls ``client``: one provider, or several by name (a batch goes to its ``provider``; with
+    one, every batch goes to it)."""
+
+    client: BatchAPI | Mapping[str, BatchAPI]
     intervals: Intervals = field(default_factory=Intervals)
     all_active: bool = False
     retire_after: float | None = None
@@ -158,13 +169,36 @@ class Watcher:
     clock: Callable[[], float] = time.monotonic
     health: WatcherHealth = field(default_factory=WatcherHealth)
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
-    _discovery_due: float = 0.0
-    _paused_until: float = 0.0
+    #: The providers polled, by name.
+    providers: dict[str, BatchAPI] = field(init=False)
+    _discovery_due: dict[str, float] = field(default_factory=dict)
+    _paused_until: dict[str, float] = field(default_factory=dict)
+    #: What is wrong with each provider that failed its latest poll, and how many times in a row.
+    _problems: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    _failures: dict[str, int] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
 
     def __post_init__(self) -> None:
         self._origin = (self.clock(), datetime.now(UTC))
+        if isinstance(self.client, Mapping):
+            self.providers = dict(self.client)
+        else:
+            self.providers = {str(getattr(self.client, "name", DEFAULT_PROVIDER)): self.client}
+        if not self.providers:
+            raise ValueError("a watcher needs at least one provider")
+
+    @property
+    def default_provider(self) -> str:
+        """The provider of a batch watched without saying whose: the first one."""
+        return next(iter(self.providers))
+
+    def api_for(self, provider: str) -> BatchAPI | None:
+        """The provider that reads batches of ``provider``: the one polled under that name (with
+        only one, that one); None when it is not polled."""
+        if len(self.providers) == 1:
+            return next(iter(self.providers.values()))
+        return self.providers.get(provider)
 
     def wall_time(self) -> datetime:
         """Now, as a date, but counted on the watcher's monotonic clock: rates and ETAs are
@@ -182,8 +216,10 @@ class Watcher:
         slot: int | None = None,
         auto: bool = False,
         end_said: EventKind | None = None,
+        provider: str | None = None,
     ) -> WatchedBatch:
-        """Add a batch (or relabel it); it keeps its slot for as long as it is watched."""
+        """Add a batch of ``provider`` (the default one when None), or relabel it; it keeps its
+        slot for as long as it is watched. A batch of a provider not polled cannot be read."""
         existing = self.batches.get(batch_id)
         if existing is not None:
             if label and label != existing.label:
@@ -194,10 +230,14 @@ class Watcher:
         taken = {b.slot for b in self.batches.values()}
         if slot is None or slot in taken or slot < 0:
             slot = next(n for n in range(len(taken) + 1) if n not in taken)
-        batch = WatchedBatch(batch_id, slot, label, auto=auto, end_said=end_said)
+        batch = WatchedBatch(
+            batch_id, slot, label, auto=auto, end_said=end_said, provider=provider or self.default_provider
+        )
         self.batches[batch_id] = batch
         self.listeners.on_event(EventKind.WATCH, batch)
         self.listeners.on_watchlist()
+        if self.api_for(batch.provider) is None:
+            self._unreadable(batch, f"no {batch.provider} key: its batches are not polled")
         self.wake()
         return batch
 
@@ -212,8 +252,8 @@ class Watcher:
         """Poll every batch that is still moving, now."""
         for batch in self.batches.values():
             batch.next_due = 0.0
-        self._discovery_due = 0.0
-        self._paused_until = 0.0
+        self._discovery_due.clear()
+        self._paused_until.clear()
         self.wake()
 
     def wake(self) -> None:
@@ -225,10 +265,19 @@ class Watcher:
     # -- scheduling -------------------------------------------------------------------------------
 
     def next_cycle_at(self) -> float:
-        due = [b.next_due for b in self.batches.values() if b.is_active]
+        return min((self._next_for(name) for name in self.providers), default=math.inf)
+
+    def _next_for(self, provider: str) -> float:
+        """When ``provider`` is next due: its first batch, or its search for new ones, unless
+        it is paused after a failure."""
+        due = [b.next_due for b in self._batches_of(provider) if b.is_active]
         if self.all_active:
-            due.append(self._discovery_due)
-        return max(self._paused_until, min(due, default=math.inf))
+            due.append(self._discovery_due.get(provider, 0.0))
+        return max(self._paused_until.get(provider, 0.0), min(due, default=math.inf))
+
+    def _batches_of(self, provider: str) -> list[WatchedBatch]:
+        batches = self.batches.values()
+        return list(batches) if len(self.providers) == 1 else [b for b in batches if b.provider == provider]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set."""
@@ -250,40 +299,52 @@ class Watcher:
             self._retire_ended()
 
     async def poll_once(self) -> int:
-        """One cycle: refresh every due batch. Returns the number of requests it took."""
+        """One cycle: refresh every due batch, provider by provider. Returns the number of
+        requests it took."""
         now = self.clock()
-        due = [b for b in self.batches.values() if b.is_active and b.next_due <= now]
-        discover = self.all_active and self._discovery_due <= now
         requests_before = self.health.requests
-        try:
-            if discover or len(due) > 1:
-                due = await self._refresh_from_list(due, discover)
-            for batch in due:
-                await self._refresh_one(batch)
-        except TRANSIENT_ERRORS as exc:
-            self._failed(exc)
-        except (AuthenticationError, PermissionDeniedError) as exc:
-            self._failed(exc, auth=True)
-        except APIError as exc:  # any other refusal of the list (a 400, a 404): try again later
-            self._failed(exc)
-        else:
-            self._succeeded()
+        for name, api in self.providers.items():
+            if self._paused_until.get(name, 0.0) > now:
+                continue
+            due = [b for b in self._batches_of(name) if b.is_active and b.next_due <= now]
+            discover = self.all_active and self._discovery_due.get(name, 0.0) <= now
+            if due or discover:
+                await self._poll_provider(name, api, due, discover)
         self.health.cycles += 1
         self.health.last_cycle_requests = self.health.requests - requests_before
         return self.health.last_cycle_requests
 
-    async def _refresh_from_list(self, due: list[WatchedBatch], discover: bool) -> list[WatchedBatch]:
+    async def _poll_provider(
+        self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool
+    ) -> None:
+        try:
+            if discover or len(due) > 1:
+                due = await self._refresh_from_list(name, api, due, discover)
+            for batch in due:
+                await self._refresh_one(api, batch)
+        except TRANSIENT_ERRORS as exc:
+            self._failed(name, exc)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._failed(name, exc, auth=True)
+        except APIError as exc:  # any other refusal of the list (a 400, a 404): try again later
+            self._failed(name, exc)
+        else:
+            self._succeeded(name)
+
+    async def _refresh_from_list(
+        self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool
+    ) -> list[WatchedBatch]:
         """Update from list pages; returns the due batches the pages did not show."""
         missing = {b.batch_id: b for b in due}
         after: str | None = None
         for _ in range(MAX_LIST_PAGES):
             self.health.requests += 1
-            page = await self.client.list_batches(limit=PAGE_SIZE, after=after)
+            page = await api.list_batches(limit=PAGE_SIZE, after=after)
             in_flight_seen = False
             for job in page.data:
                 watched = self.batches.get(job.id)
                 if watched is None and discover and job.status.is_in_flight:
-                    watched = self.watch(job.id, job.metadata.get("label", ""), auto=True)
+                    watched = self.watch(job.id, job.metadata.get("label", ""), auto=True, provider=name)
                 if watched is not None and watched.is_active:
                     self._apply(watched, job)
                     missing.pop(job.id, None)
@@ -292,13 +353,13 @@ class Watcher:
                 break
             after = page.last_id or page.data[-1].id
         if discover:
-            self._discovery_due = self.clock() + self.intervals.poll
+            self._discovery_due[name] = self.clock() + self.intervals.poll
         return list(missing.values())
 
-    async def _refresh_one(self, batch: WatchedBatch) -> None:
+    async def _refresh_one(self, api: BatchAPI, batch: WatchedBatch) -> None:
         self.health.requests += 1
         try:
-            job = await self.client.get_batch(batch.batch_id)
+            job = await api.get_batch(batch.batch_id)
         except NotFoundError:
             self._unreadable(batch, "batch not found")
             return
@@ -408,29 +469,39 @@ class Watcher:
 
     # -- health -----------------------------------------------------------------------------------
 
-    def _succeeded(self) -> None:
-        health = self.health
-        health.api_ok, health.auth_failed, health.consecutive_failures = True, False, 0
-        health.message = "ok"
-        health.last_success = self.clock()
+    def _succeeded(self, provider: str) -> None:
+        self._problems.pop(provider, None)
+        self._failures[provider] = 0
+        self.health.last_success = self.clock()
+        self._sum_up()
 
-    def _failed(self, exc: Exception, auth: bool = False) -> None:
-        health = self.health
-        health.api_ok = False
-        health.auth_failed = auth
-        health.consecutive_failures += 1
+    def _failed(self, provider: str, exc: Exception, auth: bool = False) -> None:
+        failures = self._failures[provider] = self._failures.get(provider, 0) + 1
         transient = isinstance(exc, TRANSIENT_ERRORS)
         what = "invalid API key" if auth else "API unreachable" if transient else "API error"
-        health.message = f"{what}: {exc}"[:200]
-        backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(health.consecutive_failures, 6))
+        self._problems[provider] = (f"{what}: {exc}", auth)
+        backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(failures, 6))
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             delay = max(delay, retry_after)
-        self._paused_until = self.clock() + delay
-        logger.warning(
-            "poll failed (%d in a row), next try in %.0f s: %s", health.consecutive_failures, delay, exc
-        )
+        self._paused_until[provider] = self.clock() + delay
+        self._sum_up()
+        whose = f"{provider}: " if len(self.providers) > 1 else ""
+        logger.warning("%spoll failed (%d in a row), next try in %.0f s: %s", whose, failures, delay, exc)
+
+    def _sum_up(self) -> None:
+        """The health of all providers in one: ok only while none is failing; the message names
+        each one that is (by name, when there are several)."""
+        health, problems = self.health, self._problems
+        health.api_ok = not problems
+        health.auth_failed = any(auth for _, auth in problems.values())
+        health.consecutive_failures = max(self._failures.values(), default=0)
+        if len(self.providers) == 1:
+            message = next(iter(problems.values()))[0] if problems else "ok"
+        else:
+            message = "; ".join(f"{name}: {text}" for name, (text, _) in problems.items()) or "ok"
+        health.message = message[:200]
 
     def poll_age(self) -> float | None:
         last = self.health.last_success

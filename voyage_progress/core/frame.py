@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .._defaults import DEFAULT_PROVIDER
 from .events import BatchProgressEvent
 from .models import BatchStatus
 
@@ -98,6 +99,8 @@ class BatchSnapshot:
     elapsed: float | None = field(default=None, compare=False)
     #: When it was last read, on the sidecar's monotonic clock (None: never).
     read_at: float | None = field(default=None, compare=False)
+    #: Whose batch it is (``voyage``, ``openai``, ``anthropic``...).
+    provider: str = DEFAULT_PROVIDER
 
     @classmethod
     def of(
@@ -106,6 +109,7 @@ class BatchSnapshot:
         slot: int,
         label: str = "",
         *,
+        provider: str = DEFAULT_PROVIDER,
         event: BatchProgressEvent | None = None,
         error: str | None = None,
         anomalies: int = 0,
@@ -117,7 +121,14 @@ class BatchSnapshot:
         if event is None:
             status = STATUS_ERROR if unreadable else STATUS_PENDING
             return cls(
-                batch_id, slot, label, status, error or "", is_terminal=unreadable, anomalies=anomalies
+                batch_id,
+                slot,
+                label,
+                status,
+                error or "",
+                is_terminal=unreadable,
+                anomalies=anomalies,
+                provider=provider,
             )
         return cls(
             batch_id,
@@ -139,6 +150,7 @@ class BatchSnapshot:
             eta_high=event.eta_high,
             elapsed=event.elapsed_seconds,
             read_at=read_at,
+            provider=provider,
         )
 
     @property

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Receipt
 from ..outputs import Output, open_output
 from ..outputs.osc import Destination
 from ..outputs.terminal import SidecarView
-from ..providers import BatchAPI
+from ..providers import BatchAPI, BatchRef, parse_batch_ref
 from ..watcher import Intervals, Listeners, WatchedBatch, WatchEntry, Watcher
 from ._state import StateFile
 
@@ -42,8 +42,13 @@ logger = logging.getLogger("voyage_progress.sidecar")
 class SidecarConfig:
     """Everything the sidecar is told, decided once: ``voyage-progress watch``'s options."""
 
+    #: Batches to watch: ids, or ``provider:ID`` (an id's shape says its provider, see
+    #: ``voyage_progress.providers.parse_batch_ref``).
     batch_ids: Sequence[str] = ()
+    #: Labels by batch id (as given in ``batch_ids``, or the bare id).
     labels: dict[str, str] = field(default_factory=dict)
+    #: The provider of ids whose shape says none (None: the first provider the sidecar polls).
+    provider: str | None = None
     all_active: bool = False
     destinations: Sequence[Destination] = (Destination(DEFAULT_OSC_HOST, DEFAULT_OSC_PORT),)
     prefix: str = DEFAULT_OSC_PREFIX
@@ -62,13 +67,14 @@ class SidecarConfig:
 
 
 class Sidecar:
-    """Runs until ``stop`` is set; see ``run``. ``outputs`` replaces those ``config.outputs``
-    names; ``view`` (the terminal) is an output too."""
+    """Runs until ``stop`` is set; see ``run``. ``client`` is the provider polled, or several by
+    name. ``outputs`` replaces those ``config.outputs`` names; ``view`` (the terminal) is an
+    output too."""
 
     def __init__(
         self,
         config: SidecarConfig,
-        client: BatchAPI,
+        client: BatchAPI | Mapping[str, BatchAPI],
         view: SidecarView | None = None,
         *,
         outputs: Sequence[Output] | None = None,
@@ -160,10 +166,18 @@ class Sidecar:
         try:
             for entry in entries:
                 self.watcher.watch(
-                    entry.batch_id, entry.label, slot=entry.slot, auto=entry.auto, end_said=entry.end_said
+                    entry.batch_id,
+                    entry.label,
+                    slot=entry.slot,
+                    auto=entry.auto,
+                    end_said=entry.end_said,
+                    provider=entry.provider,
                 )
-            for batch_id in self.config.batch_ids:
-                self.watcher.watch(batch_id, self.config.labels.get(batch_id, ""))
+            labels = self.config.labels
+            for text in self.config.batch_ids:
+                ref = self._ref(text)
+                label = labels.get(text) or labels.get(ref.batch_id, "")
+                self.watcher.watch(ref.batch_id, label, provider=ref.provider)
         finally:
             self._restoring = False
         self._save()
@@ -280,21 +294,39 @@ class Sidecar:
 
     # -- commands -------------------------------------------------------------------------------
 
+    def _ref(self, text: str) -> BatchRef:
+        """The batch ``text`` names: by its ``provider:`` prefix, its shape, or the default."""
+        return parse_batch_ref(text, self.config.provider or self.watcher.default_provider)
+
     async def _command(self, command: Command) -> None:
         logger.info("control from %s:%s: %s %s", *command.peer, command.kind, command.batch_id or "")
-        if command.kind is CommandKind.WATCH and command.batch_id:
-            self.watcher.watch(command.batch_id, command.label or "")
-        elif command.kind is CommandKind.UNWATCH and command.batch_id:
-            self.watcher.unwatch(command.batch_id)
+        ref = None
+        if command.batch_id:
+            try:
+                ref = self._ref(command.batch_id)
+            except ValueError as exc:  # a bad id from the network is not the sidecar's end
+                logger.warning("control %s ignored: %s", command.kind, exc)
+                return
+        if command.kind is CommandKind.WATCH and ref:
+            self.watcher.watch(ref.batch_id, command.label or "", provider=ref.provider)
+        elif command.kind is CommandKind.UNWATCH and ref:
+            self.watcher.unwatch(ref.batch_id)
         elif command.kind is CommandKind.REFRESH:
             self.watcher.refresh()
             self.send_full_state()
-        elif command.kind is CommandKind.CANCEL and command.batch_id:
-            try:
-                await self.client.cancel_batch(command.batch_id)
-            except Exception as exc:  # a refused cancel must not end the sidecar
-                logger.warning("cancel %s refused: %s", command.batch_id, exc)
-            self.watcher.refresh()
+        elif command.kind is CommandKind.CANCEL and ref:
+            await self._cancel(ref)
+
+    async def _cancel(self, ref: BatchRef) -> None:
+        watched = self.watcher.batches.get(ref.batch_id)
+        api = self.watcher.api_for(watched.provider if watched else ref.provider)
+        try:
+            if api is None:
+                raise LookupError(f"no {ref.provider} key: its batches are not polled")
+            await api.cancel_batch(ref.batch_id)
+        except Exception as exc:  # a refused cancel must not end the sidecar
+            logger.warning("cancel %s refused: %s", ref.batch_id, exc)
+        self.watcher.refresh()
 
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .._defaults import DEFAULT_PROVIDER
 from ..core.frame import EventKind
 from ..watcher import WatchEntry
 
@@ -32,6 +33,7 @@ def _to_dict(entry: WatchEntry) -> dict[str, Any]:
         "label": entry.label,
         "auto": entry.auto,
         "reported_end": entry.end_said,
+        "provider": entry.provider,
     }
 
 
@@ -40,12 +42,15 @@ def _from_dict(data: Any) -> WatchEntry | None:
         return None
     slot = data.get("slot")
     said = data.get("reported_end")
+    provider = data.get("provider")
     return WatchEntry(
         batch_id=data["id"],
         slot=slot if isinstance(slot, int) and slot >= 0 else -1,
         label=str(data.get("label") or ""),
         auto=bool(data.get("auto", False)),
         end_said=EventKind(said) if said in _ENDS else None,
+        # files written before there were other providers are Voyage's
+        provider=provider if isinstance(provider, str) and provider else DEFAULT_PROVIDER,
     )
 
 
