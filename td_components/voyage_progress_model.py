@@ -51,6 +51,7 @@ STATUS_COLORS = {
 SLOT_DEFAULTS = {
     "id": "",
     "label": "",
+    "provider": "",
     "status": "",
     "error": "",
     "phase": UNKNOWN_PHASE,
@@ -123,7 +124,8 @@ SLOT_CHANNELS = (
     "is_failed",
     "is_terminal",
 )
-TABLE_HEADER = ("slot", "id", "label", "status", "error")
+#: ``provider`` came last, after the others: tables read by column number keep working.
+TABLE_HEADER = ("slot", "id", "label", "status", "error", "provider")
 
 #: One-shot events the user's callbacks hear about, by the sidecar's event kind.
 END_CALLBACKS = {
@@ -325,7 +327,7 @@ def table_rows(state):
     rows = [list(TABLE_HEADER)]
     for slot in sorted(state["slots"]):
         values = state["slots"][slot]
-        rows.append([str(slot), values["id"], values["label"], values["status"], values["error"]])
+        rows.append([str(slot), *(values[name] for name in TABLE_HEADER[1:])])
     return rows
 
 

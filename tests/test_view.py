@@ -32,8 +32,9 @@ def batch(
     error: str | None = None,
     failed: int = 0,
     errors: list[dict[str, Any]] | None = None,
+    provider: str = "voyage",
 ) -> WatchedBatch:
-    watched = WatchedBatch(f"batch-{slot:037d}", slot, label)
+    watched = WatchedBatch(f"batch-{slot:037d}", slot, label, provider=provider)
     if error:
         watched.error = error
         return watched
@@ -134,10 +135,11 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def crowded() -> list[WatchedBatch]:
-    """Long labels, failures, an error: the batches that make a table too wide."""
+    """Long labels, failures, an error, batches of three providers: those that make a table too
+    wide."""
     return [
         batch(0, "in_progress", 250, 1000, "corpus"),
-        batch(1, "in_progress", 4321, 12000, LONG_LABEL, failed=37),
+        batch(1, "in_progress", 4321, 12000, LONG_LABEL, failed=37, provider="anthropic"),
         batch(
             2,
             "failed",
@@ -152,7 +154,7 @@ def crowded() -> list[WatchedBatch]:
         ),
         batch(3, "x", error="batch not found: it was deleted or belongs to another organisation"),
         batch(4, "validating"),
-        batch(5, "completed", 800, 800, "a finished batch with a long name"),
+        batch(5, "completed", 800, 800, "a finished batch with a long name", provider="openai"),
     ]
 
 
@@ -217,7 +219,7 @@ def test_the_header_drops_its_least_useful_parts_first() -> None:
 
 
 def test_the_error_text_shows_when_there_is_room() -> None:
-    narrow, wide = ("\n".join(render(crowded_table(), width, False)) for width in (80, 160))
+    narrow, wide = ("\n".join(render(crowded_table(), width, False)) for width in (80, 180))
     assert "invalid_request (line 7)" in wide and "batch not found: it was" in wide
     assert "invalid_request" not in narrow
 

@@ -26,6 +26,7 @@ def batch_messages(prefix: str, batch: BatchSnapshot, poll_age: float | None) ->
     values: list[tuple[OscAddress, Arg]] = [
         (BATCH.ID, batch.batch_id),
         (BATCH.LABEL, batch.label),
+        (BATCH.PROVIDER, batch.provider),
         (BATCH.STATUS, batch.status),
         (BATCH.ERROR, batch.error),
         (BATCH.PHASE, batch.phase),
