@@ -48,7 +48,10 @@ class Commands:
 
 def _api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--base-url", help=f"the API's base URL (default: ${defaults.BASE_URL_ENV} or Voyage)"
+        "--base-url",
+        help="the API's base URL, for --provider's API or the one provider the batches are of "
+        f"(default: each provider's variable, ${defaults.BASE_URL_ENV}, ${defaults.OPENAI_BASE_URL_ENV}, "
+        f"${defaults.ANTHROPIC_BASE_URL_ENV}, or its public API)",
     )
     parser.add_argument(
         "--timeout",
@@ -56,12 +59,13 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
         default=defaults.DEFAULT_TIMEOUT,
         help="seconds per HTTP request (default: %(default)s)",
     )
+    budgets = ", ".join(f"{name} {rate:g}" for name, rate in defaults.MAX_REQUESTS_PER_SECOND.items())
     parser.add_argument(
         "--max-rps",
         type=positive,
-        default=defaults.DEFAULT_MAX_REQUESTS_PER_SECOND,
         metavar="N",
-        help="never more than N API requests in any second, retries included (default: %(default)s)",
+        help="never more than N API requests in any second to each provider, retries included "
+        f"(default: each provider's own, under its documented limits: {budgets})",
     )
 
 

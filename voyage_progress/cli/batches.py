@@ -1,4 +1,5 @@
-"""The commands that talk to the Batch API directly: status, list, cancel, submit, results."""
+"""The commands that talk to the Batch API directly: status, list and cancel (for every provider),
+submit and results (Voyage's)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from typing import TYPE_CHECKING
 
 from .. import _defaults as defaults
 from ._common import EXIT_ERROR, PROG, CommandError, Commands, limit, pair, positive
+from ._providers import add_provider_option, batch_refs, budget, open_providers, provider_names
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from ..core.models import BatchJob
+    from ..providers import BatchAPI
     from ..providers.voyage import VoyageBatchClient
 
 
@@ -21,8 +26,15 @@ def add_commands(commands: Commands) -> None:
     status = commands.add("status", _status, "show batches' status and progress")
     status.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
     status.add_argument("--json", action="store_true", help="print the batch objects as JSON")
+    add_provider_option(status, "whose batches they are")
 
     listing = commands.add("list", _list, "list the organisation's batches, newest first")
+    listing.add_argument(
+        "--provider",
+        choices=provider_names(),
+        default=defaults.DEFAULT_PROVIDER,
+        help="whose batches to list (default: %(default)s)",
+    )
     listing.add_argument("--limit", type=limit, default=20, help="batches per page, 1-100 (default: 20)")
     listing.add_argument("--all", action="store_true", help="every page, not only the first")
     listing.add_argument("--active", action="store_true", help="only batches still in flight")
@@ -30,6 +42,7 @@ def add_commands(commands: Commands) -> None:
 
     cancel = commands.add("cancel", _cancel, "cancel a batch (while validating or in progress)")
     cancel.add_argument("batch_id", metavar="BATCH_ID")
+    add_provider_option(cancel, "whose batch it is")
 
     _submit_parser(commands.add("submit", _submit, "upload an input file and start a batch"))
 
@@ -76,10 +89,13 @@ def _submit_parser(submit: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> VoyageBatchClient:
+    """Voyage's client, for the commands only Voyage's API has (files: submit, results)."""
     from ..providers.voyage import VoyageBatchClient
 
     return VoyageBatchClient(
-        base_url=args.base_url, timeout=args.timeout, max_requests_per_second=args.max_rps
+        base_url=args.base_url,
+        timeout=args.timeout,
+        max_requests_per_second=budget(args, defaults.DEFAULT_PROVIDER),
     )
 
 
@@ -90,34 +106,42 @@ async def _status(args: argparse.Namespace) -> int:
     from ..core.events import BatchProgressEvent
     from ..core.frame import BatchSnapshot
     from ..outputs.table import describe
+    from ..providers import provider_title
 
+    refs = batch_refs(args.batch_ids, args.provider)
+    names = list(dict.fromkeys(ref.provider for ref in refs))
     missing = 0
-    async with _client(args) as client:
-        for batch_id in args.batch_ids:
+    async with open_providers(args, names) as providers:
+        for ref in refs:
             try:
-                job = await client.get_batch(batch_id)
+                job = await providers[ref.provider].get_batch(ref.batch_id)
             except NotFoundError:
-                print(f"{PROG}: error: no batch {batch_id}", file=sys.stderr)
+                print(
+                    f"{PROG}: error: no batch {ref.batch_id} at {provider_title(ref.provider)}",
+                    file=sys.stderr,
+                )
                 missing += 1
                 continue
             if args.json:
-                print(json.dumps(job.to_dict()))
+                print(json.dumps({**job.to_dict(), "provider": ref.provider}))
             else:
                 event = BatchProgressEvent.from_job(job, datetime.now(UTC))
-                print(describe(BatchSnapshot.of(job.id, -1, event=event)))
+                whose = f"{ref.provider} " if len(names) > 1 else ""
+                print(whose + describe(BatchSnapshot.of(job.id, -1, event=event, provider=ref.provider)))
     return EXIT_ERROR if missing else 0
 
 
 async def _list(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
+    async with open_providers(args, [args.provider]) as providers:
+        client = providers[args.provider]
         pages = None if args.all else 1
         shown = 0
-        async for job in client.iter_batches(limit=args.limit, max_pages=pages):
+        async for job in _iter_batches(client, args.limit, pages):
             if args.active and not job.status.is_in_flight:
                 continue
             shown += 1
             if args.json:
-                print(json.dumps(job.to_dict()))
+                print(json.dumps({**job.to_dict(), "provider": args.provider}))
                 continue
             counts = job.request_counts
             created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
@@ -129,9 +153,23 @@ async def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _iter_batches(client: BatchAPI, limit: int, max_pages: int | None) -> AsyncIterator[BatchJob]:
+    """Every batch, page after page (at most ``max_pages``), the newest first."""
+    after, pages = None, 0
+    while max_pages is None or pages < max_pages:
+        page = await client.list_batches(limit=limit, after=after)
+        pages += 1
+        for job in page.data:
+            yield job
+        if not page.has_more or not page.data:
+            return
+        after = page.last_id or page.data[-1].id
+
+
 async def _cancel(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        job = await client.cancel_batch(args.batch_id)
+    (ref,) = batch_refs([args.batch_id], args.provider)
+    async with open_providers(args, [ref.provider]) as providers:
+        job = await providers[ref.provider].cancel_batch(ref.batch_id)
     print(f"{job.id} {job.status.value}")
     return 0
 

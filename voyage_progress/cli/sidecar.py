@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _defaults as defaults
 from ._common import CommandError, Commands, destination, pair, port, positive, prefix
+from ._providers import add_provider_option, batch_refs, keyed_providers, open_providers
 
 if TYPE_CHECKING:
     from ..outputs.terminal import SidecarView
@@ -21,13 +22,19 @@ if TYPE_CHECKING:
 def add_commands(commands: Commands) -> None:
     watch = commands.add("watch", _watch, "watch batches and send their progress as OSC (the sidecar)")
     watch.add_argument(
-        "batch_ids", nargs="*", metavar="BATCH_ID", help="batches to watch (or none: see --all-active)"
+        "batch_ids",
+        nargs="*",
+        metavar="BATCH_ID",
+        help="batches to watch, of any provider: batch-… Voyage, batch_… OpenAI, msgbatch_… "
+        "Anthropic, or PROVIDER:ID (or none: see --all-active)",
     )
+    add_provider_option(watch, "whose batches the ids are, and whose --all-active watches")
     _sidecar_options(watch)
     watch.add_argument(
         "--all-active",
         action="store_true",
-        help="also watch every in-flight batch of the organisation, including later ones",
+        help="also watch every in-flight batch of the organisation, including later ones: of "
+        "--provider, or of every provider whose API key is set",
     )
     watch.add_argument(
         "--label",
@@ -172,42 +179,53 @@ def _view(args: argparse.Namespace) -> SidecarView:
 
 async def _watch(args: argparse.Namespace) -> int:
     from ..core.errors import TRANSIENT_ERRORS, AuthenticationError, PermissionDeniedError
-    from ..providers import open_provider
+    from ..providers import provider_title
     from ..sidecar import Sidecar
     from ._signals import stop_on_signals
 
-    for batch_id in args.batch_ids:
-        if not batch_id or any(c in batch_id for c in "/ ?#"):
-            raise CommandError(f"invalid batch id {batch_id!r}")
+    refs = batch_refs(args.batch_ids, args.provider)
+    asked = _providers_asked(args, [ref.provider for ref in refs])
     config = _sidecar_config(
         args,
-        batch_ids=list(dict.fromkeys(args.batch_ids)),
+        batch_ids=[str(ref) for ref in refs],
         labels=dict(pair(item) for item in args.label),
+        provider=args.provider or defaults.DEFAULT_PROVIDER,
         all_active=args.all_active,
         state_file=args.state_file,
         retire_after=args.retire_after or (3600.0 if args.all_active else None),
     )
     view = _view(args)
-    provider = open_provider(
-        defaults.DEFAULT_PROVIDER,
-        base_url=args.base_url,
-        timeout=args.timeout,
-        max_retries=2,
-        max_requests_per_second=args.max_rps,
-    )
-    try:
-        try:
-            await provider.list_batches(limit=1)
-        except (AuthenticationError, PermissionDeniedError) as exc:
-            raise CommandError(f"the API refused the key: {exc}") from None
-        except TRANSIENT_ERRORS as exc:
-            view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
+    # every provider with a key is opened too: a restored watch list or a control message may
+    # name its batches (--all-active searches only those asked for)
+    async with open_providers(args, asked, keyed_providers(), max_retries=2) as providers:
+        for name in asked:
+            whose = f"{provider_title(name)}: "
+            try:
+                await providers[name].list_batches(limit=1)
+            except (AuthenticationError, PermissionDeniedError) as exc:
+                raise CommandError(f"{whose}the API refused the key: {exc}") from None
+            except TRANSIENT_ERRORS as exc:
+                view.message(f"{whose}the API is not answering yet ({exc}); watching anyway, retrying")
+        polled = {name: providers[name] for name in asked} if args.all_active else providers
         stop = asyncio.Event()
         with stop_on_signals(stop), _control_port_free():
-            await Sidecar(config, provider, view).run(stop)
-    finally:
-        await provider.aclose()
+            await Sidecar(config, polled, view).run(stop)
     return 0
+
+
+def _providers_asked(args: argparse.Namespace, of_ids: list[str]) -> list[str]:
+    """The providers the command line asks for: those of the ids, and for ``--all-active`` the
+    one ``--provider`` names or every one whose key is set; with none of these, the default."""
+    asked = list(dict.fromkeys(of_ids))
+    if args.all_active:
+        searched = [args.provider] if args.provider else keyed_providers()
+        if not searched:
+            raise CommandError(
+                "--all-active needs an API key: set "
+                f"{defaults.API_KEY_ENV}, {defaults.OPENAI_API_KEY_ENV} or {defaults.ANTHROPIC_API_KEY_ENV}"
+            )
+        asked += [name for name in searched if name not in asked]
+    return asked or [args.provider or defaults.DEFAULT_PROVIDER]
 
 
 async def _demo(args: argparse.Namespace) -> int:
