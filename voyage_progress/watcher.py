@@ -158,8 +158,8 @@ class Listeners:
 
 @dataclass
 class Watcher:
-    """Polls ``client``: one provider, or several by name (a batch goes to its ``provider``; with
-    one, every batch goes to it)."""
+    """Polls ``client``: one provider (every batch goes to it), or several by name (a batch goes
+    to its ``provider``'s)."""
 
     client: BatchAPI | Mapping[str, BatchAPI]
     intervals: Intervals = field(default_factory=Intervals)
@@ -178,9 +178,11 @@ class Watcher:
     _failures: dict[str, int] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
+    _only: BatchAPI | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._origin = (self.clock(), datetime.now(UTC))
+        self._only = None if isinstance(self.client, Mapping) else self.client
         if isinstance(self.client, Mapping):
             self.providers = dict(self.client)
         else:
@@ -194,11 +196,9 @@ class Watcher:
         return next(iter(self.providers))
 
     def api_for(self, provider: str) -> BatchAPI | None:
-        """The provider that reads batches of ``provider``: the one polled under that name (with
-        only one, that one); None when it is not polled."""
-        if len(self.providers) == 1:
-            return next(iter(self.providers.values()))
-        return self.providers.get(provider)
+        """The provider that reads batches of ``provider``: the one polled under that name (a
+        watcher of one client: that client); None when it is not polled."""
+        return self._only if self._only is not None else self.providers.get(provider)
 
     def wall_time(self) -> datetime:
         """Now, as a date, but counted on the watcher's monotonic clock: rates and ETAs are
@@ -277,7 +277,7 @@ class Watcher:
 
     def _batches_of(self, provider: str) -> list[WatchedBatch]:
         batches = self.batches.values()
-        return list(batches) if len(self.providers) == 1 else [b for b in batches if b.provider == provider]
+        return list(batches) if self._only is not None else [b for b in batches if b.provider == provider]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set."""
@@ -314,9 +314,7 @@ class Watcher:
         self.health.last_cycle_requests = self.health.requests - requests_before
         return self.health.last_cycle_requests
 
-    async def _poll_provider(
-        self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool
-    ) -> None:
+    async def _poll_provider(self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool) -> None:
         try:
             if discover or len(due) > 1:
                 due = await self._refresh_from_list(name, api, due, discover)

@@ -130,5 +130,5 @@ def parse_batch_ref(text: str, default: str = DEFAULT_PROVIDER, *, asked: bool =
 
 def _checked_id(batch_id: str, text: str) -> str:
     if not batch_id or any(c in batch_id for c in _FORBIDDEN):
-        raise ValueError(f"invalid batch id {text!r}")
+        raise ValueError(f"invalid id {text!r}: a batch id holds no /, ?, # or space")
     return batch_id
