@@ -139,8 +139,17 @@ def simulator(*options: str, speed: float = 1.0) -> Iterator[SimulatorControl]:
         if match is None:
             raise RuntimeError("no URL in the simulator's first line")
         base_url = match.group(1)  # with /v1, or without for Anthropic's dialect
-        with httpx.Client(base_url=base_url.removesuffix("/v1"), timeout=30) as http:
+        with httpx.Client(
+            base_url=base_url.removesuffix("/v1"), headers=_steering_headers(options), timeout=30
+        ) as http:
             yield SimulatorControl(base_url, http, started)
+
+
+def _steering_headers(options: tuple[str, ...]) -> dict[str, str]:
+    """With ``--api-key``, ``/_sim`` needs the key too."""
+    if "--api-key" not in options[:-1]:
+        return {}
+    return {"Authorization": f"Bearer {options[options.index('--api-key') + 1]}"}
 
 
 # -- measuring a process ------------------------------------------------------------------------------

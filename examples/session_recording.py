@@ -3,7 +3,7 @@ a completion notice at the end.
 
     python3 examples/session_recording.py [HOST:PORT]
 
-The sidecar runs inside this script: it sends the batch's progress as OSC (to 127.0.0.1:7000,
+The sidecar runs inside this script: it sends the batch's progress as OSC (to 127.0.0.1:7450,
 or HOST:PORT) for the TouchDesigner component, shows it here as a live bar, and announces the
 end with ``/voyage/event complete`` before the script prints its own notice.
 """
@@ -28,7 +28,7 @@ async def main(destination_text: str) -> None:
     try:
         destination = Destination.parse(destination_text)
     except ValueError:
-        raise ExampleFailure(f"{destination_text!r} is not HOST:PORT, e.g. 127.0.0.1:7000") from None
+        raise ExampleFailure(f"{destination_text!r} is not HOST:PORT, e.g. 127.0.0.1:7450") from None
     segments = transcript_segments(20_000)
     async with connect() as connection:
         job = await connection.client.submit_texts(segments, per_request=10, metadata={"label": "session"})
@@ -84,4 +84,4 @@ async def _over(sidecar: Sidecar) -> str | None:
 
 
 if __name__ == "__main__":
-    run(main(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:7000"))
+    run(main(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:7450"))

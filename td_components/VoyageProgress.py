@@ -12,17 +12,23 @@ LINK_FILES the code DATs stay linked to those files (edit them in your editor, T
 reloads them); without, the code is embedded and the .tox stands alone.
 """
 
+import json
 import os
 
 COMPONENT = "voyage_progress"
 PAGE = "Voyage Progress"
+SIDECAR_PAGE = "Sidecar"
 TOX_NAME = "VoyageProgress.tox"
 LINK_FILES = False
+#: Written by ``voyage-progress td-export`` beside this file: the exporting environment's Python.
+SIDECAR_CONFIG = "voyage_progress_sidecar.json"
+FILES_FOLDER_KEY = "voyage_files_folder"
 
 #: The component's DATs whose text comes from a file beside this one.
 CODE = {
     "model": "voyage_progress_model.py",
     "VoyageProgressExt": "voyage_progress_ext.py",
+    "launcher": "voyage_progress_launcher.py",
     "oscin_callbacks": "oscin_callbacks.py",
     "chop_callbacks": "chop_callbacks.py",
     "parexec": "parexec_callbacks.py",
@@ -32,7 +38,13 @@ CODE = {
 #: Created from a template once, then the user's: never overwritten.
 USER_CODE = {"callbacks": "user_callbacks.py"}
 
-DEFAULT_ARGUMENTS = "-m voyage_progress watch --all-active --state-file voyage_progress_state.json"
+#: The sidecar's arguments: voyage-progress.pyz runs them with TouchDesigner's own Python.
+DEFAULT_ARGUMENTS = "watch --all-active --state-file voyage_progress_state.json"
+#: Defaults of earlier versions: a parameter still at one of them moves to the new default.
+PREVIOUS_DEFAULTS = {
+    "Python": ("python",),
+    "Arguments": ("-m voyage_progress watch --all-active --state-file voyage_progress_state.json",),
+}
 
 
 def _source_folder():
@@ -58,6 +70,17 @@ def _read(folder, filename):
         return handle.read()
 
 
+def _sidecar_defaults(folder):
+    """Python (empty: TouchDesigner's own) and Arguments; with the file ``td-export`` wrote, the
+    Python that exported the files and its installed package (``-m voyage_progress``)."""
+    path = os.path.join(folder, SIDECAR_CONFIG)
+    if not os.path.isfile(path):
+        return {"Python": "", "Arguments": DEFAULT_ARGUMENTS}
+    with open(path, encoding="utf-8") as handle:
+        exported = json.load(handle)
+    return {"Python": str(exported["python"]), "Arguments": f"{exported['program']} {DEFAULT_ARGUMENTS}"}
+
+
 # -- the network --------------------------------------------------------------------------------------
 
 
@@ -80,6 +103,25 @@ def _set(node, **values):
             par.expr = value.text
         else:
             par.val = value
+
+
+def _set_first(node, names, value):
+    """Set the first of ``names`` the operator has (a parameter renamed between builds)."""
+    for name in names:
+        if node.pars(name):
+            _set(node, **{name: value})
+            return name
+    print(f"VoyageProgress: {node.path} has none of {', '.join(names)}: left as it is")
+    return None
+
+
+def _try_set(node, **values):
+    """Set what this build accepts (a unit menu whose tokens the docs do not list); say what not."""
+    for name, value in values.items():
+        try:
+            _set(node, **{name: value})
+        except Exception as exc:
+            print(f"VoyageProgress: {node.path}: {name} = {value!r} not accepted ({exc}): left as it is")
 
 
 class Expr:
@@ -144,17 +186,21 @@ def build_network(comp, folder):
         builtin=False,
         active=True,
     )
-    _set(comp.op("frame"), framestart=True, active=True)
+    _set(comp.op("frame"), framestart=True, start=True, exit=True, active=True)
+    _ensure(comp, tableDAT, "sidecar_process", 250, chop - 450)  # noqa: F821 - filled by the extension
+    _ensure(comp, textDAT, "sidecar_log", 250, chop - 600)  # noqa: F821
 
     selected = _ensure(comp, scriptCHOP, "selected", 0, chop)  # noqa: F821
     slots = _ensure(comp, scriptCHOP, "slots", 0, chop - 150)  # noqa: F821
     strings = _ensure(comp, tableDAT, "strings", 0, chop - 300)  # noqa: F821
+    sidecar = _ensure(comp, tableDAT, "sidecar", 0, chop - 450)  # noqa: F821
     for node in (selected, slots):
         _set(node, callbacks="chop_callbacks")
     for source, name, optype, label in (
         (selected, "out_selected", outCHOP, "selected batch"),  # noqa: F821
         (slots, "out_slots", outCHOP, "every slot"),  # noqa: F821
         (strings, "out_strings", outDAT, "strings"),  # noqa: F821
+        (sidecar, "out_sidecar", outDAT, "sidecar"),  # noqa: F821
     ):
         out = _ensure(comp, optype, name, 250, source.nodeY)
         _set(out, label=label)
@@ -164,7 +210,8 @@ def build_network(comp, folder):
 
 def build_display(comp):
     display = _ensure(comp, containerCOMP, "display", 500, -200)  # noqa: F821
-    _set(display, w=420, h=90, top="label", bgalpha=1.0, bgcolorr=0.08, bgcolorg=0.08, bgcolorb=0.1)
+    # "label" would be a sibling of the container; its own children are "./label"
+    _set(display, w=420, h=90, top="./label", bgalpha=1.0, bgcolorr=0.08, bgcolorg=0.08, bgcolorb=0.1)
     bar = _ensure(display, rectangleTOP, "bar", 0, 0)  # noqa: F821
     _set(
         bar,
@@ -189,14 +236,17 @@ def build_display(comp):
     _set(
         label,
         outputresolution="useinput",
-        compoverinput=True,
         text="waiting for the sidecar",
         fontsizex=18,
+        fontautosize="fitiffat",
+        wordwrap=True,
         fontcolorr=1.0,
         fontcolorg=1.0,
         fontcolorb=1.0,
         bgalpha=0.0,
     )
+    _set_first(label, ("compoverinput", "combineinput"), True)  # renamed in 2025 builds
+    _try_set(label, fontsizexunit="pixels")
     _connect(bar, label)
     comp.par.opviewer = "./display"
     comp.viewer = True
@@ -205,16 +255,23 @@ def build_display(comp):
 # -- the parameters --------------------------------------------------------------------------------------
 
 
-def _page(comp):
+def _page(comp, name=PAGE):
     for page in comp.customPages:
-        if page.name == PAGE:
+        if page.name == name:
             return page
-    return comp.appendCustomPage(PAGE)
+    return comp.appendCustomPage(name)
 
 
 def _par(comp, page, style, name, label, default=None, **props):
-    """A custom parameter: created with its default, or, when it exists, left at the user's value."""
+    """A custom parameter: created with its default, or, when it exists, left at the user's value
+    (unless that is an earlier version's default); moved to ``page`` if it is on another one."""
     found = comp.pars(name)
+    kept = None
+    if found and found[0].page.name != page.name:  # an earlier version's layout
+        if not found[0].isPulse and style != "Header":
+            kept = found[0].eval()
+        found[0].destroy()
+        found = []
     if found:
         par = found[0]
         created = False
@@ -227,11 +284,13 @@ def _par(comp, page, style, name, label, default=None, **props):
     if default is not None:
         par.default = default
         if created:
+            par.val = default if kept is None else kept
+        if par.eval() in PREVIOUS_DEFAULTS.get(name, ()):
             par.val = default
     return par
 
 
-def build_parameters(comp, version):
+def build_parameters(comp, version, sidecar_defaults):
     page = _page(comp)
     _par(
         comp,
@@ -239,7 +298,7 @@ def build_parameters(comp, version):
         "Int",
         "Port",
         "Port",
-        7000,
+        7450,
         min=1,
         max=65535,
         clampMin=True,
@@ -277,6 +336,46 @@ def build_parameters(comp, version):
     _par(comp, page, "Str", "Label", "Label", "", help="its label (optional)")
     _par(comp, page, "Pulse", "Watch", "Watch", help="send /control/watch to the sidecar")
     _par(comp, page, "Pulse", "Refresh", "Refresh", help="ask the sidecar to poll now and resend everything")
+    _par(comp, page, "Header", "Aboutheader", "About")
+    version_par = _par(comp, page, "Str", "Version", "Version", version, readOnly=True)
+    version_par.val = version
+    _par(comp, page, "Pulse", "Help", "Help", help="open the README")
+    build_sidecar_parameters(comp, sidecar_defaults)
+
+
+def build_sidecar_parameters(comp, defaults):
+    page = _page(comp, SIDECAR_PAGE)
+    for old_header in comp.pars("Sidecarheader"):  # the section of earlier versions' first page
+        old_header.destroy()
+    _par(
+        comp,
+        page,
+        "File",
+        "Python",
+        "Python",
+        defaults["Python"],
+        help="the Python to run the sidecar with; empty: TouchDesigner's own (app.pythonExecutable)",
+    )
+    _par(
+        comp,
+        page,
+        "Str",
+        "Arguments",
+        "Arguments",
+        defaults["Arguments"],
+        help="the sidecar's arguments, run by voyage-progress.pyz (beside the project or these files), or"
+        " starting with -m voyage_progress; --osc and --control-port follow Port and Control Port",
+    )
+    _par(
+        comp,
+        page,
+        "File",
+        "Keyfile",
+        "Key File",
+        "",
+        help="a file holding the Voyage API key (else VOYAGE_API_KEY of TouchDesigner's environment);"
+        " the key itself is never saved in the project",
+    )
     _par(comp, page, "Str", "Sidecarhost", "Sidecar Host", "127.0.0.1", help="where the sidecar listens")
     _par(
         comp,
@@ -284,45 +383,25 @@ def build_parameters(comp, version):
         "Int",
         "Controlport",
         "Control Port",
-        7001,
+        7451,
         min=1,
         max=65535,
         clampMin=True,
         clampMax=True,
         help="its --control-port",
     )
-    _par(comp, page, "Header", "Sidecarheader", "Sidecar")
-    _par(
-        comp,
-        page,
-        "Str",
-        "Python",
-        "Python",
-        "python",
-        help="the Python in which voyage-progress is installed, e.g. C:/voyage/.venv/Scripts/python.exe",
-    )
-    _par(
-        comp,
-        page,
-        "Str",
-        "Arguments",
-        "Arguments",
-        DEFAULT_ARGUMENTS,
-        help="the sidecar's arguments; --osc and --control-port follow Port and Control Port",
-    )
     _par(comp, page, "Pulse", "Start", "Start", help="start the sidecar")
-    _par(comp, page, "Pulse", "Stop", "Stop", help="stop the sidecar this component started")
+    _par(comp, page, "Pulse", "Stop", "Stop", help="stop the sidecar (through its control port)")
     _par(
         comp, page, "Toggle", "Running", "Running", False, readOnly=True, help="the sidecar started here runs"
     )
-    _par(comp, page, "Header", "Aboutheader", "About")
-    version_par = _par(comp, page, "Str", "Version", "Version", version, readOnly=True)
-    version_par.val = version
-    _par(comp, page, "Pulse", "Help", "Help", help="open the README")
+    page.sort("Python", "Arguments", "Keyfile", "Sidecarhost", "Controlport", "Start", "Stop", "Running")
 
 
 def build_extension(comp):
     expression = "op('./VoyageProgressExt').module.VoyageProgressExt(me)"
+    if not comp.pars("ext0object") and not comp.pars("extension1"):
+        comp.seq.ext.numBlocks = 1  # a fresh COMP may have an Extension sequence without a block
     if comp.pars("ext0object"):
         _set(comp, ext0object=expression, ext0name="VoyageProgressExt", ext0promote=True)
     else:  # builds before the Extensions sequence
@@ -340,10 +419,14 @@ def build():
         comp.nodeX, comp.nodeY = me.nodeX + 250, me.nodeY  # noqa: F821
     comp.color = (0.15, 0.35, 0.6)
     comp.comment = "Voyage batch progress from the voyage-progress sidecar (OSC)."
+    new_status = comp.op("sidecar_process") is None
     build_network(comp, folder)
     version = comp.op("model").module.VERSION
-    build_parameters(comp, version)
+    build_parameters(comp, version, _sidecar_defaults(folder))
+    comp.store(FILES_FOLDER_KEY, folder)
     build_extension(comp)
+    if new_status:
+        comp.OnStart()  # the sidecar table, as at the start of a session
     tox = comp.save(os.path.join(str(project.folder), TOX_NAME))  # noqa: F821
     print(f"VoyageProgress {version}: {'created' if created else 'updated'} {comp.path}, saved {tox}")
     return comp

@@ -4,22 +4,23 @@ Why an extension: its promoted methods (``Progress()``, ``Watch()``, ``Reset()``
 scripting interface of the component (``op('voyage_progress').Progress()``), and the callbacks
 DATs stay one-liners that call into it.
 
-Why the state lives in ``ownerComp.store``: an extension is re-created whenever its DAT is
-edited or the extensions are re-initialised; what the sidecar said must survive that, so this
-class keeps none of it in attributes. The sidecar process handle is the one exception (a
-process cannot be stored): it is kept per component path at module level, and its pid in the
-storage, so a re-initialised extension can still stop the sidecar it started.
+Why the state lives in ``ownerComp.store``: TouchDesigner re-creates an extension, and recompiles
+its module, whenever its DAT is edited or the extensions are re-initialised (the builder does);
+module globals and attributes start over then, storage does not. The sidecar's process handle
+is stored there too. Both have a startup value of None (``storeStartupValue``): storage is saved
+with the .toe and the .tox, and neither what the sidecar said (with ``time.monotonic()`` times,
+whose zero is another one after a reboot) nor a process belongs in a file.
 """
 
 import os
-import shlex
-import signal
-import subprocess
-import sys
 import time
 
 STATE_KEY = "voyage_state"
-PID_KEY = "voyage_sidecar_pid"
+PROCESS_KEY = "voyage_sidecar"
+#: Where the builder found the component's files (the .pyz may be there).
+FILES_FOLDER_KEY = "voyage_files_folder"
+#: Kept by earlier versions; removed when met.
+OLD_KEYS = ("voyage_sidecar_pid",)
 BAR_COLORS = {
     "running": (0.20, 0.55, 0.95),
     "complete": (0.25, 0.75, 0.35),
@@ -27,20 +28,28 @@ BAR_COLORS = {
     "offline": (0.45, 0.45, 0.45),
     "idle": (0.30, 0.30, 0.30),
 }
-
-_processes = {}  # component path -> subprocess.Popen started by it
+#: Rows of the ``sidecar_process`` table: what the sidecar process is doing, for the artist and for scripts.
+STATUS_ROWS = ("state", "pid", "exit_code", "last_error", "command")
 
 
 class VoyageProgressExt:
     def __init__(self, ownerComp):
         self.ownerComp = ownerComp
         self.clock = time.monotonic
+        self._frame_pulse = (None, 0.0)  # (slot, completed_pulse) of this frame
+        for key in (STATE_KEY, PROCESS_KEY):
+            ownerComp.storeStartupValue(key, None)
+        ownerComp.unstore(*OLD_KEYS)
 
     # -- state and model -------------------------------------------------------------------------
 
     @property
     def model(self):
         return self.ownerComp.op("model").module
+
+    @property
+    def launcher(self):
+        return self.ownerComp.op("launcher").module
 
     @property
     def state(self):
@@ -61,22 +70,48 @@ class VoyageProgressExt:
 
     # -- called by the callbacks DATs -------------------------------------------------------------
 
-    def ReceiveOSC(self, address, args):
-        """One OSC message from the OSC In DAT."""
-        self._fire(self.model.apply(self.state, address, list(args), self.clock()))
+    def ReceiveOSC(self, address, args, peer=None):
+        """One OSC message from the OSC In DAT; ``peer`` is its sender, which tells two sidecars
+        sending to this port apart."""
+        self._fire(self.model.apply(self.state, address, list(args), self.clock(), _source(peer)))
 
     def OnFrame(self):
         """Once a frame: staleness, outputs, display, the sidecar process."""
         state = self.state
-        self._fire(self.model.check_online(state, self.clock(), self.timeout))
+        now = self.clock()
+        self._fire(self.model.check_online(state, now, self.timeout))
+        self._watch_sidecar(now)
+        slot = self.slot
+        # the pulse is taken once a frame here, so every cook of this frame sees it
+        taken = self.model.selected_channels(state, slot, now, self.timeout)["completed_pulse"]
+        self._frame_pulse = (slot, taken)
         self.ownerComp.op("selected").cook(force=True)
         self.ownerComp.op("slots").cook(force=True)
-        self._update_table(state)
+        self._update_table("strings", self.model.table_rows(state))
+        self._update_table("sidecar", self.model.sidecar_rows(state, self.clock(), self._port()))
         self._update_display(state)
-        self.ownerComp.par.Running.val = self.SidecarRunning
+        running = self.SidecarRunning
+        if self.ownerComp.par.Running.eval() != running:
+            self.ownerComp.par.Running.val = running
+
+    def OnStart(self):
+        """The project opened: nothing of a previous session's sidecar is shown."""
+        self._clear_sidecar_status()
+
+    def OnExit(self):
+        """TouchDesigner quits: the sidecar this component started stops with it."""
+        handle = self._handle()
+        if self.launcher.running(handle):
+            self._control("shutdown", [])
+            self.launcher.stop_now(handle)
 
     def SelectedChannels(self):
-        return self.model.selected_channels(self.state, self.slot, self.clock(), self.timeout)
+        channels = self.model.selected_channels(
+            self.state, self.slot, self.clock(), self.timeout, consume_pulse=False
+        )
+        slot, pulse = self._frame_pulse
+        channels["completed_pulse"] = pulse if slot == self.slot else 0.0
+        return channels
 
     def SlotChannels(self):
         return self.model.slot_channels(self.state)
@@ -120,6 +155,11 @@ class VoyageProgressExt:
         return found["status"] if found else ""
 
     @property
+    def Warning(self):
+        """What is wrong with who sends to this port (two sidecars at once), or ''."""
+        return self.model.warning(self.state, self.clock(), self._port())
+
+    @property
     def Online(self):
         """Heartbeats are arriving from a running sidecar."""
         return not self.model.is_stale(self.state, self.clock(), self.timeout)
@@ -149,46 +189,105 @@ class VoyageProgressExt:
 
     @property
     def SidecarRunning(self):
-        process = _processes.get(self.ownerComp.path)
-        return process is not None and process.poll() is None
+        """The sidecar started here runs."""
+        return self.launcher.running(self._handle())
+
+    @property
+    def SidecarStatus(self):
+        """The ``sidecar_process`` table as a dict: state, pid, exit_code, last_error, command."""
+        table = self.ownerComp.op("sidecar_process")
+        return {name: table[name, 1].val if table[name, 1] is not None else "" for name in STATUS_ROWS}
 
     def StartSidecar(self):
-        """Start ``Python Arguments`` (e.g. ``-m voyage_progress watch --all-active``) in the
-        project folder, sending OSC to this component's port."""
+        """Start the sidecar in the project folder, sending OSC to this component's port: with
+        TouchDesigner's own Python and voyage-progress.pyz by default (see ``Python`` and
+        ``Arguments``). Why it cannot start is shown on the display and in the ``sidecar_process`` table."""
         if self.SidecarRunning:
             return
-        command = self._sidecar_command()
-        flags = 0
-        if sys.platform == "win32":  # its own console group, so Ctrl+Break can stop it cleanly
-            flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
-        process = subprocess.Popen(command, cwd=self._project_folder(), creationflags=flags)
-        _processes[self.ownerComp.path] = process
-        self.ownerComp.store(PID_KEY, process.pid)
-        print(f"{self.ownerComp.path}: started the sidecar (pid {process.pid}): {' '.join(command)}")
-
-    def StopSidecar(self, timeout=5.0):
-        """Stop the sidecar this component started, cleanly (it announces its shutdown)."""
-        process = _processes.pop(self.ownerComp.path, None)
-        self.ownerComp.unstore(PID_KEY)
-        if process is None or process.poll() is not None:
-            return
-        if sys.platform == "win32":
-            process.send_signal(signal.CTRL_BREAK_EVENT)
-        else:
-            process.terminate()
+        launcher = self.launcher
+        self._clear_sidecar_status()
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            command = self._sidecar_command()
+            environment = launcher.child_environment(os.environ, self._key_file())
+            handle = launcher.start(command, self._project_folder(), environment, self.clock())
+        except launcher.LaunchError as exc:
+            self._set_status(state="failed to start", last_error=str(exc))
+            print(f"{self.ownerComp.path}: the sidecar cannot start: {exc}")
+            return
+        self.ownerComp.store(PROCESS_KEY, handle)
+        shown = " ".join(command)
+        self._set_status(state="running", pid=str(handle["pid"]), command=shown)
+        print(f"{self.ownerComp.path}: started the sidecar (pid {handle['pid']}): {shown}")
+
+    def StopSidecar(self):
+        """Ask the sidecar to stop through its control port (it says goodbye on OSC); the one
+        started here is terminated if it has not ended a few seconds later. Never waits."""
+        self._control("shutdown", [])
+        handle = self._handle()
+        if self.launcher.running(handle):
+            self.launcher.request_stop(handle, self.clock())
+            self._set_status(state="stopping")
+
+    def _handle(self):
+        return self.ownerComp.fetch(PROCESS_KEY, None, search=False)
+
+    def _key_file(self):
+        """The Key File parameter, a relative path taken from the project folder."""
+        path = str(self.ownerComp.par.Keyfile.eval()).strip()
+        if path and not os.path.isabs(path) and self._project_folder():
+            path = os.path.join(self._project_folder(), path)
+        return path
 
     def _sidecar_command(self):
-        python = str(self.ownerComp.par.Python.eval()).strip() or "python"
-        arguments = shlex.split(str(self.ownerComp.par.Arguments.eval()), posix=sys.platform != "win32")
-        if "--osc" not in arguments:
-            arguments += ["--osc", f"127.0.0.1:{int(self.ownerComp.par.Port.eval())}"]
-        if "--control-port" not in arguments:
-            arguments += ["--control-port", str(int(self.ownerComp.par.Controlport.eval()))]
-        return [python, *arguments]
+        comp = self.ownerComp
+        python = str(comp.par.Python.eval()).strip() or getattr(app, "pythonExecutable", "")  # noqa: F821
+        return self.launcher.sidecar_command(
+            python,
+            comp.par.Arguments.eval(),
+            [self._project_folder(), comp.fetch(FILES_FOLDER_KEY, "", search=False)],
+            comp.par.Port.eval(),
+            comp.par.Controlport.eval(),
+        )
+
+    def _watch_sidecar(self, now):
+        """Once a frame: the sidecar's new output into ``sidecar_log``, its end into the table."""
+        handle = self._handle()
+        if handle is None:
+            if self.SidecarStatus["state"] in ("running", "stopping"):  # saved in a .toe or .tox
+                self._clear_sidecar_status()
+            return
+        launcher = self.launcher
+        self._append_log(launcher.take_output(handle))
+        code = launcher.poll(handle, now)
+        if code is None:
+            return
+        self._append_log(launcher.take_output(handle))
+        state, error = launcher.exit_report(handle)
+        self.ownerComp.unstore(PROCESS_KEY)
+        self._set_status(state=state, exit_code=str(code), last_error=error)
+        if error:
+            print(f"{self.ownerComp.path}: the sidecar ended: {error}")
+
+    def _append_log(self, lines):
+        if not lines:
+            return
+        log = self.ownerComp.op("sidecar_log")
+        kept = (log.text.splitlines() + lines)[-self.launcher.OUTPUT_LINES :]
+        log.text = "\n".join(kept) + "\n"
+
+    def _set_status(self, **values):
+        table = self.ownerComp.op("sidecar_process")
+        if table.numRows != len(STATUS_ROWS) or table.numCols != 2:
+            table.setSize(len(STATUS_ROWS), 2)
+            for row, name in enumerate(STATUS_ROWS):
+                table[row, 0] = name
+        for name, value in values.items():
+            table[name, 1] = value
+
+    def _clear_sidecar_status(self):
+        self._set_status(**{name: "" for name in STATUS_ROWS})
+        self._set_status(state="not started")
+        self.ownerComp.op("sidecar_log").text = ""
 
     def _project_folder(self):
         folder = str(project.folder)  # noqa: F821 - a TouchDesigner global
@@ -196,9 +295,8 @@ class VoyageProgressExt:
 
     # -- outputs ------------------------------------------------------------------------------------
 
-    def _update_table(self, state):
-        table = self.ownerComp.op("strings")
-        rows = self.model.table_rows(state)
+    def _update_table(self, name, rows):
+        table = self.ownerComp.op(name)
         if table.numRows != len(rows) or table.numCols != len(rows[0]):
             table.setSize(len(rows), len(rows[0]))
         for r, row in enumerate(rows):
@@ -206,11 +304,15 @@ class VoyageProgressExt:
                 if table[r, c].val != value:
                     table[r, c] = value
 
+    def _port(self):
+        return int(self.ownerComp.par.Port.eval())
+
     def _update_display(self, state):
-        port = int(self.ownerComp.par.Port.eval())
-        shown = self.model.display(state, self.slot, self.clock(), self.timeout, port)
+        shown = self.model.display(state, self.slot, self.clock(), self.timeout, self._port())
+        error = self.SidecarStatus["last_error"]
+        detail = f"sidecar: {error}" if error and not self.Online else shown["detail"]
         label = self.ownerComp.op("display/label")
-        text = shown["text"] + ("\n" + shown["detail"] if shown["detail"] else "")
+        text = shown["text"] + ("\n" + detail if detail else "")
         if label.par.text.eval() != text:
             label.par.text = text
         bar = self.ownerComp.op("display/bar")
@@ -240,3 +342,9 @@ class VoyageProgressExt:
     def OpenHelp(self):
         """The component's README (embedded in the ``readme`` DAT) in a viewer window."""
         self.ownerComp.op("readme").openViewer()
+
+
+def _source(peer):
+    """The sender of an OSC In DAT message as ``address:port``; None when it is not known."""
+    address, port = getattr(peer, "address", None), getattr(peer, "port", None)
+    return None if address is None or port is None else f"{address}:{port}"

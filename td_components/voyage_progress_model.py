@@ -126,6 +126,7 @@ SLOT_CHANNELS = (
 )
 #: ``provider`` came last, after the others: tables read by column number keep working.
 TABLE_HEADER = ("slot", "id", "label", "status", "error", "provider")
+SIDECAR_TABLE_HEADER = ("name", "value")
 
 #: One-shot events the user's callbacks hear about, by the sidecar's event kind.
 END_CALLBACKS = {
@@ -136,6 +137,16 @@ END_CALLBACKS = {
 }
 #: How many announced batch ends are remembered to recognise repeats after a restart.
 ANNOUNCED_LIMIT = 1000
+#: Slots 0 to MAX_SLOTS - 1 are kept, any other is ignored. The sidecar numbers its batches from
+#: 0 up, so this is the number of batches watched at once; the cap keeps whatever else reaches the
+#: port from making every frame cook thousands of channels (11 per slot in the second output).
+MAX_SLOTS = 256
+#: The sidecar's epoch is a random int32 above 0.
+MAX_EPOCH = 2**31 - 1
+#: Seconds within which the epoch that was just replaced, heard again, means two sidecars sending
+#: to this port at once rather than a restart; each sends its epoch every second. Also how long
+#: the warning stays after the other one falls silent.
+CONFLICT_WINDOW = 5.0
 
 
 def new_state(prefix=DEFAULT_PREFIX):
@@ -151,6 +162,13 @@ def new_state(prefix=DEFAULT_PREFIX):
         "offline": True,
         "restarts": 0,
         "messages": 0,
+        # who is talking: the sender of the followed epoch, when it was last heard, the epoch it
+        # replaced, and another sidecar heard at the same time (see _epoch)
+        "source": None,
+        "epoch_at": None,
+        "replaced": None,
+        "rival": None,
+        "slot_sources": {},
     }
 
 
@@ -166,66 +184,135 @@ def reset(state):
 # -- receiving ------------------------------------------------------------------------------------
 
 
-def apply(state, address, args, now):
-    """Take one OSC message in; returns the callbacks to fire as ``[(name, info), ...]``."""
+def apply(state, address, args, now, source=None):
+    """Take one OSC message in; returns the callbacks to fire as ``[(name, info), ...]``.
+
+    ``source`` names the sender (``"address:port"``), or None when unknown: while two sidecars
+    send to this port, it is how the other one's messages are told apart and left out."""
     prefix = state["prefix"]
     if not address.startswith(prefix + "/"):
         return []
     parts = address[len(prefix) + 1 :].split("/")
     state["messages"] += 1
     group = parts[0]
+    if group == "sidecar" and parts[1:] == ["epoch"] and args:
+        return _epoch(state, _natural(args[0], MAX_EPOCH + 1), source, now)
+    if _from_rival(state, source, now):
+        return []
     if group == "sidecar" and len(parts) == 2 and args:
-        return _sidecar(state, parts[1], args[0], now)
-    if group == "batch" and len(parts) == 3 and args:
-        _batch_field(state, parts[1], parts[2], args[0])
+        _sidecar(state, parts[1], args[0], now)
+    elif group == "batch" and len(parts) == 3 and args:
+        _batch_field(state, _natural(parts[1], MAX_SLOTS), parts[2], args[0], source)
     elif group == "all" and len(parts) == 2 and args and parts[1] in SUMMARY_DEFAULTS:
         state["all"][parts[1]] = _as(args[0], SUMMARY_DEFAULTS[parts[1]])
     elif group == "event" and len(parts) == 1 and len(args) >= 3:
-        return _event(state, str(args[0]), str(args[1]), _int(args[2]))
+        return _event(state, str(args[0]), str(args[1]), _natural(args[2], MAX_SLOTS), source)
     return []
 
 
 def _sidecar(state, field, value, now):
-    if field not in SIDECAR_DEFAULTS:
-        return []
-    fired = []
-    value = _as(value, SIDECAR_DEFAULTS[field])
-    previous_epoch = state["sidecar"]["epoch"]
-    if field == "epoch" and previous_epoch and value != previous_epoch:  # a new sidecar life
-        restarts = state["restarts"] + 1
-        reset(state)
-        state["restarts"] = restarts
-        fired.append(("onSidecarRestart", {"epoch": value, "restarts": restarts}))
-    state["sidecar"][field] = value
+    if field not in SIDECAR_DEFAULTS or field == "epoch":
+        return
+    state["sidecar"][field] = _as(value, SIDECAR_DEFAULTS[field])
     if field == "heartbeat":
         state["heartbeat_at"] = now
         state["sidecar"]["running"] = 1
-    return fired
 
 
-def _batch_field(state, slot_text, field, value):
-    slot = _int(slot_text, None)
-    if slot is None or slot < 0 or field not in SLOT_DEFAULTS:
+# -- which sidecar ------------------------------------------------------------------------------------
+
+
+def _epoch(state, epoch, source, now):
+    """A new epoch is a restart, unless it is the one just replaced coming back while the new one
+    still talks: then two sidecars send here. The newer one is followed, the other is named on
+    the display and its messages are left out, for as long as both talk: one reset, not one a
+    second."""
+    if not epoch:
+        return []
+    followed = state["sidecar"]["epoch"]
+    if not followed or epoch == followed:
+        state["sidecar"]["epoch"] = epoch
+        state["epoch_at"], state["source"] = now, source
+        return []
+    if _followed_alive(state, now) and (_in_conflict(state, now) or _just_replaced(state, epoch, now)):
+        if not _in_conflict(state, now):
+            _forget_slots_from(state, source)
+        state["rival"] = {"epoch": epoch, "source": source, "at": now}
+        return []
+    restarts = state["restarts"] + 1
+    replaced = {"epoch": followed, "at": now}
+    reset(state)
+    state["sidecar"]["epoch"] = epoch
+    state.update(restarts=restarts, replaced=replaced, epoch_at=now, source=source)
+    return [("onSidecarRestart", {"epoch": epoch, "restarts": restarts})]
+
+
+def _followed_alive(state, now):
+    at = state["epoch_at"]
+    return at is not None and now - at <= CONFLICT_WINDOW and bool(state["sidecar"]["running"])
+
+
+def _just_replaced(state, epoch, now):
+    replaced = state["replaced"]
+    return replaced is not None and replaced["epoch"] == epoch and now - replaced["at"] <= CONFLICT_WINDOW
+
+
+def _in_conflict(state, now):
+    rival = state["rival"]
+    return rival is not None and now - rival["at"] <= CONFLICT_WINDOW
+
+
+def _from_rival(state, source, now):
+    """While another sidecar talks, a message that is not from the one followed (when senders
+    can be told apart by their address: with the same ``peer`` for both, nothing is left out)."""
+    if source is None or source == state["source"] or not _in_conflict(state, now):
+        return False
+    return state["rival"]["source"] != state["source"]
+
+
+def _forget_slots_from(state, source):
+    """What the other sidecar wrote before it was recognised as such."""
+    if source is None or source == state["source"]:
+        return
+    for slot, writer in list(state["slot_sources"].items()):
+        if writer == source:
+            _forget_slot(state, slot)
+
+
+def _forget_slot(state, slot):
+    state["slots"].pop(slot, None)
+    state["slot_sources"].pop(slot, None)
+    if slot in state["pulses"]:
+        state["pulses"].remove(slot)
+    if state["latest_slot"] == slot:
+        state["latest_slot"] = max(state["slots"], default=None)
+
+
+# -- batches --------------------------------------------------------------------------------------------
+
+
+def _batch_field(state, slot, field, value, source):
+    if slot is None or field not in SLOT_DEFAULTS:
         return
     batch = state["slots"].get(slot)
     if batch is None or (field == "id" and batch["id"] and batch["id"] != value):
         batch = state["slots"][slot] = dict(SLOT_DEFAULTS)  # a new batch in this slot
         if state["latest_slot"] is None:
             state["latest_slot"] = slot
+    state["slot_sources"][slot] = source
     batch[field] = _as(value, SLOT_DEFAULTS[field])
 
 
-def _event(state, kind, batch_id, slot):
-    if kind == "watch" and slot >= 0:
+def _event(state, kind, batch_id, slot, source):
+    if kind == "watch" and slot is not None:
         batch = state["slots"].setdefault(slot, dict(SLOT_DEFAULTS))
         if batch["id"] and batch["id"] != batch_id:
             batch.update(SLOT_DEFAULTS)
         batch["id"] = batch_id
+        state["slot_sources"][slot] = source
         state["latest_slot"] = slot
-    elif kind == "unwatch":
-        state["slots"].pop(slot, None)
-        if state["latest_slot"] == slot:
-            state["latest_slot"] = max(state["slots"], default=None)
+    elif kind == "unwatch" and slot is not None:
+        _forget_slot(state, slot)
     elif kind == "shutdown":
         state["sidecar"]["running"] = 0
     elif kind in END_CALLBACKS:
@@ -234,9 +321,10 @@ def _event(state, kind, batch_id, slot):
             return []  # said before this sidecar restarted: not news
         state["announced"].append(key)
         del state["announced"][:-ANNOUNCED_LIMIT]
-        if kind == "complete" and slot not in state["pulses"]:
-            state["pulses"].append(slot)
-        info = dict(state["slots"].get(slot, SLOT_DEFAULTS), slot=slot, id=batch_id, event=kind)
+        if kind == "complete" and slot is not None and slot not in state["pulses"]:
+            state["pulses"].append(slot)  # at most MAX_SLOTS: one per slot
+        found = state["slots"].get(slot, SLOT_DEFAULTS)
+        info = dict(found, slot=-1 if slot is None else slot, id=batch_id, event=kind)
         return [(END_CALLBACKS[kind], info)]
     return []
 
@@ -270,7 +358,7 @@ def selected_slot(state, choice):
     text = str(choice).strip().lower()
     if text in ("", "latest"):
         return state["latest_slot"]
-    return _int(text, None)
+    return _natural(text, MAX_SLOTS)
 
 
 def batch(state, slot):
@@ -331,8 +419,38 @@ def table_rows(state):
     return rows
 
 
+def sidecar_rows(state, now, port=None):
+    """The sidecar's strings: a ``name, value`` row each under ``SIDECAR_TABLE_HEADER``."""
+    sidecar = state["sidecar"]
+    return [
+        list(SIDECAR_TABLE_HEADER),
+        ["epoch", str(sidecar["epoch"])],
+        ["version", sidecar["version"]],
+        ["message", sidecar["message"]],
+        ["warning", warning(state, now, port)],
+    ]
+
+
+def warning(state, now, port=None):
+    """Two sidecars sending to this port, in words; '' when not."""
+    if not _in_conflict(state, now):
+        return ""
+    where = f"port {port}" if port is not None else "this port"
+    followed, other = state["sidecar"]["epoch"], state["rival"]["epoch"]
+    return f"two sidecars send to {where}: stop one (showing epoch {followed}, ignoring {other})"
+
+
 def display(state, slot, now, timeout, port=None):
-    """What the panel shows: ``{"text", "detail", "progress", "color"}``."""
+    """What the panel shows: ``{"text", "detail", "progress", "color"}``; a warning, when there
+    is one, takes the place of the detail."""
+    shown = _display(state, slot, now, timeout, port)
+    conflict = warning(state, now, port)
+    if conflict:
+        shown["detail"] = conflict
+    return shown
+
+
+def _display(state, slot, now, timeout, port):
     where = f" on port {port}" if port is not None else ""
     sidecar = state["sidecar"]
     if state["heartbeat_at"] is None:
@@ -384,6 +502,21 @@ def format_duration(seconds):
 
 
 # -- values -----------------------------------------------------------------------------------------
+
+
+def _natural(value, limit):
+    """``value`` as a whole number below ``limit``, as the sidecar sends one (an int, or its
+    digits as text), else None: no sign, space, decimal point, exponent or leading zero, so that
+    no other spelling can stand for a real slot."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()) or len(value) > len(str(limit)):
+            return None
+        if value.startswith("0") and value != "0":
+            return None
+        value = int(value)
+    elif isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value < limit else None
 
 
 def _int(value, default=0):

@@ -11,7 +11,7 @@ from tests.conftest import FAST_RETRIES
 from voyage_progress import VoyageBatchClient
 from voyage_progress._defaults import DEFAULT_MAX_REQUESTS_PER_SECOND
 from voyage_progress.cli import build_parser
-from voyage_progress.cli._providers import budget
+from voyage_progress.cli._common import budget
 from voyage_progress.providers._budget import RequestBudget
 from voyage_progress.simulator import Faults, run_simulator
 

@@ -164,14 +164,14 @@ def test_a_simulator_failing_midway_ends_the_example_with_one_line(name: str) ->
 
 def test_a_bad_destination_is_one_line() -> None:
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "session_recording.py"), "7000"],
+        [sys.executable, str(EXAMPLES / "session_recording.py"), "7450"],
         capture_output=True,
         text=True,
         env=example_env(),
         timeout=30,
         check=False,
     )
-    assert_one_line_failure(result, "session_recording.py", "'7000' is not HOST:PORT")
+    assert_one_line_failure(result, "session_recording.py", "'7450' is not HOST:PORT")
 
 
 def example_args(name: str) -> list[str]:
@@ -239,7 +239,7 @@ def test_the_readme_command_works_with_a_python_that_lacks_voyage_progress(
     if not bootstrap_uses_this_venv_as_it_is(monkeypatch):
         pytest.skip("this venv was not made by scripts/test.py: the hand-over would install into it")
     name = Path(argv[1]).name
-    osc = [f"127.0.0.1:{free_udp_port()}"] if name == "session_recording.py" else []  # not 7000 here
+    osc = [f"127.0.0.1:{free_udp_port()}"] if name == "session_recording.py" else []  # not 7450 here
     env = example_env() | {"VOYAGE_PROGRESS_VENV": sys.prefix}
     env["PATH"] = os.pathsep.join(
         p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent

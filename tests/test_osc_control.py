@@ -18,8 +18,9 @@ from voyage_progress.core.commands import Command
 from voyage_progress.outputs.osc import CONTROL, ControlServer, encode_bundle, encode_message
 from voyage_progress.outputs.osc._codec import Arg
 
-WATCH, UNWATCH, REFRESH, CANCEL = (
-    a.full("/voyage") for a in (CONTROL.WATCH, CONTROL.UNWATCH, CONTROL.REFRESH, CONTROL.CANCEL)
+WATCH, UNWATCH, REFRESH, CANCEL, SHUTDOWN = (
+    a.full("/voyage")
+    for a in (CONTROL.WATCH, CONTROL.UNWATCH, CONTROL.REFRESH, CONTROL.CANCEL, CONTROL.SHUTDOWN)
 )
 
 
@@ -95,6 +96,8 @@ async def test_it_listens_where_told(server: ControlServer) -> None:
         (UNWATCH, ["batch-XYZ_09"], "unwatch", "batch-XYZ_09", None),
         (REFRESH, [], "refresh", None, None),
         (REFRESH, [1], "refresh", None, None),  # a TouchDesigner pulse
+        (SHUTDOWN, [], "shutdown", None, None),
+        (SHUTDOWN, [1], "shutdown", None, None),
     ],
 )
 async def test_each_command_reaches_the_handler(
@@ -234,6 +237,15 @@ async def test_only_allowed_peers_and_the_machine_itself(handled: Handled) -> No
         await send(server, encode_message(REFRESH), host="127.0.0.1")
         assert server.accepted == 2
     assert [c.peer[0] for c in handled.commands] == ["127.0.0.2", "127.0.0.1"]
+
+
+async def test_shutdown_is_accepted_from_the_same_peers_as_every_command(handled: Handled) -> None:
+    async with ControlServer(handled, port=0, allowed_peers={"127.0.0.2"}) as server:
+        await send(server, encode_message(SHUTDOWN), host="127.0.0.3")
+        await send(server, encode_message(SHUTDOWN, ["batch_1"]), host="127.0.0.1")
+        assert handled.commands == [] and server.rejected == {"peer": 1, "bad_arguments": 1}
+        await send(server, encode_message(SHUTDOWN), host="127.0.0.2")
+    assert [(c.kind, c.peer[0]) for c in handled.commands] == [("shutdown", "127.0.0.2")]
 
 
 async def test_without_allowed_peers_any_loopback_peer(server: ControlServer, handled: Handled) -> None:

@@ -259,7 +259,7 @@ def test_destination_parse(text: str, host: str, port: int) -> None:
 def test_destination_parse_rejects_malformed_input(text: str) -> None:
     with pytest.raises(ValueError) as raised:
         Destination.parse(text)
-    assert str(raised.value) == f"malformed --osc {text!r}: expected HOST:PORT, e.g. 127.0.0.1:7000"
+    assert str(raised.value) == f"malformed --osc {text!r}: expected HOST:PORT, e.g. 127.0.0.1:7450"
 
 
 @pytest.mark.parametrize("text", ["foo:0", "foo:65536", "127.0.0.1:99999"])

@@ -138,8 +138,8 @@ def test_an_id_names_its_provider(text: str, provider: str | None, ref: BatchRef
         ("msgbatch_01abc", "openai", ["Anthropic's", "not as OpenAI's", "openai:msgbatch_01abc"]),
         ("batch_abc", "voyage", ["OpenAI's", "not as Voyage's", "voyage:batch_abc"]),
         ("gemini:batches/1", None, ["unknown provider 'gemini'", "voyage, openai, anthropic"]),
-        ("openai:", None, ["invalid id 'openai:'"]),
-        ("batch_a/b", None, ["invalid id"]),
+        ("openai:", None, ["invalid batch id 'openai:'"]),
+        ("batch_a/b", None, ["invalid batch id", "letters, digits"]),
     ],
 )
 def test_an_id_of_another_provider_or_none_is_one_line(

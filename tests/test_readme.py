@@ -186,7 +186,7 @@ class Session:
                 await ticking
 
     def osc_options(self) -> list[str]:
-        """The sidecar's defaults (OSC to 7000, control on 7001) taken elsewhere on a shared machine."""
+        """The sidecar's defaults (OSC to 7450, control on 7451) taken elsewhere on a shared machine."""
         return ["--osc", f"127.0.0.1:{self.receiver.port}", "--control-port", str(free_udp_port())]
 
 
@@ -291,6 +291,13 @@ async def demo(session: Session, argv: list[str]) -> None:
     assert len(_ended(session.receiver)) == 4
 
 
+async def td_export(session: Session, argv: list[str]) -> None:
+    run = await session.run(argv)
+    assert run.code == 0, run.err
+    exported = {path.name for path in (session.cwd / argv[-1]).iterdir()}
+    assert {"VoyageProgress.py", "voyage_progress_ext.py", "voyage_progress_model.py"} <= exported
+
+
 def _ended(receiver: OscReceiver) -> list[str]:
     ends = ("complete", "failed", "cancelled", "expired")
     return [str(e[1]) for e in receiver.events() if e[0] in ends]
@@ -306,6 +313,7 @@ STEPS: dict[str, Step] = {
     "namespace": namespace,
     "watch": watch,
     "demo": demo,
+    "td-export": td_export,
 }
 
 

@@ -100,3 +100,44 @@ async def test_the_pyz_runs_the_demo_isolated_from_an_empty_folder(
     assert {"complete", "failed"} <= ends
     assert receiver.last("/voyage/sidecar/running") == 0  # it said goodbye
     assert 100.0 in receiver.values("/voyage/batch/0/percent")
+
+
+def _component_files() -> dict[str, bytes]:
+    folder = ROOT / "td_components"
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix in (".py", ".md")}
+
+
+def test_the_wheel_carries_the_touchdesigner_component(release: dict[str, Path], tmp_path: Path) -> None:
+    with zipfile.ZipFile(release["wheel"]) as wheel:
+        carried = {
+            Path(n).name: wheel.read(n)
+            for n in wheel.namelist()
+            if n.startswith("voyage_progress/td_components/")
+        }
+    assert carried == _component_files()
+    site = tmp_path / "site"
+    with zipfile.ZipFile(release["wheel"]) as wheel:
+        wheel.extractall(site)  # what pip install puts in site-packages
+    export = f"import sys; sys.path.insert(0, {str(site)!r}); from voyage_progress.cli import main; main()"
+    target = tmp_path / "exported"
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", export, "td-export", str(target)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert {p.name: p.read_bytes() for p in target.iterdir() if p.suffix != ".json"} == _component_files()
+
+
+@pytest.mark.parametrize("python", _interpreters(), ids=lambda p: str(p))
+def test_the_pyz_exports_the_component_with_itself(
+    release: dict[str, Path], python: Path, tmp_path: Path
+) -> None:
+    """What an artist with only the .pyz and TouchDesigner's Python does: the files, and the .pyz
+    beside them, which the component then runs with TouchDesigner's own Python."""
+    target = tmp_path / "td"
+    done = subprocess.run(
+        [str(python), "-I", str(release["pyz"]), "td-export", str(target)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    files = {p.name: p.read_bytes() for p in target.iterdir()}
+    assert files.pop("voyage-progress.pyz") == release["pyz"].read_bytes()
+    assert files == _component_files()

@@ -35,6 +35,8 @@ from voyage_progress import AnthropicBatchClient, OpenAIBatchClient, VoyageBatch
 
 KEY = "vp-SECRET-3f9a1c7e-do-not-leak"
 WRONG_KEY = "vp-WRONGKEY-8b2e5d04-nope"
+#: The simulator runs with --api-key KEY, and then /_sim needs it too.
+STEERING_HEADERS = {"Authorization": f"Bearer {KEY}"}
 FAULTS = (
     "500=0.1,502=0.05,503=0.05,drop=0.05,429=0.05,429-bare=0.05,malformed=0.05,truncated=0.05,"
     "slow=0.02,slow-seconds=2"
@@ -172,14 +174,14 @@ class SimulatorProcess:
         return self.base_url.removesuffix("/v1")
 
     async def add_batch(self, requests: int = 20, scenario: str = "quick") -> str:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(headers=STEERING_HEADERS) as http:
             answer = await http.post(
                 f"{self.root}/_sim/batches", json={"requests": requests, "scenario": scenario}
             )
         return str(answer.json()["id"])
 
     async def stats(self) -> dict[str, Any]:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(headers=STEERING_HEADERS) as http:
             return dict((await http.get(f"{self.root}/_sim/stats")).json())
 
 

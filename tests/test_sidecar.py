@@ -291,6 +291,45 @@ async def test_sigkill_and_restart_resume_every_batch(receiver: OscReceiver, tmp
     assert receiver.events("shutdown")  # SIGTERM: a clean stop, announced
 
 
+def free_udp_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_control_shutdown_stops_the_command_cleanly(receiver: OscReceiver) -> None:
+    """What a TouchDesigner on Windows relies on to stop the sidecar it started: no signal, one
+    datagram to the control port; the sidecar says goodbye and exits 0."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    control_port = free_udp_port()
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        process = await start_cli(
+            "watch",
+            batch_id,
+            "--osc",
+            f"127.0.0.1:{receiver.port}",
+            "--control-port",
+            str(control_port),
+            "--no-display",
+            env=api_env(sim),
+        )
+        try:
+            await receiver.wait_for(lambda r: bool(r.values(f"{PREFIX}/batch/0/status")), timeout=20)
+            SimpleUDPClient("127.0.0.1", control_port).send_message(f"{PREFIX}/control/shutdown", [])
+            _, err = await asyncio.wait_for(process.communicate(), 10)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert receiver.events("shutdown") and receiver.last(f"{PREFIX}/sidecar/running") == 0
+
+
 async def test_an_end_is_saved_as_said_only_once_it_is_on_the_wire(
     receiver: OscReceiver, tmp_path: Path
 ) -> None:

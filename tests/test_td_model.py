@@ -8,6 +8,7 @@ import math
 import re
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,7 @@ def test_durations_read_as_in_the_sidecar() -> None:
 
 def test_td_components_import_only_the_standard_library() -> None:
     allowed = {"os", "sys", "time", "math", "shlex", "signal", "subprocess", "json", "re"}
+    allowed |= {"collections", "threading"}  # the launcher's output reader
     for path in TD.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -275,3 +277,142 @@ def test_the_model_colours_every_status_the_sidecar_sends() -> None:
     assert model.display(state, 0, 100.0, 5.0)["color"] == "failed"  # not "running": it cannot be read
     feed(state, batch_bundle(0, "batch-gone", status="cancelled", phase=6, is_terminal=1))
     assert model.display(state, 0, 100.0, 5.0)["color"] == "idle"
+
+
+# -- hostile and broken input ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling", [" 3", "3 ", "3.9", "3.0", "03", "+3", "1e300", "3e0", "0x3", "３", "-0", "256", "99999"]
+)
+def test_only_the_plain_digits_of_a_slot_below_the_cap_are_a_slot(spelling: str) -> None:
+    state = model.new_state()
+    feed(state, batch_bundle(3, "batch-real", percent=30.0))
+    feed(
+        state,
+        [(f"/voyage/batch/{spelling}/id", ["batch-alias"]), (f"/voyage/batch/{spelling}/percent", [99.0])],
+    )
+    assert set(state["slots"]) == {3}
+    assert state["slots"][3]["id"] == "batch-real" and state["slots"][3]["percent"] == 30.0
+    assert model.selected_slot(state, spelling) in (None, 3)  # the parameter reads it the same way
+
+
+@pytest.mark.parametrize("slot", [3.9, 3.0, "3.9", " 3", 1e300, True, -1, 256, 2**40, None])
+def test_events_name_a_slot_by_a_plain_number_only(slot: object) -> None:
+    state = model.new_state()
+    fired = feed(
+        state,
+        [
+            ("/voyage/event", ["watch", "batch-a", slot]),
+            ("/voyage/event", ["complete", "batch-a", slot]),
+            ("/voyage/event", ["unwatch", "batch-a", slot]),
+        ],
+    )
+    assert state["slots"] == {} and state["pulses"] == []
+    assert [(name, info["slot"]) for name, info in fired] == [("onBatchComplete", -1)]  # still news
+
+
+def test_slots_and_pulses_are_capped_whatever_arrives() -> None:
+    assert model.MAX_SLOTS == 256
+    state = model.new_state()
+    for slot in range(10_000):
+        feed(
+            state,
+            [
+                (f"/voyage/batch/{slot}/progress", [0.5]),
+                ("/voyage/event", ["complete", f"batch-{slot}", slot]),
+            ],
+        )
+    assert sorted(state["slots"]) == list(range(model.MAX_SLOTS))
+    assert len(state["pulses"]) == model.MAX_SLOTS
+    assert len(model.slot_channels(state)) == model.MAX_SLOTS * len(model.SLOT_CHANNELS) + 3
+    assert len(model.table_rows(state)) == model.MAX_SLOTS + 1
+    feed(state, [("/voyage/event", ["unwatch", "batch-7", 7])])
+    assert 7 not in state["pulses"]  # a pulse goes with its slot
+
+
+def health(epoch: int, beat: int) -> list[tuple[str, list[object]]]:
+    """One health bundle, in the order the sidecar sends it."""
+    return [
+        ("/voyage/sidecar/heartbeat", [beat]),
+        ("/voyage/sidecar/epoch", [epoch]),
+        ("/voyage/sidecar/running", [1]),
+        ("/voyage/sidecar/api_ok", [1]),
+        ("/voyage/sidecar/message", ["ok"]),
+    ]
+
+
+def talk(
+    state: dict[str, Any], epoch: int, source: str | None, beat: int, now: float, batch_id: str, slot: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """One second of a sidecar: its health bundle, then its batch's."""
+    fired = []
+    for address, args in [*health(epoch, beat), *batch_bundle(slot, batch_id, percent=float(beat))]:
+        fired += model.apply(state, address, args, now, source)
+    return fired
+
+
+@pytest.mark.parametrize("sources", [("127.0.0.1:50001", "127.0.0.1:50002"), (None, None)])
+def test_two_sidecars_on_one_port_are_named_and_reset_the_model_once(sources: tuple[str | None, ...]) -> None:
+    first, second = sources
+    state = model.new_state()
+    fired = talk(state, 111, first, 1, 0.0, "batch-first", 0)
+    fired += talk(state, 111, first, 2, 1.0, "batch-first", 0)
+    for beat in range(2, 22):  # ten seconds of both, each sending every second
+        now = beat * 1.0
+        fired += talk(state, 222, second, beat, now, "batch-second", 1)
+        fired += talk(state, 111, first, beat + 1, now + 0.5, "batch-first", 0)
+        shown = model.display(state, 1, now + 0.5, 5.0, port=7000)
+        assert shown["detail"] == "two sidecars send to port 7000: stop one (showing epoch 222, ignoring 111)"
+    assert [name for name, _ in fired] == ["onSidecarRestart"]  # when the second one started, only
+    assert state["sidecar"]["epoch"] == 222 and state["restarts"] == 1
+    assert model.sidecar_rows(state, 21.5) == [
+        ["name", "value"],
+        ["epoch", "222"],
+        ["version", ""],
+        ["message", "ok"],
+        ["warning", "two sidecars send to this port: stop one (showing epoch 222, ignoring 111)"],
+    ]
+    if first is not None:  # told apart by their address: nothing of the other one's is shown
+        assert {s: b["id"] for s, b in state["slots"].items()} == {1: "batch-second"}
+        assert state["slots"][1]["percent"] == 21.0
+
+    # the first one stops: the warning goes once the window has passed
+    for beat in range(22, 30):
+        talk(state, 222, second, beat, beat * 1.0, "batch-second", 1)
+    assert model.warning(state, 29.0) == "" and model.display(state, 1, 29.0, 5.0)["detail"] == ""
+    assert state["restarts"] == 1
+
+
+def test_the_other_sidecar_is_followed_when_the_followed_one_falls_silent() -> None:
+    state = model.new_state()
+    talk(state, 111, "a:1", 1, 0.0, "batch-first", 0)
+    for beat in range(1, 5):
+        talk(state, 222, "b:2", beat, beat * 1.0, "batch-second", 1)
+        talk(state, 111, "a:1", beat, beat + 0.5, "batch-first", 0)
+    assert state["sidecar"]["epoch"] == 222 and model.warning(state, 4.5)
+    fired = []
+    for beat in range(5, 12):  # the second one died without a word: the first one goes on
+        fired += talk(state, 111, "a:1", beat, beat + 0.5, "batch-first", 0)
+    assert [name for name, _ in fired] == ["onSidecarRestart"]
+    assert state["sidecar"]["epoch"] == 111 and state["restarts"] == 2
+    assert {s: b["id"] for s, b in state["slots"].items()} == {0: "batch-first"}
+    assert model.warning(state, 11.5) == ""
+
+
+def test_a_sidecar_killed_and_started_again_at_once_is_a_restart_not_two_sidecars() -> None:
+    state = model.new_state()
+    for beat in range(1, 4):
+        talk(state, 111, "a:1", beat, beat * 1.0, "batch-a", 0)
+    fired = talk(state, 222, "a:2", 1, 3.3, "batch-a", 0)  # killed at 3.1, back at 3.3
+    fired += talk(state, 222, "a:2", 2, 4.3, "batch-a", 0)
+    assert [name for name, _ in fired] == ["onSidecarRestart"] and model.warning(state, 4.3) == ""
+    assert state["slots"][0]["percent"] == 2.0
+
+
+@pytest.mark.parametrize("epoch", ["lots", 0, -5, 2**31, 1.5, "1e3", True])
+def test_an_epoch_that_is_not_one_never_resets(epoch: object) -> None:
+    state = model.new_state()
+    feed(state, [*health(111, 1), *batch_bundle(0, "batch-a")])
+    assert feed(state, [("/voyage/sidecar/epoch", [epoch])]) == []
+    assert state["sidecar"]["epoch"] == 111 and 0 in state["slots"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import socket
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -455,6 +456,25 @@ def test_operator_reference_parameters_resolve_relative_to_the_owner(net: COMP) 
     comp.par.opviewer = "./callbacks"
 
 
+def test_a_comps_operator_parameters_resolve_from_the_network_it_is_in(net: COMP) -> None:
+    """Network Path page: a bare name is a node "in the same network"; a COMP's own children are
+    ``./name`` (as in the builder's ``opviewer``)."""
+    base = net.create("baseCOMP", "base")
+    display = base.create("containerCOMP", "display")
+    inner = display.create("textTOP", "label")
+    display.par.top = "label"
+    assert display.par.top.eval() is None  # no sibling called label
+    beside = base.create("textTOP", "label")
+    assert display.par.top.eval() is beside
+    display.par.top = "./label"
+    assert display.par.top.eval() is inner
+    base.par.opviewer = "./display"
+    assert base.par.opviewer.eval() is display
+    base.par.opviewer = "display"
+    assert base.par.opviewer.eval() is None and net.create("textDAT", "display")
+    assert base.par.opviewer.eval() is net.op("display")
+
+
 # -- storage, connectors --------------------------------------------------------------------------------
 
 
@@ -470,6 +490,114 @@ def test_store_fetch_unstore(net: COMP) -> None:
         child.fetch("missing", search=False)
     comp.unstore("state*")
     assert comp.storage == {} and comp.fetchOwner("new") is None and child.fetchOwner("new") is child
+
+
+def test_saved_storage_holds_the_startup_values(td: TouchDesigner, net: COMP) -> None:
+    """OP Class: storage is saved with the operator; a startup value is "an alternate value for
+    saving and loading"."""
+    comp = net.create("baseCOMP", "comp")
+    comp.store("plain", {"slots": {0: 1}})
+    comp.store("session", socket.socket())
+    with pytest.raises(TDError, match="'session' cannot be saved"):
+        comp.save("comp.tox")
+    comp.storeStartupValue("session", None)
+    comp.storeStartupValue("later", 3)
+    assert td.describe(comp)["storage"] == {"plain": {"slots": {0: 1}}, "session": None, "later": 3}
+    comp.fetch("session").close()
+
+
+def test_reopening_keeps_what_is_saved_and_forgets_python_state(td: TouchDesigner, net: COMP) -> None:
+    comp = net.create("baseCOMP", "comp")
+    comp.store("kept", [1])
+    comp.store("session", 5)
+    comp.storeStartupValue("session", None)
+    events = _recorder(
+        net,
+        "events",
+        "def onStart():\n    calls.append('start')\ndef onExit():\n    calls.append('exit')\n",
+        "executeDAT",
+    )
+    events.par.start = events.par.exit = True
+    module = events.module
+    td.exit()
+    assert module.calls == ["exit"]
+    td.frame(3)
+    td.reopen()
+    assert comp.storage == {"kept": [1], "session": None}
+    assert events.module is not module and events.module.calls == ["start"]  # module globals ran anew
+    assert td.absTime.frame == 0
+
+
+def test_reinitializing_extensions_recompiles_their_module(net: COMP) -> None:
+    """COMP Extensions page: Re-Init Extensions "Recompile[s] all extension objects"."""
+    comp = net.create("baseCOMP", "comp")
+    code(comp, "VoyageExt", EXTENSION + "\nhandles = []\n")
+    comp.par.ext0object = "op('./VoyageExt').module.VoyageExt(me)"
+    comp.initializeExtensions()
+    module = comp.op("VoyageExt").module
+    module.handles.append("process")
+    comp.initializeExtensions()
+    assert comp.op("VoyageExt").module is not module and comp.op("VoyageExt").module.handles == []
+
+
+def test_build_2025_renames_and_empty_extension_sequence(tmp_path: Path) -> None:
+    td = TouchDesigner(tmp_path, build="2025")
+    assert (td.app.version, td.app.build) == ("2025", "32280")
+    label = td.op("/project1").create("textTOP", "label")
+    assert label.pars("combineinput") and not label.pars("compoverinput")
+    label.par.combineinput = True
+    comp = td.op("/project1").create("baseCOMP", "comp")
+    assert comp.pars("ext0object") == [] and comp.seq.ext.numBlocks == 0
+    with pytest.raises(UnknownTDName):
+        comp.par.ext0object  # noqa: B018
+    assert comp.initializeExtensions() == []
+    code(comp, "VoyageExt", EXTENSION)
+    comp.seq.ext.numBlocks = 1
+    comp.par.ext0object = "op('./VoyageExt').module.VoyageExt(me)"
+    [extension] = comp.initializeExtensions()
+    assert comp.seq.ext.owner is comp and extension.ownerComp is comp
+    assert TouchDesigner(tmp_path).op("/project1").create("baseCOMP").seq.ext.numBlocks == 1
+    with pytest.raises(NotModeled):
+        comp.seq.ext.numBlocks = 2
+
+
+def test_app_python_is_the_python_running_the_tests(td: TouchDesigner) -> None:
+    """App Class: pythonExecutable, "Path to TouchDesigner's Python executable"; binFolder."""
+    assert td.app.pythonExecutable == sys.executable
+    assert td.app.binFolder == str(Path(sys.executable).parent)
+
+
+WINDOWS_SCRIPT = """
+import os, signal, subprocess, sys
+platform = sys.platform
+child = subprocess.Popen(
+    [sys.executable, "-c", "import time; time.sleep(30)"],
+    creationflags=subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW,
+)
+child.send_signal(signal.CTRL_BREAK_EVENT)
+os.kill(child.pid, 0)
+"""
+
+
+def test_windows_processes_behave_as_on_windows(tmp_path: Path) -> None:
+    """Ctrl+Break reaches only processes sharing the sender's console (none here); os.kill(pid, 0)
+    is Ctrl+C there; terminate() is TerminateProcess."""
+    td = TouchDesigner(tmp_path, windows_processes=True)
+    script = td.op("/project1").create("textDAT", "script")
+    script.text = WINDOWS_SCRIPT
+    namespace = td.run_script(script)
+    child = namespace["child"]
+    assert td.fake_processes == [child]
+    try:
+        assert namespace["platform"] == "win32" and child.poll() is None
+        assert child.fake_console_events == [1] and child.fake_creationflags == 0x08000200
+        with pytest.raises(ValueError, match="Unsupported signal"):
+            child.send_signal(2)
+        child.terminate()
+        assert child.wait(5) != 0
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_connectors_wire_operators_of_one_family(net: COMP) -> None:

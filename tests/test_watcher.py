@@ -222,3 +222,68 @@ async def test_ended_batches_retire(client: VoyageBatchClient, sim: Simulator) -
     clock.now += 31
     watcher._retire_ended()
     assert not watcher.batches and ("unwatch", batch.batch_id) in events
+
+
+def finished_batches(sim: Simulator, count: int) -> list[str]:
+    """``count`` quick batches, run to their end (a few at a time: the API's in-flight limit)."""
+    ids = []
+    for number in range(count):
+        ids.append(sim.add_batch(1, "quick"))
+        if number % 90 == 89:
+            sim.advance(1000)
+    sim.advance(1000)
+    return ids
+
+
+async def test_all_active_finds_a_running_batch_below_150_finished_ones(
+    client: VoyageBatchClient, sim: Simulator
+) -> None:
+    running = sim.add_batch(100, sim_processing="36000")
+    finished_batches(sim, 150)
+    clock = Clock()
+    watcher, _ = make_watcher(client, clock, all_active=True)
+    requests = await watcher.poll_once()
+    assert list(watcher.batches) == [running] and watcher.batches[running].status is BatchStatus.IN_PROGRESS
+    assert requests == 2  # two pages hold the 151 batches
+
+
+async def test_a_search_longer_than_a_cycle_goes_on_in_the_next_and_then_costs_one_page(
+    client: VoyageBatchClient, sim: Simulator
+) -> None:
+    running = sim.add_batch(100, sim_processing="8000")
+    finished_batches(sim, 350)  # four pages: one more than a cycle reads
+    clock = Clock()
+    watcher, _ = make_watcher(client, clock, all_active=True)
+    assert await watcher.poll_once() == 3 and not watcher.batches
+    clock.now = watcher.next_cycle_at()
+    assert await watcher.poll_once() == 2  # the newest page again, then the fourth
+    assert list(watcher.batches) == [running]
+
+    sim.advance(10_000)  # the running batch ends
+    await run_until_ended(watcher, sim, clock)
+    for _ in range(3):  # nothing new, nothing due: each search stops where the last one began
+        clock.now = watcher.next_cycle_at()
+        assert await watcher.poll_once() == 1
+    newest = sim.add_batch(5)
+    clock.now = watcher.next_cycle_at()
+    assert await watcher.poll_once() == 1 and newest in watcher.batches
+
+
+async def test_a_search_stops_at_batches_too_old_to_be_in_flight(
+    client: VoyageBatchClient, sim: Simulator
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from voyage_progress.simulator._clock import SimClock
+
+    sim.store.clock = SimClock(0, start=datetime.now(UTC) - timedelta(hours=20))
+    finished_batches(sim, 300)  # 20 hours ago: long over
+    sim.advance(20 * 3600 - sim.clock.elapsed())  # the simulator's now is ours again
+    finished_batches(sim, 120)
+    running = sim.add_batch(100, sim_processing="36000")
+    finished_batches(sim, 60)
+    clock = Clock()
+    watcher, _ = make_watcher(client, clock, all_active=True)
+    requests = await watcher.poll_once()
+    assert list(watcher.batches) == [running]
+    assert requests == 2  # the second page reaches the old batches: the third is not read

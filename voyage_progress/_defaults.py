@@ -22,7 +22,9 @@ DEFAULT_MAX_WAIT = 43200.0
 #: Consecutive failed polls (each already retried by the client) before a stream gives up.
 DEFAULT_MAX_POLL_FAILURES = 5
 
-COMPLETION_WINDOW = "12h"
+#: Voyage's completion window: a batch not finished this long after its creation expires.
+COMPLETION_WINDOW_HOURS = 12
+COMPLETION_WINDOW = f"{COMPLETION_WINDOW_HOURS}h"
 DEFAULT_ENDPOINT = "/v1/embeddings"
 DEFAULT_MODEL = "voyage-3.5"
 
@@ -32,10 +34,13 @@ IDEMPOTENCY_METADATA_KEY = "voyage_progress_request"
 
 #: OSC output and control input.
 DEFAULT_OSC_HOST = "127.0.0.1"
-DEFAULT_OSC_PORT = 7000
+DEFAULT_OSC_PORT = 7450
 DEFAULT_CONTROL_HOST = "127.0.0.1"
-DEFAULT_CONTROL_PORT = 7001
+DEFAULT_CONTROL_PORT = 7451
 DEFAULT_OSC_PREFIX = "/voyage"
+#: The largest OSC datagram sent or read: what any receiver's buffer takes whole, far below the
+#: 65,507 bytes UDP allows (a bigger bundle fails to send with "Message too long").
+MAX_DATAGRAM = 8192
 
 #: The local simulator.
 DEFAULT_SIMULATOR_HOST = "127.0.0.1"

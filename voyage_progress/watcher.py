@@ -4,7 +4,8 @@ Each watched batch wants polling at its own pace: slowly while validating, at th
 interval while running, faster when it is about to finish. A cycle starts when the first batch
 is due, and refreshes every due batch with ``GET /batches?limit=100`` pages (one request for up
 to a hundred in-flight batches), falling back to ``GET /batches/{id}`` for those the pages did
-not show. A batch stops being polled once its end has been seen.
+not show. A batch stops being polled once its end has been seen. An answer that cannot be used
+is that batch's anomaly, never the end of a cycle for the others.
 
 The watcher knows providers only as ``BatchAPI`` (get and list batches), and nothing of
 outputs: it keeps the state and calls its listeners. ``WatchedBatch.snapshot`` is how that
@@ -27,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ._defaults import DEFAULT_PROVIDER
+from ._defaults import COMPLETION_WINDOW_HOURS, DEFAULT_PROVIDER
 from .core.errors import (
     TRANSIENT_ERRORS,
     APIError,
@@ -38,7 +39,8 @@ from .core.errors import (
 from .core.events import BatchProgressEvent
 from .core.frame import BatchSnapshot, EventKind
 from .core.metrics import BatchProgressMetrics
-from .core.models import BatchJob, BatchStatus, RequestCounts
+from .core.models import BatchJob, BatchStatus, Page, RequestCounts
+from .core.text import check_batch_id, clean_label, clean_text, one_line
 from .providers import BatchAPI
 
 __all__ = ["Intervals", "Listeners", "WatchEntry", "WatchedBatch", "Watcher", "WatcherHealth"]
@@ -46,7 +48,15 @@ __all__ = ["Intervals", "Listeners", "WatchEntry", "WatchedBatch", "Watcher", "W
 logger = logging.getLogger("voyage_progress.watcher")
 
 PAGE_SIZE = 100
+#: The most list pages one cycle reads, whether for due batches or in search of in-flight ones
+#: (a search that needs more pages goes on in the next cycles).
 MAX_LIST_PAGES = 3
+#: How long after its creation a batch may still be in flight: the completion window (Voyage's, or
+#: a provider's own ``window_hours``), and an hour more for finalizing or cancelling and for a
+#: server clock that runs behind ours.
+IN_FLIGHT_AT_MOST = timedelta(hours=COMPLETION_WINDOW_HOURS + 1)
+#: The longest health message: one line on a screen, one small OSC string.
+_MAX_HEALTH_MESSAGE = 200
 #: Seconds a wait may overrun before it means the clock jumped (a machine woke from sleep, a
 #: paused process resumed).
 CLOCK_JUMP = 30.0
@@ -79,6 +89,11 @@ class WatchedBatch(WatchEntry):
     next_due: float = 0.0
     ended_at: float | None = None
     anomalies: int = 0
+    #: The batch as every output shows it, as of its latest change (see ``snapshot``).
+    shown: BatchSnapshot = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.shown = self.snapshot()
 
     @property
     def status(self) -> BatchStatus | None:
@@ -94,7 +109,7 @@ class WatchedBatch(WatchEntry):
         return not self.done_polling
 
     def snapshot(self) -> BatchSnapshot:
-        """The batch as every output shows it."""
+        """The batch as every output shows it, from what is known of it now."""
         return BatchSnapshot.of(
             self.batch_id,
             self.slot,
@@ -148,9 +163,36 @@ class Intervals:
 
 
 @dataclass
+class Discovery:
+    """How far the search for in-flight batches (``all_active``) has gone.
+
+    A search reads the list from the newest batch down and ends at a batch too old to be in
+    flight, at the end of the list, or at the batch the previous search began with: every batch
+    below that one was looked at then (those in flight are watched, and one that had ended does
+    not start again). A cycle reads at most ``MAX_LIST_PAGES`` pages, so a search that needs
+    more goes on from ``cursor`` in the next cycles; each of them reads the newest page first,
+    for the batches created meanwhile."""
+
+    cursor: str | None = None
+    began_with: str | None = None
+    known_below: str | None = None
+
+    def begin(self, first_page: Page[BatchJob]) -> None:
+        self.began_with = first_page.data[0].id if first_page.data else None
+
+    def advance(self, page: Page[BatchJob], too_old: datetime) -> None:
+        """Move past ``page``: the search is over, or goes on after its last batch."""
+        if _search_ends(page, self.known_below, too_old):
+            self.cursor, self.known_below = None, self.began_with
+        else:
+            self.cursor = _next_page(page)
+
+
+@dataclass
 class Listeners:
     """What the watcher tells the rest of the sidecar."""
 
+    #: A batch changed as a receiver sees it (``shown``); not when only its ETA moved.
     on_update: Callable[[WatchedBatch], None] = lambda batch: None
     on_event: Callable[[EventKind, WatchedBatch], None] = lambda kind, batch: None
     on_watchlist: Callable[[], None] = lambda: None
@@ -171,7 +213,9 @@ class Watcher:
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
     #: The providers polled, by name.
     providers: dict[str, BatchAPI] = field(init=False)
+    #: Each provider's search for in-flight batches, when it is due, and its pause after a failure.
     _discovery_due: dict[str, float] = field(default_factory=dict)
+    _discovery: dict[str, Discovery] = field(default_factory=dict)
     _paused_until: dict[str, float] = field(default_factory=dict)
     #: What is wrong with each provider that failed its latest poll, and how many times in a row.
     _problems: dict[str, tuple[str, bool]] = field(default_factory=dict)
@@ -182,10 +226,10 @@ class Watcher:
 
     def __post_init__(self) -> None:
         self._origin = (self.clock(), datetime.now(UTC))
-        self._only = None if isinstance(self.client, Mapping) else self.client
         if isinstance(self.client, Mapping):
             self.providers = dict(self.client)
         else:
+            self._only = self.client
             self.providers = {str(getattr(self.client, "name", DEFAULT_PROVIDER)): self.client}
         if not self.providers:
             raise ValueError("a watcher needs at least one provider")
@@ -219,12 +263,15 @@ class Watcher:
         provider: str | None = None,
     ) -> WatchedBatch:
         """Add a batch of ``provider`` (the default one when None), or relabel it; it keeps its
-        slot for as long as it is watched. A batch of a provider not polled cannot be read."""
+        slot for as long as it is watched. A batch of a provider not polled cannot be read.
+        Raises ``ValueError`` for an id that is not a batch id (see ``voyage_progress.core.text``)."""
+        check_batch_id(batch_id)
+        label = clean_label(label)
         existing = self.batches.get(batch_id)
         if existing is not None:
             if label and label != existing.label:
                 existing.label = label
-                self.listeners.on_update(existing)
+                self._show(existing)
                 self.listeners.on_watchlist()
             return existing
         taken = {b.slot for b in self.batches.values()}
@@ -332,27 +379,48 @@ class Watcher:
     async def _refresh_from_list(
         self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool
     ) -> list[WatchedBatch]:
-        """Update from list pages; returns the due batches the pages did not show."""
+        """Update from ``api``'s list pages, the newest first, then those a search for in-flight
+        batches still has to read (see ``Discovery``), or those that may show the due batches
+        not seen yet; returns the due batches the pages did not show."""
         missing = {b.batch_id: b for b in due}
-        after: str | None = None
-        for _ in range(MAX_LIST_PAGES):
-            self.health.requests += 1
-            page = await api.list_batches(limit=PAGE_SIZE, after=after)
-            in_flight_seen = False
-            for job in page.data:
-                watched = self.batches.get(job.id)
-                if watched is None and discover and job.status.is_in_flight:
-                    watched = self.watch(job.id, job.metadata.get("label", ""), auto=True, provider=name)
-                if watched is not None and watched.is_active:
-                    self._apply(watched, job)
-                    missing.pop(job.id, None)
-                in_flight_seen = in_flight_seen or job.status.is_in_flight
-            if not page.has_more or not page.data or (not missing and not (discover and in_flight_seen)):
+        search = self._discovery.setdefault(name, Discovery()) if discover else None
+        resuming = search is not None and search.cursor is not None
+        too_old = self.wall_time() - _in_flight_at_most(api)
+        page = await self._read_page(name, api, None, missing, discover)
+        if search is not None and not resuming:
+            search.begin(page)
+            search.advance(page, too_old)
+        after = _next_page(page)
+        for _ in range(MAX_LIST_PAGES - 1):
+            if search is not None and search.cursor is not None:
+                # taken before the read: a cursor the server refuses starts the search afresh
+                after, search.cursor = search.cursor, None
+                page = await self._read_page(name, api, after, missing, discover)
+                search.advance(page, too_old)
+            elif missing and after is not None:
+                page = await self._read_page(name, api, after, missing, discover)
+            else:
                 break
-            after = page.last_id or page.data[-1].id
+            after = _next_page(page)
         if discover:
             self._discovery_due[name] = self.clock() + self.intervals.poll
         return list(missing.values())
+
+    async def _read_page(
+        self, name: str, api: BatchAPI, after: str | None, missing: dict[str, WatchedBatch], discover: bool
+    ) -> Page[BatchJob]:
+        """One list page, applied to the batches it shows (and, when discovering, watching those
+        in flight as ``name``'s); the due batches it showed are taken out of ``missing``."""
+        self.health.requests += 1
+        page = await api.list_batches(limit=PAGE_SIZE, after=after)
+        for job in page.data:
+            watched = self.batches.get(job.id)
+            if watched is None and discover and job.status.is_in_flight:
+                watched = self.watch(job.id, job.metadata.get("label", ""), auto=True, provider=name)
+            if watched is not None and watched.is_active:
+                self._apply(watched, job)
+                missing.pop(job.id, None)
+        return page
 
     async def _refresh_one(self, api: BatchAPI, batch: WatchedBatch) -> None:
         self.health.requests += 1
@@ -369,6 +437,13 @@ class Watcher:
     # -- applying what was read -------------------------------------------------------------------
 
     def _apply(self, batch: WatchedBatch, job: BatchJob) -> None:
+        try:
+            self._apply_answer(batch, job)
+        except Exception as exc:  # one answer that cannot be used is this batch's anomaly, not the cycle's
+            batch.next_due = self.clock() + self.intervals.for_batch(batch)
+            self._anomaly(batch, f"ignored an answer that could not be applied ({one_line(exc)})")
+
+    def _apply_answer(self, batch: WatchedBatch, job: BatchJob) -> None:
         now = self.clock()
         checked = self._checked(batch, job)
         if checked is None:  # not believed: keep what is known, read it again at the next poll
@@ -383,13 +458,13 @@ class Watcher:
         batch.error = None
         batch.last_read = now
         if not batch.label and job.metadata.get("label"):
-            batch.label = job.metadata["label"]
+            batch.label = clean_label(job.metadata["label"])
         batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics)
         batch.next_due = now + self.intervals.for_batch(batch)
         just_ended = job.status.is_terminal and batch.ended_at is None
         if just_ended:
             batch.ended_at = now
-        self.listeners.on_update(batch)
+        self._show(batch)
         end = EventKind.end_of(job.status)
         if just_ended and end is not None and batch.end_said != end:
             # said once it is out (the listeners set ``end_said``); a batch that ended is not
@@ -409,7 +484,7 @@ class Watcher:
         if problem is None and job.status.is_terminal and counts.processed < before.processed:
             problem = "an end with fewer requests done than already seen"
         if problem is not None:
-            self._anomaly(batch, f"ignored an answer with {problem}: {job.status.value} {counts}")
+            self._anomaly(batch, f"ignored an answer with {problem}: {clean_text(job.status.value)} {counts}")
             return None
         fixed = RequestCounts(
             counts.total or before.total,
@@ -423,7 +498,7 @@ class Watcher:
             self._anomaly(batch, f"counts {counts} went backwards; kept {fixed}")
             job = dataclasses.replace(job, request_counts=fixed)
         if not job.status.is_known:
-            self._anomaly(batch, f"unknown status {job.status.value!r}")
+            self._anomaly(batch, f"unknown status {clean_text(job.status.value)!r}")
         elif job.malformed:
             self._anomaly(batch, "malformed " + ", ".join(job.malformed))
         return job
@@ -435,10 +510,18 @@ class Watcher:
                 "batch %s: %s (further anomalies of this batch are counted, not logged)", batch.batch_id, what
             )
 
+    def _show(self, batch: WatchedBatch) -> None:
+        """Project the batch anew, and tell the listeners when a receiver would see it change."""
+        shown = batch.snapshot()
+        changed = shown != batch.shown
+        batch.shown = shown
+        if changed:
+            self.listeners.on_update(batch)
+
     def _unreadable(self, batch: WatchedBatch, reason: str) -> None:
         batch.error = reason
         batch.last_read = self.clock()
-        self.listeners.on_update(batch)
+        self._show(batch)
         self.listeners.on_event(EventKind.ERROR, batch)
 
     def _notice_clock_jump(self, late: float) -> None:
@@ -499,7 +582,12 @@ class Watcher:
             message = next(iter(problems.values()))[0] if problems else "ok"
         else:
             message = "; ".join(f"{name}: {text}" for name, (text, _) in problems.items()) or "ok"
-        health.message = message[:200]
+        health.message = clean_text(message, _MAX_HEALTH_MESSAGE)
+
+    def loop_failed(self, exc: BaseException) -> None:
+        """The polling loop itself failed (a bug): health says so until a cycle succeeds."""
+        self.health.api_ok = False
+        self.health.message = clean_text(f"polling failed: {one_line(exc)}", _MAX_HEALTH_MESSAGE)
 
     def poll_age(self) -> float | None:
         last = self.health.last_success
@@ -522,6 +610,30 @@ def _implausible(job: BatchJob, previous: BatchJob | None) -> str | None:
     if old.is_known and new.is_known and not old.is_terminal and new.phase < old.phase:
         return "a status that went back"
     return None
+
+
+def _next_page(page: Page[BatchJob]) -> str | None:
+    """The ``after`` of the page that follows ``page``; None at the end of the list."""
+    if not page.has_more or not page.data:
+        return None
+    return page.last_id or page.data[-1].id
+
+
+def _search_ends(page: Page[BatchJob], known_below: str | None, too_old: datetime) -> bool:
+    """The list ends here, or goes on only with batches that need no looking at."""
+    return _next_page(page) is None or any(
+        job.id == known_below or (job.created_at is not None and job.created_at < too_old)
+        for job in page.data
+    )
+
+
+def _in_flight_at_most(api: BatchAPI) -> timedelta:
+    """How long after its creation a batch of ``api``'s may still be in flight: its window
+    (``window_hours``, where the provider has one of its own), and the hour more."""
+    window = getattr(api, "window_hours", None)
+    if not isinstance(window, (int, float)):
+        return IN_FLIGHT_AT_MOST
+    return timedelta(hours=window + 1)
 
 
 def _start_time(job: BatchJob, now: datetime) -> datetime:

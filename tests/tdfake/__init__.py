@@ -8,7 +8,7 @@ itself refuses raises :class:`TDError`.
 
 Use::
 
-    td = TouchDesigner(tmp_path)                      # or build="legacy"
+    td = TouchDesigner(tmp_path)                      # or build="legacy" / "2025", windows_processes=True
     builder = td.load_text_dat("td_components/VoyageProgress.py")   # a Text DAT in /project1
     td.run_script(builder)                            # TouchDesigner's "Run Script"
     comp = td.op("/project1/voyage_progress")
@@ -25,7 +25,9 @@ Assumed TouchDesigner behaviour (not settled by the reference data; keep in td_c
   slot 1) is modeled; Promote exposes capitalized members (get, call, set); ``onDestroyTD()``/``onInitTD()``
   are called when defined. Extensions initialize only through ``initializeExtensions()``, the
   ``reinitextensions`` pulse and ``session.start()`` (Init Extensions On Start assumed on), never because
-  their DAT or parameters changed.
+  their DAT or parameters changed. Initializing recompiles the modules of the COMP's DATs ("Recompile all
+  extension objects", COMP Extensions page): their module globals run anew. In build "2025" a fresh COMP's
+  Extension sequence has no block until ``seq.ext.numBlocks = 1`` (unverified, see common_pages.json).
 - Parameter Execute DATs fire synchronously at the change (TouchDesigner: once per frame), only when the
   evaluated value changed, not for expression results that change because another parameter did, and not
   re-entrantly. ``onValueChange`` gets ``(par, prev)`` with two parameters, ``(par, val, prev)`` with three
@@ -39,10 +41,16 @@ Assumed TouchDesigner behaviour (not settled by the reference data; keep in td_c
   ``alignx``), the page's list is enforced; two complete lists are merged.
 - ``appendCustomPage`` with an existing name returns that page; ``append*(replace=True)`` recreates the
   parameter with defaults at the end of the page; only ``appendInt``/``appendFloat`` take ``size``.
-- Paths: from a COMP relative to its inside, from other operators relative to their network; operator
-  parameters resolve the same way from their owner (a wrong family fails at ``eval()``). Operator names are
-  letters, digits and underscores; renaming onto a sibling's name fails. ``fetch`` without a default raises
-  KeyError for a missing key.
+- Paths: ``op()`` from a COMP relative to its inside, from other operators relative to their network.
+  Operator parameters resolve from the network their owner is in, a COMP's included ("If you refer to
+  another node in the same network, you can just put the node name", Network Path page); a COMP names its
+  own children ``./name``. A wrong family fails at ``eval()``. Operator names are letters, digits and
+  underscores; renaming onto a sibling's name fails. ``fetch`` without a default raises KeyError for a
+  missing key.
+- Storage: saving (``save()``, ``describe()``, ``session.reopen()``) keeps each stored value, or its startup
+  value (``storeStartupValue``); a value that cannot be pickled and has no startup value cannot be saved
+  (TDError). ``reopen()`` is saving, quitting (``onExit``) and opening again: storage as saved, every DAT
+  module and extension created anew, then ``start()``.
 - ``run()`` (td module) always waits: no delay runs at the next ``frame()`` before the frame advances,
   ``delayFrames=n`` n frames later, milliseconds count as frames at 60 fps; ``dat.run()`` without a delay
   runs at once. ``frame()``: previous frame's runs, advance, due runs, onFrameStart, onFrameEnd.
@@ -61,8 +69,10 @@ Assumed TouchDesigner behaviour (not settled by the reference data; keep in td_c
   operators be in one network; a COMP's connectors are its in/out operators from top to bottom.
 - Setting an unknown attribute on any TouchDesigner object fails; a destroyed operator fails on access.
 - The session: ``/`` is a Base COMP holding a ``/project1`` Container COMP; app 2023.12370 (legacy
-  2021.16410) on Windows; ``load_text_dat`` sets File but not Sync to File; DAT modules are not importable
-  by ``import`` (use ``mod`` or ``op(...).module``).
+  2021.16410, "2025" 2025.32280) on Windows; ``app.pythonExecutable`` is the Python running the tests (a
+  CPython >= 3.11 like TouchDesigner's); ``load_text_dat`` sets File but not Sync to File; DAT modules are
+  not importable by ``import`` (use ``mod`` or ``op(...).module``). With ``windows_processes=True`` DAT code
+  gets Windows' ``sys.platform``, ``subprocess.Popen`` flags and signals (:mod:`tests.tdfake.windows`).
 """
 
 from .errors import NotModeled, TDError, UnknownTDName
@@ -80,6 +90,8 @@ from .ops import (
     Connector,
     PanelCOMP,
     Peer,
+    Sequence,
+    SequenceCollection,
 )
 from .params import Page, Par, ParCollection, ParGroup, ParMode
 from .reference import ASSUMED_DEFAULTS, DOCUMENTED_ELSEWHERE, FAMILY_PAGES, README_DOCUMENTED
@@ -116,6 +128,8 @@ __all__ = [
     "Peer",
     "Project",
     "Run",
+    "Sequence",
+    "SequenceCollection",
     "TDError",
     "TouchDesigner",
     "UnknownTDName",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import pickle
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -310,6 +311,10 @@ class OP(TDObject):
         return MOD(self)
 
     @property
+    def seq(self) -> SequenceCollection:
+        return SequenceCollection(self)
+
+    @property
     def children(self) -> list[OP]:
         return []
 
@@ -359,6 +364,16 @@ class OP(TDObject):
                         matched.append(child)
             nodes = matched
         return nodes
+
+    def _fake_resolve_par_path(self, path: str) -> OP | None:
+        """An operator parameter's path: relative to the network the owner is in, as for any operator
+        ("If you refer to another node in the same network, you can just put the node name", Network
+        Path page), so a COMP's ``label`` is its sibling; a COMP's own children are ``./label``."""
+        if isinstance(self, COMP) and (path == "." or path.startswith("./")):
+            return self.op(path)
+        if path.startswith("/") or self._parent is None:
+            return self.op(path)
+        return self._parent.op(path)
 
     def _fake_siblings(self) -> list[OP]:
         return self._parent.children if self._parent is not None else []
@@ -502,6 +517,21 @@ class OP(TDObject):
     def storeStartupValue(self, key: str, value: Any) -> None:
         self._startup[key] = value
 
+    def _fake_saved_storage(self) -> dict[str, Any]:
+        """What a saved .toe/.tox holds for this operator's storage: each value, or its startup value
+        when it has one ("an alternate value for saving and loading", OP Class), as pickled data."""
+        saved = {**self._storage, **self._startup}
+        for key, value in saved.items():
+            try:
+                pickle.dumps(value)
+            except Exception as exc:
+                raise TDError(
+                    f"{self.path}: storage {key!r} cannot be saved ({type(value).__name__}: {exc}); give it a"
+                    " startup value with storeStartupValue()"
+                ) from None
+        result: dict[str, Any] = pickle.loads(pickle.dumps(saved))
+        return result
+
     def unstoreStartupValue(self, *keys: str) -> None:
         for pattern in keys:
             for key in [k for k in self._startup if fnmatch.fnmatchcase(k, pattern)]:
@@ -513,15 +543,19 @@ class OP(TDObject):
     def par(self) -> ParCollection:
         return ParCollection(self)
 
+    def _fake_hidden(self, name: str) -> bool:
+        """A built-in parameter of a sequence block that does not exist (yet)."""
+        return False
+
     def _fake_par(self, name: str, setting: bool = False) -> Par:
         for page in self._custom_pages:
             for par in page._pars:
                 if par.name == name:
                     return par
-        if name in self._pars:
+        if name in self._pars and not self._fake_hidden(name):
             return self._pars[name]
         spec = self._specs.get(name)
-        if spec is None:
+        if spec is None or self._fake_hidden(name):
             raise reference.unknown("parameter", name, self._fake_par_names(), self._fake_where())
         assumed, default = reference.assumed_default(self._optype, name)
         if not assumed:
@@ -531,7 +565,7 @@ class OP(TDObject):
         return par
 
     def _fake_par_names(self) -> list[str]:
-        return [p.name for p in self.customPars] + list(self._specs)
+        return [p.name for p in self.customPars] + [n for n in self._specs if not self._fake_hidden(n)]
 
     def pars(self, *pattern: str) -> list[Par]:
         patterns = pattern or ("*",)
@@ -652,6 +686,8 @@ class COMP(_CustomPagesMixin, OP):
         self._children: list[OP] = []
         self._extensions: list[tuple[str, Any, bool]] = []
         self._extensions_ready = True
+        #: Blocks of the Extension sequence: none on a fresh COMP of the fake's build "2025".
+        self._ext_blocks = 0 if session.build == "2025" else 1
 
     @property
     def children(self) -> list[OP]:
@@ -779,11 +815,14 @@ class COMP(_CustomPagesMixin, OP):
 
     # -- extensions -----------------------------------------------------------------------------------
 
+    def _fake_hidden(self, name: str) -> bool:
+        return self._ext_blocks < 1 and name in _EXT_BLOCK_0
+
     def _fake_extension_slots(self) -> list[tuple[str, str, str]]:
-        """(object, name, promote) parameter names: the Extensions sequence's block 0 in current builds,
-        the fixed slot 1 in legacy ones."""
+        """(object, name, promote) parameter names: the Extensions sequence's block 0 in current builds
+        (none while the sequence has no block), the fixed slot 1 in legacy ones."""
         if "ext0object" in self._specs:
-            return [("ext0object", "ext0name", "ext0promote")]
+            return [_EXT_BLOCK_0] if self._ext_blocks else []
         if "extension1" in self._specs:
             return [("extension1", "extname1", "promoteextension1")]
         return []
@@ -795,6 +834,9 @@ class COMP(_CustomPagesMixin, OP):
         slots = self._fake_extension_slots()
         chosen = range(len(slots)) if index is None else [int(index)]
         old = {i: ext for i, ext in enumerate(self._extensions)}
+        for child in self._children:  # "Recompile all extension objects" (COMP Extensions page)
+            if isinstance(child, DAT):
+                child._module_cache = None
         self._extensions_ready = False
         try:
             created: dict[int, tuple[str, Any, bool]] = {}
@@ -882,6 +924,66 @@ class COMP(_CustomPagesMixin, OP):
 
     def cook(self, force: bool = False, recurse: bool = False) -> None:
         super().cook(force=force, recurse=recurse)
+
+
+_EXT_BLOCK_0 = ("ext0object", "ext0name", "ext0promote")
+
+
+class SequenceCollection(TDObject):
+    """``op.seq``: ``op.seq.ext`` is a COMP's Extension sequence (the only sequence the fake models);
+    ``op.seq['name']`` is None when there is no such sequence."""
+
+    _td_api: ClassVar[tuple[str, ...]] = ("SequenceCollection",)
+
+    def __init__(self, owner: OP) -> None:
+        self._owner = owner
+
+    @property
+    def owner(self) -> OP:
+        return self._owner
+
+    def __getitem__(self, name: str) -> Sequence | None:
+        if name == "ext" and isinstance(self._owner, COMP) and "ext0object" in self._owner._specs:
+            return Sequence(self._owner, name)
+        if name in {n.rstrip("0123456789") for n in self._owner._specs if not n[-1:].isdigit()}:
+            raise NotModeled(f"{self._owner.path}.seq.{name}: the fake models the Extension sequence only")
+        return None
+
+    def __getattr__(self, name: str) -> Sequence:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        found = self[name]
+        if found is None:
+            raise UnknownTDName(f"{self._owner.path} has no sequence {name!r}")
+        return found
+
+
+class Sequence(TDObject):
+    """A sequence of parameter blocks; the fake models ``numBlocks`` of a COMP's Extension sequence, and
+    its first block only."""
+
+    _td_api: ClassVar[tuple[str, ...]] = ("Sequence",)
+
+    def __init__(self, owner: COMP, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    @property
+    def owner(self) -> OP:
+        return self._owner
+
+    @property
+    def numBlocks(self) -> int:
+        return self._owner._ext_blocks
+
+    @numBlocks.setter
+    def numBlocks(self, value: int) -> None:
+        count = int(value)
+        if count < 0:
+            raise TDError(f"{self._owner.path}.seq.{self._name}.numBlocks must be >= 0")
+        if count > 1:
+            raise NotModeled("the fake models the first block of the Extension sequence only")
+        self._owner._ext_blocks = count
 
 
 def _call_if_defined(target: Any, method: str) -> None:

@@ -405,8 +405,9 @@ class Par(TDObject):
         return self._fake_ops(value)
 
     def _fake_ops(self, value: Any) -> list[OP]:
-        """The operators a reference value names (paths relative to the owner, as TouchDesigner
-        resolves them), each checked against the style's family."""
+        """The operators a reference value names (paths relative to the network the owner is in, a
+        COMP's children as ``./name``: see ``OP._fake_resolve_par_path``), each checked against the
+        style's family."""
         from .ops import OP
 
         if isinstance(value, OP):
@@ -414,7 +415,7 @@ class Par(TDObject):
         else:
             found = []
             for path in str(value or "").split():
-                target = self._owner.op(path)
+                target = self._owner._fake_resolve_par_path(path)
                 if target is not None:
                     found.append(target)
         family = _FAMILY_STYLES.get(self._style or "")

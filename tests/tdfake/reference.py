@@ -29,7 +29,9 @@ from typing import Any
 
 from .errors import UnknownTDName
 
-BUILDS = ("current", "legacy")
+#: "current" (2023 builds), "legacy" (before the Extensions sequence), "2025" (the renames and the empty
+#: Extensions sequence that builds after 2025.30000 may have: see common_pages.json's notes, unverified).
+BUILDS = ("current", "legacy", "2025")
 FAMILIES = ("COMP", "CHOP", "DAT", "TOP", "SOP", "MAT", "POP")
 
 
@@ -333,6 +335,12 @@ def params_for(optype: str, build: str = "current") -> dict[str, ParamSpec]:
         for entry in page_params(ref.title, build):
             for spec in _from_page(ref.title, entry):
                 specs[spec.name] = _merge(specs[spec.name], spec) if spec.name in specs else spec
+        if build == "2025":
+            for renamed in pages()[ref.title].get("renamed_2025_unverified", []):
+                old = specs.pop(renamed["replaces"])
+                specs[renamed["name"]] = ParamSpec(
+                    renamed["name"], old.style, label=renamed["label"], sources=(ref.title + " (2025)",)
+                )
     return specs
 
 
@@ -401,6 +409,24 @@ README_DOCUMENTED: dict[str, dict[str, str]] = {
 
 #: Names from Derivative's pages that the JSON lacks, each with its source.
 DOCUMENTED_ELSEWHERE: dict[str, dict[str, tuple[str, str]]] = {
+    "App": {
+        "pythonExecutable": (
+            "attribute",
+            "https://docs.derivative.ca/App_Class (as in cacheflowe/td-docs-mcp td_docs/Python/App_Class.md:"
+            " \"Path to TouchDesigner's Python executable ... can also be used to run external Python scripts"
+            ' without installing a separate Python installation")',
+        ),
+    },
+    "OP": {
+        "seq": (
+            "attribute",
+            'https://docs.derivative.ca/OP_Class#seq ("An intermediate sequence collection object, from'
+            ' which a specific sequence can be found", example comp.seq.ext)',
+        ),
+    },
+    "SequenceCollection": {
+        "owner": ("attribute", "https://docs.derivative.ca/SequenceCollection_Class"),
+    },
     "COMP": {
         "findChildren": (
             "method(type, name, path, depth, maxDepth, text, comment, tags, allTags, parValue, parExpr,"

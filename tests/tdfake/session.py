@@ -12,6 +12,7 @@ import fnmatch
 import inspect
 import linecache
 import math
+import sys
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,10 +87,24 @@ class Project(TDObject):
 
 
 class App(TDObject):
+    """``pythonExecutable`` is the Python running the tests: it stands for the CPython TouchDesigner
+    ships (3.11 in 2023 and 2025 builds), ``binFolder`` for the folder beside it."""
+
     _td_api: ClassVar[tuple[str, ...]] = ("App",)
 
-    def __init__(self, version: str, build: str, os_name: str, os_version: str) -> None:
+    def __init__(
+        self, version: str, build: str, os_name: str, os_version: str, python_executable: str
+    ) -> None:
         self._version, self._build, self._os_name, self._os_version = version, build, os_name, os_version
+        self._python = python_executable
+
+    @property
+    def pythonExecutable(self) -> str:
+        return self._python
+
+    @property
+    def binFolder(self) -> str:
+        return str(Path(self._python).parent)
 
     @property
     def version(self) -> str:
@@ -266,7 +281,10 @@ class TouchDesigner:
 
     ``TouchDesigner(tmp_path)`` holds ``root`` (``/``) with a ``/project1`` Container COMP, ``project``
     (``folder`` is the given folder), ``app``, ``absTime``; ``build="legacy"`` swaps the COMP Extensions
-    page for the fixed-slot parameters of old builds (extension1, extname1, promoteextension1).
+    page for the fixed-slot parameters of old builds (extension1, extname1, promoteextension1);
+    ``build="2025"`` applies the 2025 differences of common_pages.json (an Extension sequence without a
+    block on fresh COMPs, the Text TOP's ``combineinput``). ``windows_processes=True`` runs DAT code with
+    Windows' process behaviour (:mod:`tests.tdfake.windows`).
     """
 
     FPS: ClassVar[int] = 60
@@ -281,6 +299,8 @@ class TouchDesigner:
         app_build: str | None = None,
         os_name: str = "Windows",
         os_version: str = "10",
+        python_executable: str = sys.executable,
+        windows_processes: bool = False,
     ) -> None:
         if build not in reference.BUILDS:
             raise ValueError(f"build must be one of {reference.BUILDS}, not {build!r}")
@@ -288,13 +308,19 @@ class TouchDesigner:
         self._ids = 0
         self._runs: list[Run] = []
         self._dispatching: set[tuple[int, int]] = set()
+        self._builtins: Any = builtins
+        #: With ``windows_processes``: every process DAT code started (``WindowsPopen``), in order.
+        self.fake_processes: list[Any] = []
+        if windows_processes:
+            from .windows import windows_import
+
+            self._builtins = {**vars(builtins), "__import__": windows_import(self.fake_processes)}
         self.project = Project(Path(project_folder), project_name)
-        legacy = build == "legacy"
+        version, default_build = {"legacy": ("2021", "16410"), "2025": ("2025", "32280")}.get(
+            build, ("2023", "12370")
+        )
         self.app = App(
-            app_version or ("2021" if legacy else "2023"),
-            app_build or ("16410" if legacy else "12370"),
-            os_name,
-            os_version,
+            app_version or version, app_build or default_build, os_name, os_version, python_executable
         )
         self.absTime = AbsTime()
         root = OPERATOR_CLASSES["baseCOMP"](self, None, "", "baseCOMP")
@@ -356,7 +382,7 @@ class TouchDesigner:
             **OPERATOR_CLASSES,
         }
         assert values.keys() == TD_GLOBALS.keys(), set(values) ^ set(TD_GLOBALS)
-        return {"__builtins__": builtins, **values}
+        return {"__builtins__": self._builtins, **values}
 
     def _td_run(self, owner: OP) -> Callable[..., Run]:
         def run(
@@ -510,6 +536,27 @@ class TouchDesigner:
                     node.initializeExtensions()
         for _dat, function in self._execute_callbacks("start", "onStart"):
             self._fake_callback("executeDAT", "onStart", function)
+
+    def exit(self) -> None:
+        """What quitting TouchDesigner does: ``onExit()`` of the Execute DATs whose Exit toggle is on."""
+        for _dat, function in self._execute_callbacks("exit", "onExit"):
+            self._fake_callback("executeDAT", "onExit", function)
+
+    def reopen(self) -> None:
+        """Save the project, quit, open it again: :meth:`exit`; every operator keeps what the file holds
+        (parameters, DAT contents, wires) and its storage as saved (startup values in place of stored
+        ones, values copied through pickle); Python state is gone (DAT modules run anew, extensions are
+        re-created, delayed runs dropped, the timeline back at frame 0); then :meth:`start`."""
+        self.exit()
+        for node in [self.root, *self.walk()]:
+            node._storage = node._fake_saved_storage()
+            if isinstance(node, DAT):
+                node._module_cache = None
+            if isinstance(node, COMP):
+                node._extensions = []
+        self._runs.clear()
+        self.absTime._frame = 0
+        self.start()
 
     def _execute_callbacks(self, toggle: str, callback: str) -> list[tuple[executeDAT, Callable[..., Any]]]:
         found = []

@@ -1,6 +1,6 @@
 """What ``COMP.save()`` writes: a JSON description of the component's network, standing in for the
 binary .tox (children with their type, the parameters set, custom pages and parameters with their
-values, wires, DAT contents, storage)."""
+values, wires, DAT contents, storage as it is saved: startup values in place of stored ones)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def describe(node: OP) -> dict[str, Any]:
         "customPages": [
             {"name": page.name, "pars": [_custom_par(par) for par in page.pars]} for page in node.customPages
         ],
-        "storage": dict(node.storage),
+        "storage": node._fake_saved_storage(),
         "inputs": [
             {"index": index, "from": source.name, "output": out}
             for index, (source, out) in sorted(node._inputs.items())

@@ -1,9 +1,11 @@
 """The ``voyage-progress`` command: this module parses and runs; each group of commands is a
-module of its own (``sidecar``: watch, demo, namespace; ``simulate``; ``batches``: status,
-list, cancel, submit, results).
+module of its own (``sidecar``: watch, demo, td-export, namespace; ``simulate``; ``batches``:
+status, list, cancel, submit, results).
 
-Every failure a user can cause (no key, a wrong id, a server that is down, a port in use) ends
-in one line on stderr and a non-zero exit code, never a traceback.
+Every failure a user can cause (no key, a wrong id or URL, a bad input file, a port in use)
+ends in one line on stderr that names the option, file or batch at fault, and a non-zero exit
+code, never a traceback. A server that cannot be reached ends every command so, but ``watch``,
+which keeps retrying: a sidecar may well start before the network is up.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def _report(exc: BaseException) -> int:
     from ..core.peers import PeerPolicyError
 
     known = (CommandError, VoyageProgressError, ValueError, OSError)
-    text = str(exc) if isinstance(exc, known) and str(exc) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, OSError) and exc.strerror:  # the system's words, without "[Errno N]"
+        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    elif isinstance(exc, known) and str(exc):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     print(f"{PROG}: error: {text}", file=sys.stderr)
     return EXIT_USAGE if isinstance(exc, PeerPolicyError) else EXIT_ERROR

@@ -1,16 +1,19 @@
 """What every command of the command line shares: the exit codes, the one-line errors, the
-parser, the API options and the argument types."""
+parser, the API options and what they open, and the argument types."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, NoReturn
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import _defaults as defaults
+from ..core import limits
 
 if TYPE_CHECKING:
     from ..outputs.osc import Destination
+    from ..providers import Provider
 
 PROG = "voyage-progress"
 EXIT_ERROR = 1
@@ -69,6 +72,116 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# -- the API -----------------------------------------------------------------------------------
+
+
+#: ``open_api``'s base URL when none is given: the one of ``--base-url``.
+_FROM_ARGS = object()
+
+
+def budget(args: argparse.Namespace, provider: str) -> float:
+    """Requests per second for ``provider``: ``--max-rps``, else its own default."""
+    if args.max_rps is not None:
+        return float(args.max_rps)
+    return defaults.MAX_REQUESTS_PER_SECOND.get(provider, defaults.DEFAULT_MAX_REQUESTS_PER_SECOND)
+
+
+def open_api(
+    args: argparse.Namespace,
+    provider: str = defaults.DEFAULT_PROVIDER,
+    *,
+    base_url: object = _FROM_ARGS,
+    **options: Any,
+) -> Provider:
+    """``provider``'s API, with the API options (its own request budget; ``--base-url`` unless
+    ``base_url`` is given); a missing key or a bad URL said in one line that names the
+    provider's variable."""
+    from ..core.errors import MissingAPIKeyError
+    from ..providers import open_provider
+
+    try:
+        return open_provider(
+            provider,
+            base_url=args.base_url if base_url is _FROM_ARGS else base_url,
+            timeout=args.timeout,
+            max_requests_per_second=budget(args, provider),
+            **options,
+        )
+    except MissingAPIKeyError as exc:
+        raise CommandError(
+            f"no API key for {exc.provider}: set {exc.variable} (the simulator takes any key, "
+            f"e.g. {exc.variable}=demo)"
+        ) from None
+    except ValueError as exc:  # the base URL
+        raise CommandError(
+            f"{exc} (from --base-url or {_provider_attribute(provider, 'base_url_env')})"
+        ) from None
+
+
+def _provider_attribute(provider: str, name: str) -> str:
+    """One of a provider class's settings (its variables, its default URL) by the provider's name."""
+    from ..core.registry import load
+    from ..providers import PROVIDERS
+
+    if provider not in PROVIDERS:
+        return ""
+    return str(getattr(load(PROVIDERS, provider, "provider"), name, "") or "")
+
+
+@contextlib.asynccontextmanager
+async def known_batch(client: Provider, batch_id: str) -> AsyncIterator[None]:
+    """A 404 for the batch said as "no batch ID", the same for every command."""
+    from ..core.errors import NotFoundError
+
+    try:
+        yield
+    except NotFoundError:
+        await check_base_url(client)
+        raise CommandError(f"no batch {batch_id}") from None
+
+
+async def check_base_url(client: Provider) -> None:
+    """Before saying that a batch does not exist: is the URL the API's? A base URL with the
+    wrong path (most often without ``/v1``, or with it for Anthropic's) answers 404 to every
+    request, the list of batches included."""
+    from ..core.errors import APIConnectionError, APIError, NotFoundError
+
+    try:
+        await client.list_batches(limit=1)
+    except NotFoundError:
+        raise _wrong_base_url(client) from None
+    except (APIConnectionError, APIError):
+        pass  # no answer either way: the batch's 404 stands
+
+
+@contextlib.contextmanager
+def base_url_hint(client: Provider) -> Iterator[None]:
+    """A 404 for a list (batches, files) means the base URL is not the API's: say which to use."""
+    from ..core.errors import NotFoundError
+
+    try:
+        yield
+    except NotFoundError:
+        raise _wrong_base_url(client) from None
+
+
+def _wrong_base_url(client: Provider) -> CommandError:
+    """What to do about a base URL that is not the provider's API, as its official SDK takes it:
+    with ``/v1`` (Voyage, OpenAI) or without (Anthropic)."""
+    url = client.base_url
+    wanted = str(getattr(type(client), "default_base_url", defaults.DEFAULT_BASE_URL))
+    variable = str(getattr(type(client), "base_url_env", defaults.BASE_URL_ENV))
+    if wanted.endswith("/v1") and not url.endswith("/v1"):
+        hint = f"did you mean {url}/v1?"
+    elif not wanted.endswith("/v1") and url.endswith("/v1"):
+        hint = f"did you mean {url.removesuffix('/v1')}? (this API's base URL has no /v1)"
+    else:
+        hint = "is it the Batch API's URL?"
+    return CommandError(
+        f"{url} answers 404 Not Found to the API's paths: {hint} (set it with --base-url or {variable})"
+    )
+
+
 # -- argument types ----------------------------------------------------------------------------
 
 
@@ -121,18 +234,40 @@ def prefix(text: str) -> str:
     return text
 
 
+def ttl(text: str) -> int:
+    return _whole(text, 0, 255)
+
+
+def per_request(text: str) -> int:
+    return _whole(text, 1, limits.MAX_TEXTS_PER_REQUEST)
+
+
 def limit(text: str) -> int:
+    return _whole(text, 1, 100)
+
+
+def _whole(text: str, least: int, most: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 1 and 100")
+        value = least - 1
+    if not least <= value <= most:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between {least} and {most}")
     return value
 
 
-def pair(text: str) -> tuple[str, str]:
+def batch_id(text: str) -> str:
+    """A batch id, or ``provider:ID`` (whose provider it is comes later: see ``_providers``)."""
+    from ..core.text import check_batch_ref
+
+    try:
+        return check_batch_ref(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def pair(text: str, option: str, form: str = "KEY=VALUE") -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise CommandError(f"--metadata {text!r}: expected KEY=VALUE")
+        raise CommandError(f"{option} {text!r}: expected {form}")
     return key, value

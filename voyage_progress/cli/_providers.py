@@ -10,19 +10,12 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults as defaults
-from ._common import CommandError
+from ._common import CommandError, open_api
 
 if TYPE_CHECKING:
     from ..providers import BatchRef, Provider
 
-__all__ = [
-    "add_provider_option",
-    "batch_refs",
-    "budget",
-    "keyed_providers",
-    "open_providers",
-    "provider_names",
-]
+__all__ = ["add_provider_option", "batch_refs", "keyed_providers", "open_providers", "provider_names"]
 
 
 def provider_names() -> list[str]:
@@ -66,13 +59,6 @@ def keyed_providers() -> list[str]:
     return keyed
 
 
-def budget(args: argparse.Namespace, name: str) -> float:
-    """Requests per second for provider ``name``: ``--max-rps``, else its own default."""
-    if args.max_rps is not None:
-        return float(args.max_rps)
-    return defaults.MAX_REQUESTS_PER_SECOND.get(name, defaults.DEFAULT_MAX_REQUESTS_PER_SECOND)
-
-
 def _base_url(args: argparse.Namespace, name: str, names: Sequence[str]) -> str | None:
     """``--base-url`` is for ``--provider``'s API, or for the one provider the command asks for."""
     if args.base_url is None or name not in names:
@@ -94,18 +80,10 @@ async def open_providers(
     """Providers ``names`` (those the command asks for) and ``also`` (any others it may need),
     opened with the command's options (a missing key is one line that names its variable), and
     closed at the end."""
-    from ..providers import open_provider
-
     opened: dict[str, Provider] = {}
     try:
         for name in dict.fromkeys([*names, *also]):
-            opened[name] = open_provider(
-                name,
-                base_url=_base_url(args, name, names),
-                timeout=args.timeout,
-                max_requests_per_second=budget(args, name),
-                **options,
-            )
+            opened[name] = open_api(args, name, base_url=_base_url(args, name, names), **options)
         yield opened
     finally:
         for provider in opened.values():

@@ -11,8 +11,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import _defaults as defaults
-from ._common import EXIT_ERROR, PROG, CommandError, Commands, limit, pair, positive
-from ._providers import add_provider_option, batch_refs, budget, open_providers, provider_names
+from ..core import limits
+from ._common import (
+    EXIT_ERROR,
+    PROG,
+    CommandError,
+    Commands,
+    base_url_hint,
+    batch_id,
+    check_base_url,
+    known_batch,
+    limit,
+    open_api,
+    pair,
+    per_request,
+    positive,
+)
+from ._providers import add_provider_option, batch_refs, open_providers, provider_names
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -24,7 +39,7 @@ if TYPE_CHECKING:
 
 def add_commands(commands: Commands) -> None:
     status = commands.add("status", _status, "show batches' status and progress")
-    status.add_argument("batch_ids", nargs="+", metavar="BATCH_ID")
+    status.add_argument("batch_ids", nargs="+", type=batch_id, metavar="BATCH_ID")
     status.add_argument("--json", action="store_true", help="print the batch objects as JSON")
     add_provider_option(status, "whose batches they are")
 
@@ -41,13 +56,13 @@ def add_commands(commands: Commands) -> None:
     listing.add_argument("--json", action="store_true", help="print the batch objects as JSON lines")
 
     cancel = commands.add("cancel", _cancel, "cancel a batch (while validating or in progress)")
-    cancel.add_argument("batch_id", metavar="BATCH_ID")
+    cancel.add_argument("batch_id", type=batch_id, metavar="BATCH_ID")
     add_provider_option(cancel, "whose batch it is")
 
     _submit_parser(commands.add("submit", _submit, "upload an input file and start a batch"))
 
     results = commands.add("results", _results, "download a finished batch's output and error files")
-    results.add_argument("batch_id", metavar="BATCH_ID")
+    results.add_argument("batch_id", type=batch_id, metavar="BATCH_ID")
     results.add_argument(
         "--output", "-o", type=Path, help="where to write the output JSONL (default: BATCH_ID_output.jsonl)"
     )
@@ -65,7 +80,11 @@ def _submit_parser(submit: argparse.ArgumentParser) -> None:
     )
     submit.add_argument("--texts", action="store_true", help="INPUT holds plain texts, one per line")
     submit.add_argument(
-        "--per-request", type=int, default=1, help="with --texts: texts per request (default: 1)"
+        "--per-request",
+        type=per_request,
+        default=1,
+        metavar="N",
+        help=f"with --texts: texts per request, 1-{limits.MAX_TEXTS_PER_REQUEST} (default: 1)",
     )
     submit.add_argument("--model", default=defaults.DEFAULT_MODEL, help="model (default: %(default)s)")
     submit.add_argument(
@@ -89,14 +108,13 @@ def _submit_parser(submit: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> VoyageBatchClient:
-    """Voyage's client, for the commands only Voyage's API has (files: submit, results)."""
+    """Voyage's client, for the commands only Voyage's API has (its files: submit, results)."""
     from ..providers.voyage import VoyageBatchClient
 
-    return VoyageBatchClient(
-        base_url=args.base_url,
-        timeout=args.timeout,
-        max_requests_per_second=budget(args, defaults.DEFAULT_PROVIDER),
-    )
+    client = open_api(args)
+    if not isinstance(client, VoyageBatchClient):
+        raise CommandError("this command works with the Voyage provider only")
+    return client
 
 
 async def _status(args: argparse.Namespace) -> int:
@@ -110,17 +128,20 @@ async def _status(args: argparse.Namespace) -> int:
 
     refs = batch_refs(args.batch_ids, args.provider)
     names = list(dict.fromkeys(ref.provider for ref in refs))
-    missing = 0
+    missing: set[str] = set()
     async with open_providers(args, names) as providers:
         for ref in refs:
+            client = providers[ref.provider]
             try:
-                job = await providers[ref.provider].get_batch(ref.batch_id)
+                job = await client.get_batch(ref.batch_id)
             except NotFoundError:
+                if ref.provider not in missing:
+                    await check_base_url(client)
                 print(
                     f"{PROG}: error: no batch {ref.batch_id} at {provider_title(ref.provider)}",
                     file=sys.stderr,
                 )
-                missing += 1
+                missing.add(ref.provider)
                 continue
             if args.json:
                 print(json.dumps({**job.to_dict(), "provider": ref.provider}))
@@ -132,22 +153,25 @@ async def _status(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
+    from ..core.text import clean_label, clean_text
+
     async with open_providers(args, [args.provider]) as providers:
         client = providers[args.provider]
         pages = None if args.all else 1
         shown = 0
-        async for job in _iter_batches(client, args.limit, pages):
-            if args.active and not job.status.is_in_flight:
-                continue
-            shown += 1
-            if args.json:
-                print(json.dumps({**job.to_dict(), "provider": args.provider}))
-                continue
-            counts = job.request_counts
-            created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
-            label = job.metadata.get("label") or job.metadata.get("sim_scenario") or ""
-            progress = f"{counts.processed:>6}/{counts.total:<6}"
-            print(f"{job.id}  {job.status.value:<11} {progress} {created}  {label}".rstrip())
+        with base_url_hint(client):
+            async for job in _iter_batches(client, args.limit, pages):
+                if args.active and not job.status.is_in_flight:
+                    continue
+                shown += 1
+                if args.json:
+                    print(json.dumps({**job.to_dict(), "provider": args.provider}))
+                    continue
+                counts = job.request_counts
+                created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
+                label = clean_label(job.metadata.get("label") or job.metadata.get("sim_scenario") or "")
+                progress = f"{counts.processed:>6}/{counts.total:<6}"
+                print(f"{job.id}  {clean_text(job.status.value):<11} {progress} {created}  {label}".rstrip())
         if not shown and not args.json:
             print("no batches" + (" in flight" if args.active else ""))
     return 0
@@ -169,26 +193,24 @@ async def _iter_batches(client: BatchAPI, limit: int, max_pages: int | None) -> 
 async def _cancel(args: argparse.Namespace) -> int:
     (ref,) = batch_refs([args.batch_id], args.provider)
     async with open_providers(args, [ref.provider]) as providers:
-        job = await providers[ref.provider].cancel_batch(ref.batch_id)
+        client = providers[ref.provider]
+        async with known_batch(client, ref.batch_id):
+            job = await client.cancel_batch(ref.batch_id)
     print(f"{job.id} {job.status.value}")
     return 0
 
 
 async def _submit(args: argparse.Namespace) -> int:
-    from ..core.inputs import jsonl_from_texts
-
-    metadata = dict(pair(item) for item in args.metadata)
-    content = await asyncio.to_thread(args.input.read_bytes)
-    if args.texts:
-        lines = content.decode("utf-8").splitlines()
-        content = jsonl_from_texts((line for line in lines if line.strip()), args.per_request)
+    metadata = dict(pair(item, "--metadata") for item in args.metadata)
+    content = await asyncio.to_thread(_input_file, args)
     params = {
         "input_type": args.input_type,
         "output_dimension": args.output_dimension,
         "output_dtype": args.output_dtype,
     }
     async with _client(args) as client:
-        file = await client.upload_file(content, filename=args.input.with_suffix(".jsonl").name)
+        with base_url_hint(client):
+            file = await client.upload_file(content, filename=args.input.with_suffix(".jsonl").name)
         job = await client.create_batch(
             file.id,
             model=args.model,
@@ -203,6 +225,42 @@ async def _submit(args: argparse.Namespace) -> int:
     return 0 if final.status.value == "completed" else EXIT_ERROR
 
 
+def _input_file(args: argparse.Namespace) -> bytes:
+    """The batch input file to upload, checked against Voyage's limits first: a mistake is
+    found here, in a second, instead of after an upload and a failed validation."""
+    from ..core.inputs import check_batch_input, check_texts, jsonl_from_texts, numbered_texts
+
+    path: Path = args.input
+    if args.texts and args.endpoint != defaults.DEFAULT_ENDPOINT:
+        raise CommandError(f"--texts makes {defaults.DEFAULT_ENDPOINT} requests, not {args.endpoint}")
+    content = _read_input(path)
+    if not args.texts:
+        check_batch_input(content, str(path), args.endpoint, args.model)
+        return content
+    texts = numbered_texts(content, str(path))
+    check_texts(texts, str(path), args.per_request, args.model)
+    return jsonl_from_texts((text for _, text in texts), args.per_request)
+
+
+def _read_input(path: Path) -> bytes:
+    try:
+        if path.is_dir():
+            raise CommandError(f"{path} is a folder, not a file")
+        size = path.stat().st_size
+        if size > limits.MAX_FILE_BYTES:
+            raise CommandError(
+                f"{path} has {size:,} bytes; a batch input file may have at most "
+                f"{limits.MAX_FILE_BYTES:,} (1 GB): split it"
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"no such file: {path}") from None
+    except PermissionError:
+        raise CommandError(f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval: float) -> BatchJob:
     from ..outputs.table import ProgressView
 
@@ -211,8 +269,18 @@ async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval
 
 
 async def _results(args: argparse.Namespace) -> int:
+    from ..providers import provider_title
+
+    (ref,) = batch_refs([args.batch_id], None)
+    if ref.provider != defaults.DEFAULT_PROVIDER:
+        whose = provider_title(ref.provider)
+        raise CommandError(
+            f"results downloads Voyage's output and error files; {ref.batch_id} is {whose}'s: "
+            f"read its results with {whose}'s own tools"
+        )
     async with _client(args) as client:
-        job = await client.get_batch(args.batch_id)
+        async with known_batch(client, ref.batch_id):
+            job = await client.get_batch(ref.batch_id)
         if not job.status.is_terminal:
             raise CommandError(f"batch {job.id} is {job.status.value}; its results come once it has ended")
         if not job.output_file_id and not job.error_file_id:

@@ -6,16 +6,28 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults as defaults
-from ._common import CommandError, Commands, destination, pair, port, positive, prefix
+from ._common import (
+    CommandError,
+    Commands,
+    base_url_hint,
+    batch_id,
+    destination,
+    pair,
+    port,
+    positive,
+    prefix,
+    ttl,
+)
 from ._providers import add_provider_option, batch_refs, keyed_providers, open_providers
 
 if TYPE_CHECKING:
     from ..outputs.terminal import SidecarView
+    from ..providers import BatchRef, Provider
     from ..sidecar import SidecarConfig
 
 
@@ -24,6 +36,7 @@ def add_commands(commands: Commands) -> None:
     watch.add_argument(
         "batch_ids",
         nargs="*",
+        type=batch_id,
         metavar="BATCH_ID",
         help="batches to watch, of any provider: batch-… Voyage, batch_… OpenAI, msgbatch_… "
         "Anthropic, or PROVIDER:ID (or none: see --all-active)",
@@ -62,6 +75,13 @@ def add_commands(commands: Commands) -> None:
     )
     demo.add_argument("--forever", action="store_true", help="keep creating batches until stopped (Ctrl+C)")
 
+    td_export = commands.add(
+        "td-export", _td_export, "write the TouchDesigner component's files into a folder", api=False
+    )
+    td_export.add_argument(
+        "folder", type=Path, metavar="DIR", help="where to write them (created if missing)"
+    )
+
     namespace = commands.add("namespace", _namespace, "print the OSC namespace", api=False)
     namespace.add_argument("--format", choices=["markdown", "json"], default="markdown")
     namespace.add_argument("--prefix", type=prefix, default=defaults.DEFAULT_OSC_PREFIX)
@@ -84,7 +104,7 @@ def _sidecar_options(parser: argparse.ArgumentParser, api: bool = True) -> None:
         help="address prefix (default: %(default)s)",
     )
     osc.add_argument(
-        "--multicast-ttl", type=int, default=1, metavar="N", help="hops for multicast (default: 1)"
+        "--multicast-ttl", type=ttl, default=1, metavar="N", help="hops for multicast, 0-255 (default: 1)"
     )
     osc.add_argument(
         "--control-host",
@@ -151,6 +171,11 @@ def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
     from ..watcher import Intervals
 
     if hasattr(args, "poll_interval"):
+        if not args.min_interval <= args.poll_interval <= args.max_interval:
+            raise CommandError(
+                f"polling needs --min-interval ({args.min_interval:g}) <= --poll-interval "
+                f"({args.poll_interval:g}) <= --max-interval ({args.max_interval:g})"
+            )
         watching["intervals"] = Intervals(args.poll_interval, args.min_interval, args.max_interval)
     return SidecarConfig(
         destinations=args.osc or [Destination(defaults.DEFAULT_OSC_HOST, defaults.DEFAULT_OSC_PORT)],
@@ -188,7 +213,7 @@ async def _watch(args: argparse.Namespace) -> int:
     config = _sidecar_config(
         args,
         batch_ids=[str(ref) for ref in refs],
-        labels=dict(pair(item) for item in args.label),
+        labels=dict(pair(item, "--label", "BATCH_ID=LABEL") for item in args.label),
         provider=args.provider or defaults.DEFAULT_PROVIDER,
         all_active=args.all_active,
         state_file=args.state_file,
@@ -198,14 +223,19 @@ async def _watch(args: argparse.Namespace) -> int:
     # every provider with a key is opened too: a restored watch list or a control message may
     # name its batches (--all-active searches only those asked for)
     async with open_providers(args, asked, keyed_providers(), max_retries=2) as providers:
+        answering = True
         for name in asked:
             whose = f"{provider_title(name)}: "
             try:
-                await providers[name].list_batches(limit=1)
+                with base_url_hint(providers[name]):
+                    await providers[name].list_batches(limit=1)
             except (AuthenticationError, PermissionDeniedError) as exc:
                 raise CommandError(f"{whose}the API refused the key: {exc}") from None
-            except TRANSIENT_ERRORS as exc:
+            except TRANSIENT_ERRORS as exc:  # a sidecar may start before the network: keep trying
+                answering = False
                 view.message(f"{whose}the API is not answering yet ({exc}); watching anyway, retrying")
+        if answering and refs and not config.all_active:
+            await _require_a_batch(providers, refs)
         polled = {name: providers[name] for name in asked} if args.all_active else providers
         stop = asyncio.Event()
         with stop_on_signals(stop), _control_port_free():
@@ -221,11 +251,30 @@ def _providers_asked(args: argparse.Namespace, of_ids: list[str]) -> list[str]:
         searched = [args.provider] if args.provider else keyed_providers()
         if not searched:
             raise CommandError(
-                "--all-active needs an API key: set "
-                f"{defaults.API_KEY_ENV}, {defaults.OPENAI_API_KEY_ENV} or {defaults.ANTHROPIC_API_KEY_ENV}"
+                f"no API key: set {defaults.API_KEY_ENV}, {defaults.OPENAI_API_KEY_ENV} or "
+                f"{defaults.ANTHROPIC_API_KEY_ENV} (--all-active watches the batches of each provider "
+                "whose key is set)"
             )
         asked += [name for name in searched if name not in asked]
     return asked or [args.provider or defaults.DEFAULT_PROVIDER]
+
+
+async def _require_a_batch(providers: Mapping[str, Provider], refs: Sequence[BatchRef]) -> None:
+    """Refuse to start with nothing to watch: when none of the batches given exists (a typo,
+    another organisation's ids). One that exists is enough; the others then show as errors.
+    When the API cannot tell just now, watching starts anyway."""
+    from ..core.errors import TRANSIENT_ERRORS, NotFoundError
+
+    for ref in refs:
+        try:
+            await providers[ref.provider].get_batch(ref.batch_id)
+            return
+        except NotFoundError:
+            continue
+        except TRANSIENT_ERRORS:
+            return
+    named = ", ".join(ref.batch_id for ref in refs)
+    raise CommandError(f"no batch {named}: nothing to watch (or add --all-active)")
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -247,6 +296,16 @@ def _control_port_free() -> Iterator[None]:
         yield
     except ControlPortInUse as exc:
         raise CommandError(f"{exc}; or listen for none with --no-control") from None
+
+
+async def _td_export(args: argparse.Namespace) -> int:
+    from .td_export import export
+
+    written = export(args.folder)
+    builder = args.folder / "VoyageProgress.py"
+    print(f"wrote {len(written)} files to {args.folder}; in TouchDesigner, drag {builder} into a network,")
+    print("right-click it and choose Run Script (td_components' README.md tells the rest).")
+    return 0
 
 
 async def _namespace(args: argparse.Namespace) -> int:

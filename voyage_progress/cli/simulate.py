@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from .. import _defaults as defaults
+from ..core.peers import ADDRESS_IN_USE
 from ._common import CommandError, Commands, non_negative, port
 
 #: ``voyage_progress.simulator.DIALECTS``, named here so that ``--help`` does not load the
@@ -74,16 +75,24 @@ async def _simulate(args: argparse.Namespace) -> int:
         print(f"  export {dialect.base_url_env}={sim.base_url} {dialect.key_env}={key}")
         print("  Ctrl+C to stop", flush=True)
 
-    await serve_forever(
-        args.host,
-        args.port,
-        speed=args.speed,
-        faults=faults,
-        api_key=args.api_key,
-        seed=args.seed,
-        scenario=args.scenario,
-        ready=ready,
-        allowed_peers=args.allow_peer,
-        dialect=args.dialect,
-    )
+    try:
+        await serve_forever(
+            args.host,
+            args.port,
+            speed=args.speed,
+            faults=faults,
+            api_key=args.api_key,
+            seed=args.seed,
+            scenario=args.scenario,
+            ready=ready,
+            allowed_peers=args.allow_peer,
+            dialect=args.dialect,
+        )
+    except OSError as exc:
+        if exc.errno not in ADDRESS_IN_USE:
+            raise
+        raise CommandError(
+            f"port {args.port} on {args.host} is in use (is another simulator running?): "
+            "choose another with --port PORT, or --port 0 for any free one"
+        ) from None
     return 0

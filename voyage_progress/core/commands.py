@@ -14,11 +14,12 @@ class CommandKind(enum.StrEnum):
     UNWATCH = "unwatch"
     REFRESH = "refresh"
     CANCEL = "cancel"
+    SHUTDOWN = "shutdown"
 
 
 @dataclass(frozen=True)
 class Command:
-    """One accepted command. ``batch_id`` for all but refresh; ``label`` only with watch;
+    """One accepted command. ``batch_id`` for watch, unwatch and cancel; ``label`` only with watch;
     ``peer`` is who sent it (host, port)."""
 
     kind: CommandKind

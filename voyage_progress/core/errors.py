@@ -10,6 +10,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchWaitTimeout",
+    "MalformedObjectError",
     "MalformedResponseError",
     "MissingAPIKeyError",
     "NotFoundError",
@@ -87,6 +88,13 @@ class ServerError(APIError):
 
 class MalformedResponseError(APIError):
     """The server answered 2xx with a body that is not the JSON we expect."""
+
+
+class MalformedObjectError(VoyageProgressError, ValueError):
+    """An API object that cannot be read at all: a batch or file object without a valid id.
+
+    The only error the models' ``from_dict`` raise, whatever JSON they are given. A list page
+    leaves such an object out; a single answer of one becomes a ``MalformedResponseError``."""
 
 
 class APIConnectionError(VoyageProgressError):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from .._defaults import DEFAULT_PROVIDER
 from .events import BatchProgressEvent
 from .models import BatchStatus
+from .text import clean_label, clean_text
 
 __all__ = [
     "STATUS_ERROR",
@@ -116,16 +117,19 @@ class BatchSnapshot:
         read_at: float | None = None,
     ) -> BatchSnapshot:
         """The batch as shown: from its latest event (None: not read yet) and the error that
-        keeps it from being read, if any."""
+        keeps it from being read, if any. The label, the status and the error are the API's or
+        the network's text: cleaned and cut here, once for every output (see ``text``)."""
         unreadable = error is not None
+        label = clean_label(label)
         if event is None:
             status = STATUS_ERROR if unreadable else STATUS_PENDING
+            error = clean_text(error or "")
             return cls(
                 batch_id,
                 slot,
                 label,
                 status,
-                error or "",
+                error,
                 is_terminal=unreadable,
                 anomalies=anomalies,
                 provider=provider,
@@ -134,8 +138,8 @@ class BatchSnapshot:
             batch_id,
             slot,
             label,
-            status=event.status.value,
-            error=error or event.error_message or "",
+            status=clean_text(event.status.value),
+            error=clean_text(error or event.error_message or ""),
             total=event.total,
             completed=event.completed,
             failed=event.failed,

@@ -2,19 +2,26 @@
 
 The parsers accept what real servers send and what they send on a bad day: RFC 3339 strings or
 Unix numbers for timestamps, ``null`` or ``""`` for absent file ids, missing fields, wrong types,
-and fields we have never heard of (kept in ``extra``). A batch object that cannot even name its
-id is the only thing rejected, because nothing can be tracked without it.
+numbers out of any range, dates a time zone pushes out of the calendar, and fields we have never
+heard of (kept in ``extra``). A batch object that cannot name a valid id (see
+``voyage_progress.core.text``) is the only thing rejected, with ``MalformedObjectError`` and nothing
+else, because nothing can be tracked without it.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from .errors import MalformedObjectError
+from .text import check_batch_id
+
 __all__ = [
+    "MAX_COUNT",
     "BatchError",
     "BatchJob",
     "BatchStatus",
@@ -24,6 +31,9 @@ __all__ = [
     "format_timestamp",
     "parse_timestamp",
 ]
+
+#: The largest request count believed: more than any batch holds, and the most an OSC ``i`` carries.
+MAX_COUNT = 2**31 - 1
 
 
 class BatchStatus(enum.StrEnum):
@@ -99,11 +109,11 @@ def parse_timestamp(value: object) -> datetime | None:
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
             return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
     return None
 
 
@@ -115,18 +125,26 @@ def format_timestamp(value: datetime | None) -> str | None:
 
 
 def _as_int(value: object) -> int:
+    """A whole number from a JSON number or numeric string; 0 for anything else (``"inf"``,
+    ``NaN``, a list...)."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        return int(value)
     if isinstance(value, str):
         try:
-            return int(float(value))
+            value = float(value)  # "1e400" and 400 digits become inf, not an error
         except ValueError:
             return 0
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
     return 0
+
+
+def _as_count(value: object) -> int:
+    """A request count, or 0 when the value cannot be one (negative, beyond ``MAX_COUNT``)."""
+    count = _as_int(value)
+    return count if 0 <= count <= MAX_COUNT else 0
 
 
 def _as_str(value: object) -> str | None:
@@ -156,9 +174,9 @@ class RequestCounts:
     def from_dict(cls, data: object) -> RequestCounts:
         data = _as_mapping(data)
         return cls(
-            total=max(0, _as_int(data.get("total"))),
-            completed=max(0, _as_int(data.get("completed"))),
-            failed=max(0, _as_int(data.get("failed"))),
+            total=_as_count(data.get("total")),
+            completed=_as_count(data.get("completed")),
+            failed=_as_count(data.get("failed")),
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -272,10 +290,10 @@ def _malformed_batch_fields(data: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _is_count(value: object) -> bool:
-    """A whole, non-negative number (as JSON has it: an int, or a float such as ``3.0``)."""
+    """A whole number from 0 to ``MAX_COUNT`` (as JSON has it: an int, or a float such as ``3.0``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return value >= 0 and float(value).is_integer()
+    return 0 <= value <= MAX_COUNT and (isinstance(value, int) or value.is_integer())
 
 
 def _first(data: Mapping[str, Any], *names: str) -> Any:
@@ -318,12 +336,17 @@ class BatchJob:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BatchJob:
-        """Parse a batch object. Raises ``ValueError`` only when it has no usable ``id``."""
+        """Parse a batch object. Raises ``MalformedObjectError`` (a ``ValueError``), and only
+        when it has no valid ``id``: whatever else is wrong is in ``malformed``."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"a batch object must be a JSON object, not {type(data).__name__}")
+            raise MalformedObjectError(f"a batch object must be a JSON object, not {type(data).__name__}")
         batch_id = _as_str(data.get("id"))
         if batch_id is None:
-            raise ValueError("the batch object has no id")
+            raise MalformedObjectError("the batch object has no id")
+        try:
+            check_batch_id(batch_id)
+        except ValueError as exc:
+            raise MalformedObjectError(f"the batch object has an {exc}") from None
         errors = _as_mapping(data.get("errors")).get("data")
         metadata = _as_mapping(data.get("metadata"))
         return cls(
@@ -418,10 +441,10 @@ class FileObject:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FileObject:
         if not isinstance(data, Mapping):
-            raise ValueError(f"a file object must be a JSON object, not {type(data).__name__}")
+            raise MalformedObjectError(f"a file object must be a JSON object, not {type(data).__name__}")
         file_id = _as_str(data.get("id"))
         if file_id is None:
-            raise ValueError("the file object has no id")
+            raise MalformedObjectError("the file object has no id")
         known = {"id", "object", "bytes", "created_at", "expires_at", "filename", "purpose"}
         return cls(
             id=file_id,

@@ -11,10 +11,12 @@ list of peers. The rule:
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 from collections.abc import Iterable
 
 __all__ = [
+    "ADDRESS_IN_USE",
     "MACHINE",
     "IPAddress",
     "PeerPolicyError",
@@ -26,6 +28,9 @@ __all__ = [
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: The error numbers of an address another program listens on (Windows has its own).
+ADDRESS_IN_USE = frozenset({errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)})
 
 #: This machine as a peer: always accepted.
 MACHINE = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})

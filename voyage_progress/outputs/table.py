@@ -4,6 +4,9 @@ The bars of ``submit --wait`` and of the sidecar are one table, :data:`COLUMNS`,
 terminal's width each time it is drawn: the batch, its bar, percent and ETA always show; the
 other columns come in order of importance while they fit, so a narrow terminal loses the least
 important ones first instead of squeezing every column into ``…``.
+
+A status or an error text is the API's: shown as the snapshot has it, cleaned (see
+``voyage_progress.core.text``).
 """
 
 from __future__ import annotations

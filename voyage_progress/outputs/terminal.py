@@ -3,6 +3,9 @@
 ``live``: a table redrawn four times a second (rich). ``text``: one line per change of a
 batch, an event or the API's health. ``json``: the same as JSON objects, one per line, for log
 collectors. ``none``: silence. The view is an output: it is given the sidecar's frames.
+
+Labels, statuses, errors and log messages come from the API or the network: they are shown as
+plain text (never read as rich markup) and cleaned of what would act on the terminal.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rich.console import Console
 from ..core.commands import CommandHandler
 from ..core.format import format_duration
 from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health
+from ..core.text import clean_text
 from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row, describe, shown_error
 
 if TYPE_CHECKING:
@@ -28,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["MODES", "SidecarView"]
 
 MODES = ("live", "text", "json", "none")
+#: The longest message or log line shown: a long one, but a line.
+_MAX_MESSAGE = 2000
 
 
 class SidecarView:
@@ -125,6 +131,7 @@ class SidecarView:
             self._text(f"api {'ok' if api_ok else 'PROBLEM'}: {message}")
 
     def message(self, text: str) -> None:
+        text = clean_text(text, _MAX_MESSAGE)
         if self.mode == "json":
             self._json("message", text=text)
         elif self.mode == "live":

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from .._defaults import DEFAULT_PROVIDER
 from ..core.models import BatchJob, Page
 from ..core.registry import load
+from ..core.text import check_batch_id, is_batch_id
 
 __all__ = [
     "PROVIDERS",
@@ -51,7 +52,11 @@ class BatchAPI(Protocol):
 
 
 class Provider(BatchAPI, Protocol):
-    """A batch API as opened by name: it holds connections until closed."""
+    """A batch API as opened by name: where it is reached (for messages), and connections that
+    it holds until closed."""
+
+    @property
+    def base_url(self) -> str: ...
 
     async def aclose(self) -> None: ...
 
@@ -80,10 +85,6 @@ class BatchRef:
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.batch_id}"
-
-
-#: Characters no batch id of any provider holds (they would break the URL or the command line).
-_FORBIDDEN = "/ ?#"
 
 
 def _attribute(name: str, attribute: str) -> Any:
@@ -129,6 +130,8 @@ def parse_batch_ref(text: str, default: str = DEFAULT_PROVIDER, *, asked: bool =
 
 
 def _checked_id(batch_id: str, text: str) -> str:
-    if not batch_id or any(c in batch_id for c in _FORBIDDEN):
-        raise ValueError(f"invalid id {text!r}: a batch id holds no /, ?, # or space")
+    """``batch_id`` if it is one (the one rule of ``core.text``), the error naming ``text``."""
+    if not is_batch_id(batch_id):
+        check_batch_id(text)  # says why in the words of the rule
+        raise ValueError(f"invalid batch id {text!r}: no id after its provider")
     return batch_id

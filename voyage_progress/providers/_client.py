@@ -22,7 +22,7 @@ from ..core.errors import MissingAPIKeyError
 from ..core.events import BatchProgressEvent
 from ..core.models import BatchJob, Page
 from . import progress as _progress
-from ._http import HttpAPI, Sleep, parse_object, validated_base_url
+from ._http import HttpAPI, Sleep, validated_base_url
 from .retry import RetryPolicy
 
 __all__ = ["BatchClient", "check_limit", "page_parser", "query", "segment"]
@@ -56,6 +56,8 @@ class BatchClient:
     id_prefix: ClassVar[str | None] = None
     #: The retries this provider's limits call for, unless the caller gives a policy.
     default_retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+    #: The completion window: a batch older than this (and an hour) is no longer in flight.
+    window_hours: ClassVar[float] = 24.0
 
     def __init__(
         self,
@@ -196,22 +198,26 @@ def query(**values: object) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[bytes], Page[T]]:
+def page_parser(item: Callable[[Mapping[str, Any]], T]) -> Callable[[Mapping[str, Any]], Page[T]]:
     """A list answer, ``{data, first_id, last_id, has_more}``, its items parsed by ``item``."""
 
-    def parse(content: bytes) -> Page[T]:
-        body = parse_object(content)
+    def parse(body: Mapping[str, Any]) -> Page[T]:
         data = body.get("data")
         if not isinstance(data, list):
             raise ValueError("the list has no data array")
         return Page(
             data=tuple(_parse_items(item, data)),
-            first_id=body.get("first_id") or None,
-            last_id=body.get("last_id") or None,
+            first_id=_page_id(body.get("first_id")),
+            last_id=_page_id(body.get("last_id")),
             has_more=bool(body.get("has_more", False)),
         )
 
     return parse
+
+
+def _page_id(value: object) -> str | None:
+    """A page's ``first_id`` or ``last_id``, if it is a string at all (it is sent back as ``after``)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _parse_items(item: Callable[[Mapping[str, Any]], T], data: list[Any]) -> list[T]:

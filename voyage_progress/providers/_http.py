@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -50,6 +51,8 @@ _ERRORS_BY_STATUS: dict[int, type[APIError]] = {
 
 #: Errors after which a create may or may not have happened on the server.
 _AMBIGUOUS = (APIConnectionError, ServerError, MalformedResponseError)
+#: The system's error number in front of its words ("[Errno -2] Name or service not known").
+_ERROR_NUMBER = re.compile(r"\[(?:Errno|WinError) -?\d+\]\s*")
 
 
 class HttpAPI:
@@ -123,11 +126,28 @@ class HttpAPI:
         method: str,
         path: str,
         *,
-        parse: Callable[[bytes], T],
+        parse: Callable[[Mapping[str, Any]], T],
         idempotent: bool = True,
         **kwargs: Any,
     ) -> T:
-        """Send one request, retrying what is safe to retry, and parse the answer."""
+        """Send one request, retrying what is safe to retry; ``parse`` makes the answer's JSON
+        object into the caller's (a ``ValueError`` from it means a malformed answer)."""
+        return await self._send(
+            method, path, lambda content: parse(parse_object(content)), idempotent, kwargs
+        )
+
+    async def content(self, method: str, path: str, **kwargs: Any) -> bytes:
+        """Send one request, retrying what is safe to retry; the answer's bytes as they came."""
+        return await self._send(method, path, lambda content: content, True, kwargs)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[bytes], T],
+        idempotent: bool,
+        kwargs: dict[str, Any],
+    ) -> T:
         policy = self.retry_policy
         where = self.redact(f"{method} /{path}")
         for attempt in range(policy.max_retries + 1):
@@ -225,7 +245,10 @@ def validated_base_url(url: str) -> str:
 
 def parse_object(content: bytes) -> Mapping[str, Any]:
     """A JSON object; ``ValueError`` for anything else."""
-    body = json.loads(content)  # ValueError on malformed JSON
+    try:
+        body = json.loads(content)  # ValueError on malformed JSON
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise ValueError("the answer nests too deep to read") from None
     if not isinstance(body, Mapping):
         raise ValueError(f"expected a JSON object, got {type(body).__name__}")
     return body
@@ -244,7 +267,7 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _ERROR_NUMBER.sub("", str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 

@@ -30,7 +30,6 @@ from .._defaults import (
 )
 from ..core.models import BatchJob, BatchStatus, Page, RequestCounts, parse_timestamp
 from ._client import BatchClient, check_limit, page_parser, query, segment
-from ._http import parse_object
 from .retry import RetryPolicy
 
 __all__ = ["AnthropicBatchClient", "job_from_message_batch"]
@@ -75,7 +74,7 @@ class AnthropicBatchClient(BatchClient):
         return {"x-api-key": key, "anthropic-version": ANTHROPIC_VERSION}
 
     async def get_batch(self, batch_id: str) -> BatchJob:
-        return await self._http.request("GET", f"{BATCHES}/{segment(batch_id)}", parse=_parse_batch)
+        return await self._http.request("GET", f"{BATCHES}/{segment(batch_id)}", parse=job_from_message_batch)
 
     async def list_batches(self, *, limit: int = 20, after: str | None = None) -> Page[BatchJob]:
         """One page of batches (``limit`` 1–100), the newest first; ``after`` is a batch id."""
@@ -89,7 +88,9 @@ class AnthropicBatchClient(BatchClient):
 
     async def cancel_batch(self, batch_id: str) -> BatchJob:
         """Ask to cancel a batch: it goes to ``canceling``, then ends with its tallies."""
-        return await self._http.request("POST", f"{BATCHES}/{segment(batch_id)}/cancel", parse=_parse_batch)
+        return await self._http.request(
+            "POST", f"{BATCHES}/{segment(batch_id)}/cancel", parse=job_from_message_batch
+        )
 
 
 def job_from_message_batch(data: Mapping[str, Any]) -> BatchJob:
@@ -158,7 +159,3 @@ def _status(processing_status: object, tallies: Mapping[str, int], cancel_asked:
     if tallies["expired"]:
         return BatchStatus.EXPIRED
     return BatchStatus.COMPLETED
-
-
-def _parse_batch(content: bytes) -> BatchJob:
-    return job_from_message_batch(parse_object(content))

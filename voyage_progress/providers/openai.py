@@ -13,7 +13,6 @@ from __future__ import annotations
 from .._defaults import OPENAI_API_KEY_ENV, OPENAI_BASE_URL_ENV, OPENAI_DEFAULT_BASE_URL
 from ..core.models import BatchJob, Page
 from ._client import BatchClient, check_limit, page_parser, query, segment
-from ._http import parse_object
 
 __all__ = ["OpenAIBatchClient"]
 
@@ -34,7 +33,7 @@ class OpenAIBatchClient(BatchClient):
     id_prefix = "batch_"
 
     async def get_batch(self, batch_id: str) -> BatchJob:
-        return await self._http.request("GET", f"batches/{segment(batch_id)}", parse=_parse_batch)
+        return await self._http.request("GET", f"batches/{segment(batch_id)}", parse=BatchJob.from_dict)
 
     async def list_batches(self, *, limit: int = 20, after: str | None = None) -> Page[BatchJob]:
         """One page of batches (``limit`` 1–100), the newest first; ``after`` is a batch id."""
@@ -45,8 +44,6 @@ class OpenAIBatchClient(BatchClient):
 
     async def cancel_batch(self, batch_id: str) -> BatchJob:
         """Ask to cancel a batch: it goes to ``cancelling``, then ``cancelled``."""
-        return await self._http.request("POST", f"batches/{segment(batch_id)}/cancel", parse=_parse_batch)
-
-
-def _parse_batch(content: bytes) -> BatchJob:
-    return BatchJob.from_dict(parse_object(content))
+        return await self._http.request(
+            "POST", f"batches/{segment(batch_id)}/cancel", parse=BatchJob.from_dict
+        )

@@ -19,6 +19,7 @@ from .._defaults import (
     API_KEY_ENV,
     BASE_URL_ENV,
     COMPLETION_WINDOW,
+    COMPLETION_WINDOW_HOURS,
     DEFAULT_BASE_URL,
     DEFAULT_ENDPOINT,
     DEFAULT_MODEL,
@@ -27,7 +28,6 @@ from .._defaults import (
 from ..core.inputs import jsonl_from_texts
 from ..core.models import BatchJob, FileObject, Page
 from ._client import BatchClient, check_limit, page_parser, query, segment
-from ._http import parse_object
 
 __all__ = ["VoyageBatchClient"]
 
@@ -55,6 +55,7 @@ class VoyageBatchClient(BatchClient):
     base_url_env = BASE_URL_ENV
     default_base_url = DEFAULT_BASE_URL
     id_prefix = "batch-"
+    window_hours = COMPLETION_WINDOW_HOURS
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -77,7 +78,7 @@ class VoyageBatchClient(BatchClient):
             return await self._http.request(
                 "POST",
                 "files",
-                parse=_parse_file,
+                parse=FileObject.from_dict,
                 idempotent=False,
                 files={"file": (name, content, "application/jsonl")},
                 data={"purpose": purpose},
@@ -104,18 +105,16 @@ class VoyageBatchClient(BatchClient):
         )
 
     async def get_file(self, file_id: str) -> FileObject:
-        return await self._http.request("GET", f"files/{segment(file_id)}", parse=_parse_file)
+        return await self._http.request("GET", f"files/{segment(file_id)}", parse=FileObject.from_dict)
 
     async def delete_file(self, file_id: str) -> bool:
         """Delete one file; True when the server says it is deleted."""
-        body = await self._http.request("DELETE", f"files/{segment(file_id)}", parse=parse_object)
+        body = await self._http.request("DELETE", f"files/{segment(file_id)}", parse=dict)
         return bool(body.get("deleted", True))
 
     async def delete_files(self, file_ids: list[str]) -> list[str]:
         """Delete several files in one request; returns the ids the server reports deleted."""
-        body = await self._http.request(
-            "POST", "files/delete", json={"file_ids": list(file_ids)}, parse=parse_object
-        )
+        body = await self._http.request("POST", "files/delete", json={"file_ids": list(file_ids)}, parse=dict)
         data = body.get("data")
         if not isinstance(data, list):
             return list(file_ids)
@@ -123,7 +122,7 @@ class VoyageBatchClient(BatchClient):
 
     async def download_file(self, file_id: str) -> bytes:
         """A file's content: the JSONL of a batch's input, output or errors."""
-        return await self._http.request("GET", f"files/{segment(file_id)}/content", parse=lambda body: body)
+        return await self._http.content("GET", f"files/{segment(file_id)}/content")
 
     # -- batches -------------------------------------------------------------------------------
 
@@ -158,7 +157,7 @@ class VoyageBatchClient(BatchClient):
 
         async def send() -> BatchJob:
             return await self._http.request(
-                "POST", "batches", json=body, parse=_parse_batch, idempotent=False
+                "POST", "batches", json=body, parse=BatchJob.from_dict, idempotent=False
             )
 
         async def find() -> BatchJob | None:
@@ -185,7 +184,7 @@ class VoyageBatchClient(BatchClient):
         return await self.create_batch(file.id, model=model, request_params=params, metadata=metadata)
 
     async def get_batch(self, batch_id: str) -> BatchJob:
-        return await self._http.request("GET", f"batches/{segment(batch_id)}", parse=_parse_batch)
+        return await self._http.request("GET", f"batches/{segment(batch_id)}", parse=BatchJob.from_dict)
 
     async def list_batches(self, *, limit: int = 20, after: str | None = None) -> Page[BatchJob]:
         """One page of batches (``limit`` 1–100), the newest first."""
@@ -197,12 +196,6 @@ class VoyageBatchClient(BatchClient):
 
     async def cancel_batch(self, batch_id: str) -> BatchJob:
         """Ask to cancel a batch (only while validating or in progress)."""
-        return await self._http.request("POST", f"batches/{segment(batch_id)}/cancel", parse=_parse_batch)
-
-
-def _parse_batch(content: bytes) -> BatchJob:
-    return BatchJob.from_dict(parse_object(content))
-
-
-def _parse_file(content: bytes) -> FileObject:
-    return FileObject.from_dict(parse_object(content))
+        return await self._http.request(
+            "POST", f"batches/{segment(batch_id)}/cancel", parse=BatchJob.from_dict
+        )

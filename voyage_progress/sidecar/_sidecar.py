@@ -26,6 +26,7 @@ from .._defaults import (
 )
 from ..core.commands import Command, CommandKind
 from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Receipt, Summary
+from ..core.text import one_line
 from ..outputs import Output, open_output
 from ..outputs.osc import Destination
 from ..outputs.terminal import SidecarView
@@ -96,8 +97,8 @@ class Sidecar:
             retire_after=config.retire_after,
             listeners=Listeners(on_update=self._changed, on_event=self._event, on_watchlist=self._save),
         )
+        self._stop: asyncio.Event | None = None
         self._restoring = False
-        self._snapshots: dict[str, BatchSnapshot] = {}
         self._news: list[BatchSnapshot | Event] = []
         self._flush_scheduled = False
         self._opened: list[Output] = []
@@ -122,11 +123,16 @@ class Sidecar:
         self.started.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Start, watch until ``stop`` is set, then announce the shutdown."""
+        """Start, watch until ``stop`` is set (or a shutdown command arrives), then announce the
+        shutdown."""
+        self._stop = stop
         await self.start()
         try:
             tasks = [
-                asyncio.create_task(_supervised("polling", self.watcher.run, stop), name="watcher"),
+                asyncio.create_task(
+                    _supervised("polling", self.watcher.run, stop, self.watcher.loop_failed),
+                    name="watcher",
+                ),
                 asyncio.create_task(_supervised("heartbeat", self._heartbeats, stop), name="heartbeat"),
             ]
             try:
@@ -185,21 +191,13 @@ class Sidecar:
     # -- from the watcher -----------------------------------------------------------------------
 
     def _changed(self, batch: WatchedBatch) -> None:
-        """News when a receiver would see it change (not when only its ETA moved: every frame
-        carries that, and the full state sends it)."""
-        snapshot = batch.snapshot()
-        if self._snapshots.get(batch.batch_id) != snapshot:
-            self._news.append(snapshot)
-            self._schedule_flush()
-        self._snapshots[batch.batch_id] = snapshot
+        """A batch a receiver would see change is news (one whose ETA alone moved is not: every
+        frame carries it, and the full state sends it)."""
+        self._news.append(batch.shown)
+        self._schedule_flush()
 
     def _event(self, kind: EventKind, batch: WatchedBatch) -> None:
-        snapshot = batch.snapshot()
-        if kind is EventKind.WATCH:
-            self._snapshots[batch.batch_id] = snapshot
-        elif kind is EventKind.UNWATCH:
-            self._snapshots.pop(batch.batch_id, None)
-        self._news.append(Event(kind, snapshot))
+        self._news.append(Event(kind, batch.shown))
         self._schedule_flush()
 
     def _announce(self, kind: EventKind) -> None:
@@ -226,7 +224,7 @@ class Sidecar:
             if isinstance(item, Event) and item.kind.is_end and item.batch is not None
         ]
         receipt = Receipt(lambda: self._ends_said(ends)) if ends else None
-        batches = tuple(sorted(self._snapshots.values(), key=lambda b: b.slot))
+        batches = tuple(batch.shown for batch in self.watcher.by_slot())
         frame = Frame(
             at=self.watcher.clock(),
             health=self._health(),
@@ -314,6 +312,9 @@ class Sidecar:
         elif command.kind is CommandKind.REFRESH:
             self.watcher.refresh()
             self.send_full_state()
+        elif command.kind is CommandKind.SHUTDOWN:
+            if self._stop is not None:
+                self._stop.set()
         elif command.kind is CommandKind.CANCEL and ref:
             await self._cancel(ref)
 
@@ -332,13 +333,18 @@ class Sidecar:
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 
 
-async def _supervised(name: str, run: Loop, stop: asyncio.Event) -> None:
-    """Run a loop of the sidecar; should it ever fail, log why and start it again: a show
-    goes on with a sidecar that hiccuped, not with one that quietly stopped sending."""
+async def _supervised(
+    name: str, run: Loop, stop: asyncio.Event, failed: Callable[[Exception], None] | None = None
+) -> None:
+    """Run a loop of the sidecar; should it ever fail, log why (in the line itself: a log
+    handler may show no traceback), tell ``failed``, and start it again: a show goes on with a
+    sidecar that hiccuped, not with one that quietly stopped sending."""
     while not stop.is_set():
         try:
             await run(stop)
             return
-        except Exception:
-            logger.exception("the %s loop failed; restarting it in a second", name)
+        except Exception as exc:
+            logger.exception("the %s loop failed (%s); restarting it in a second", name, one_line(exc))
+            if failed is not None:
+                failed(exc)
             await asyncio.sleep(1.0)

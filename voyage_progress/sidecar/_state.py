@@ -17,6 +17,7 @@ from typing import Any
 
 from .._defaults import DEFAULT_PROVIDER
 from ..core.frame import EventKind
+from ..core.text import clean_label, is_batch_id
 from ..watcher import WatchEntry
 
 __all__ = ["StateFile"]
@@ -38,7 +39,7 @@ def _to_dict(entry: WatchEntry) -> dict[str, Any]:
 
 
 def _from_dict(data: Any) -> WatchEntry | None:
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+    if not isinstance(data, dict) or not is_batch_id(data.get("id")):
         return None
     slot = data.get("slot")
     said = data.get("reported_end")
@@ -46,7 +47,7 @@ def _from_dict(data: Any) -> WatchEntry | None:
     return WatchEntry(
         batch_id=data["id"],
         slot=slot if isinstance(slot, int) and slot >= 0 else -1,
-        label=str(data.get("label") or ""),
+        label=clean_label(str(data.get("label") or "")),
         auto=bool(data.get("auto", False)),
         end_said=EventKind(said) if said in _ENDS else None,
         # files written before there were other providers are Voyage's

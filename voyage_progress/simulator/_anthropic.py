@@ -79,8 +79,8 @@ class AnthropicDialect(Dialect):
         droppable=("created_at", "expires_at", "ended_at"),
     )
 
-    def routes(self, store: Store) -> list[Route]:
-        return _routes(store)
+    def routes(self, store: Store, max_file_bytes: int) -> list[Route]:
+        return _routes(store, max_file_bytes)
 
     def render_batch(self, store: Store, batch: SimBatch, snap: Snapshot) -> dict[str, Any]:
         created = store.clock.date_of(batch.created)
@@ -279,7 +279,7 @@ def _page(items: list[dict[str, Any]], limit: int, after: str | None, before: st
     }
 
 
-def _routes(store: Store) -> list[Route]:
+def _routes(store: Store, max_file_bytes: int) -> list[Route]:
     async def create(request: Request) -> Response:
         return JSONResponse(store.batch_json(create_batch(store, await json_body(request))))
 

@@ -3,7 +3,9 @@
 another process (clock, stats, quick batches).
 
 Every request, ``/_sim`` included, first passes the peer rule the control input uses (see
-``voyage_progress._peers``): a peer that is not allowed gets a 403 and nothing else.
+``voyage_progress.core.peers``): a peer that is not allowed gets a 403 and nothing else. With an API
+key set, ``/_sim`` needs it too. Bodies are capped as they arrive (``_limits``): a request whose
+body is or says it is too large gets a 413 without the rest being read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import re
 import time
 from collections import Counter, deque
@@ -26,15 +29,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..core.limits import MAX_FILE_BYTES
 from ..core.peers import parse_allowed_peers, peer_allowed
 from ._dialect import Dialect
 from ._faults import Faults
 from ._glitches import glitch_body
-from ._requests import json_body
+from ._limits import (
+    MAX_ADVANCE_SECONDS,
+    MAX_JSON_BODY_BYTES,
+    MAX_REQUESTS_PER_BATCH,
+    MULTIPART_OVERHEAD_BYTES,
+)
+from ._requests import file_too_large, json_body
 from ._scenarios import SCENARIOS
 from ._store import ApiProblem, Store
 
 API_PREFIX = "/v1"
+CONTROL_PREFIX = "/_sim"
 _ID_SEGMENT = re.compile(r"/(msgbatch|batch|file)[-_][A-Za-z0-9]+")
 
 
@@ -89,17 +100,19 @@ def build_app(
     api_key: str | None,
     drop_connection: Callable[[Scope], bool],
     allowed_peers: Collection[str] = (),
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> ASGIApp:
-    """The ASGI app: the peer rule, authentication, faults and statistics around the routes of
-    ``dialect`` (the store's). With no ``allowed_peers`` only loopback peers are served."""
+    """The ASGI app: the peer rule, authentication, body limits, faults and statistics around
+    the routes of ``dialect`` (the store's). With no ``allowed_peers`` only loopback peers are
+    served."""
     api = Starlette(
-        routes=dialect.routes(store) + _control_routes(store, faults, stats),
+        routes=dialect.routes(store, max_file_bytes) + _control_routes(store, faults, stats),
         exception_handlers={
             HTTPException: functools.partial(_http_error, dialect),
             ApiProblem: functools.partial(_api_problem, dialect),
         },
     )
-    return _Gate(api, dialect, faults, stats, api_key, drop_connection, allowed_peers)
+    return _Gate(api, dialect, faults, stats, api_key, drop_connection, allowed_peers, max_file_bytes)
 
 
 def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
@@ -111,14 +124,17 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
         return JSONResponse(body)
 
     async def advance(request: Request) -> Response:
-        seconds = float(request.query_params.get("seconds", "0"))
-        store.clock.advance(seconds)
+        store.clock.advance(_seconds_param(request))
         return JSONResponse({"sim_elapsed": store.clock.elapsed()})
 
     async def quick_batch(request: Request) -> Response:
         """Create a batch without an upload: ``{"requests": 500, "scenario": "stall"}``."""
         body = await json_body(request)
-        count = int(body.get("requests", 100))
+        if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
+            raise ApiProblem(400, 'The body must be {"requests": N, "scenario": ..., "metadata": {...}}.')
+        count = body.get("requests", 100)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_REQUESTS_PER_BATCH:
+            raise ApiProblem(400, f"requests must be an integer from 1 to {MAX_REQUESTS_PER_BATCH}.")
         scenario = str(body.get("scenario", store.default_scenario))
         batch = store.add_quick_batch(count, {"sim_scenario": scenario, **body.get("metadata", {})})
         return JSONResponse(store.batch_json(batch))
@@ -127,7 +143,10 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
         return JSONResponse({name: s.description for name, s in SCENARIOS.items()})
 
     async def set_faults(request: Request) -> Response:
-        new = Faults.parse((await request.body()).decode())
+        try:
+            new = Faults.parse((await request.body()).decode())
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise ApiProblem(400, str(exc)) from None
         faults.__dict__.update(new.__dict__)
         return JSONResponse({"faults": faults.describe()})
 
@@ -138,6 +157,48 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
         Route("/_sim/scenarios", scenarios, methods=["GET"]),
         Route("/_sim/faults", set_faults, methods=["POST"]),
     ]
+
+
+def _seconds_param(request: Request) -> float:
+    """``seconds`` of ``/_sim/advance``: a number from 0 to ``MAX_ADVANCE_SECONDS``."""
+    problem = ApiProblem(400, f"seconds must be a number from 0 to {MAX_ADVANCE_SECONDS}.")
+    try:
+        seconds = float(request.query_params.get("seconds", "0"))
+    except ValueError:
+        raise problem from None
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_ADVANCE_SECONDS):
+        raise problem
+    return seconds
+
+
+def _body_limit(scope: Scope, max_file_bytes: int) -> tuple[int, ApiProblem]:
+    """The most bytes the request's body may have, and the answer when it has more."""
+    if scope["method"] == "POST" and scope["path"] == f"{API_PREFIX}/files":
+        return max_file_bytes + MULTIPART_OVERHEAD_BYTES, file_too_large(max_file_bytes)
+    limit = MAX_JSON_BODY_BYTES
+    return limit, ApiProblem(413, f"The request body is too large: at most {limit} bytes.")
+
+
+def _declared_length(scope: Scope) -> int | None:
+    raw = dict(scope["headers"]).get(b"content-length")
+    return int(raw) if raw is not None and raw.isdigit() else None
+
+
+def _capped(receive: Receive, limit: int, problem: ApiProblem) -> Receive:
+    """``receive`` that raises ``problem`` (answered as a 413) as soon as the body passes
+    ``limit`` bytes, so a large body is refused while it arrives, never held whole."""
+    received = 0
+
+    async def capped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise problem
+        return message
+
+    return capped
 
 
 async def _http_error(dialect: Dialect, request: Request, exc: Exception) -> Response:
@@ -174,6 +235,7 @@ class _Gate:
         api_key: str | None,
         drop_connection: Callable[[Scope], bool],
         allowed_peers: Collection[str] = (),
+        max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
         self.app = app
         self.dialect = dialect
@@ -182,10 +244,14 @@ class _Gate:
         self.api_key = api_key
         self.drop_connection = drop_connection
         self.allowed_peers = parse_allowed_peers(allowed_peers)
+        self.max_file_bytes = max_file_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._peer_allowed(scope):
             await self._refuse_peer(scope, send)
+            return
+        if scope["type"] == "http" and scope["path"].startswith(CONTROL_PREFIX + "/"):
+            await self._steer(scope, receive, send)
             return
         if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX + "/"):
             await self.app(scope, receive, send)
@@ -197,6 +263,12 @@ class _Gate:
             status, message = problem
             await _send_json(send, status, self.dialect.error_body(status, message))
             return
+        capped = await self._within_limits(scope, receive, send)
+        if capped is None:
+            return
+        await self._answer_or_fault(scope, capped, send)
+
+    async def _answer_or_fault(self, scope: Scope, receive: Receive, send: Send) -> None:
         fault = self.faults.draw()
         if fault:
             self.stats.faults[fault] += 1
@@ -219,6 +291,27 @@ class _Gate:
         else:
             await self.app(scope, receive, send)
 
+    async def _steer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/_sim``: whoever may use the API with the key set (anyone on an allowed peer
+        without one), with a small body."""
+        problem = self._steering_key_problem(scope) if self.api_key is not None else None
+        if problem:
+            await _send_json(send, 401, self.dialect.error_body(401, problem))
+            return
+        capped = await self._within_limits(scope, receive, send)
+        if capped is not None:
+            await self.app(scope, capped, send)
+
+    async def _within_limits(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """``receive`` capped to the request's body limit; None once a body that says it is
+        larger has been answered with a 413, unread."""
+        limit, problem = _body_limit(scope, self.max_file_bytes)
+        declared = _declared_length(scope)
+        if declared is not None and declared > limit:
+            await _send_json(send, problem.status, self.dialect.error_body(problem.status, problem.detail))
+            return None
+        return _capped(receive, limit, problem)
+
     def _peer_allowed(self, scope: Scope) -> bool:
         peer = _peer_of(scope)
         return peer is not None and peer_allowed(peer, self.allowed_peers)
@@ -228,6 +321,20 @@ class _Gate:
         peer = _peer_of(scope) or "an unknown address"
         detail = f"Requests from {peer} are not allowed here (see the simulator's --allow-peer)."
         await _send_json(self._counting(send), 403, self.dialect.error_body(403, detail))
+
+    def _steering_key_problem(self, scope: Scope) -> str | None:
+        """``/_sim`` takes the key in whichever header the dialects carry it: a Bearer token, or
+        Anthropic's ``x-api-key``."""
+        headers = dict(scope["headers"])
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        key = (
+            token.strip() if scheme.lower() == "bearer" else headers.get(b"x-api-key", b"").decode("latin-1")
+        )
+        if not key.strip():
+            return "No API key provided. Set the Authorization header to 'Bearer <your key>'."
+        if key.strip() != self.api_key:
+            return "Provided API key is invalid."
+        return None
 
     def _counting(self, send: Send) -> Send:
         """Count each answer's status, and give it the headers the dialect's answers carry."""

@@ -9,15 +9,16 @@ import random
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard, cast
+from typing import Any
 
+from ..core.inputs import InputProblem, read_batch_input
 from ._models import CONTEXTUALIZED, EMBEDDINGS, MODELS, RERANK, ModelSpec
 from ._scenarios import request_fails
 
 ENDPOINTS = (EMBEDDINGS, CONTEXTUALIZED, RERANK)
 OUTPUT_DTYPES = ("float", "int8", "uint8", "binary", "ubinary")
-MAX_INPUTS_PER_BATCH = 100_000
-MAX_TEXTS_PER_REQUEST = 1000
+#: Problems listed in a failed batch's ``errors``; reading stops there.
+MAX_PROBLEMS = 10
 
 
 @dataclass(frozen=True)
@@ -39,80 +40,23 @@ class ValidationProblem:
 def parse_input(
     content: bytes, endpoint: str, model: ModelSpec
 ) -> tuple[list[InputRequest], list[ValidationProblem]]:
-    """The requests of an input file for ``model``, and what is wrong with it (at most 10
-    problems): a line that is not a request of the endpoint's shape, or one that holds more
-    tokens than the model takes in one request."""
+    """The requests of an input file for ``model``, and what is wrong with it (at most
+    ``MAX_PROBLEMS``): the rules and limits that ``submit`` checks before uploading
+    (``voyage_progress.core.inputs``, which counts tokens from below, to refuse only what is surely
+    over), then the model's token limit again with tokens estimated as Voyage counts them."""
     requests: list[InputRequest] = []
     problems: list[ValidationProblem] = []
-    seen: set[str] = set()
-    inputs = 0
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        return [], [ValidationProblem(None, "the input file is not UTF-8 text")]
-    for number, line in enumerate(text.splitlines(), start=1):
-        if len(problems) >= 10:
+    for item in read_batch_input(content, endpoint, model.name):
+        if isinstance(item, InputProblem):
+            problems.append(ValidationProblem(item.line, item.message, item.param))
+        elif (tokens := _request_tokens(item.body, endpoint)) > (limit := model.max_request_tokens):
+            message = f"the request holds {tokens} tokens; {model.name} takes at most {limit} in one request"
+            problems.append(ValidationProblem(item.line, message, "body"))
+        else:
+            requests.append(InputRequest(item.custom_id, item.body))
+        if len(problems) >= MAX_PROBLEMS:
             break
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError:
-            problems.append(ValidationProblem(number, "the line is not valid JSON"))
-            continue
-        if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str) or not item["custom_id"]:
-            problems.append(ValidationProblem(number, "each line needs a string custom_id", "custom_id"))
-            continue
-        if item["custom_id"] in seen:
-            problems.append(
-                ValidationProblem(number, f"duplicate custom_id {item['custom_id']!r}", "custom_id")
-            )
-            continue
-        body = item.get("body")
-        count, problem = _count_inputs(body, endpoint)
-        if not problem and (tokens := _request_tokens(cast(dict[str, Any], body), endpoint)) > (
-            limit := model.max_request_tokens
-        ):
-            problem = f"the request holds {tokens} tokens; {model.name} takes at most {limit} in one request"
-        if problem:
-            problems.append(ValidationProblem(number, problem, "body"))
-            continue
-        seen.add(item["custom_id"])
-        inputs += count
-        requests.append(InputRequest(item["custom_id"], cast(dict[str, Any], body)))
-    if not requests and not problems:
-        problems.append(ValidationProblem(None, "the input file has no requests"))
-    if inputs > MAX_INPUTS_PER_BATCH:
-        problems.append(
-            ValidationProblem(None, f"{inputs} inputs exceed the limit of {MAX_INPUTS_PER_BATCH} per batch")
-        )
     return requests, problems
-
-
-def _count_inputs(body: object, endpoint: str) -> tuple[int, str | None]:
-    if not isinstance(body, dict):
-        return 0, "body must be an object"
-    if endpoint == "/v1/rerank":
-        if not isinstance(body.get("query"), str) or not _strings(body.get("documents")):
-            return 0, "a rerank body needs a query string and a list of document strings"
-        return len(body["documents"]), None
-    if endpoint == "/v1/contextualizedembeddings":
-        inputs = body.get("inputs")
-        if not isinstance(inputs, list) or not inputs or not all(_strings(doc) for doc in inputs):
-            return 0, "body.inputs must be a list of lists of strings"
-        return sum(len(cast(list[str], doc)) for doc in inputs), None
-    texts = body.get("input")
-    if isinstance(texts, str):
-        return 1, None
-    if not _strings(texts):
-        return 0, "body.input must be a string or a non-empty list of strings"
-    if len(texts) > MAX_TEXTS_PER_REQUEST:
-        return 0, f"body.input has {len(texts)} texts; at most {MAX_TEXTS_PER_REQUEST} per request"
-    return len(texts), None
-
-
-def _strings(value: object) -> TypeGuard[list[str]]:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
 
 
 def embedding(text: str, model: str, dimension: int, dtype: str = "float") -> list[float] | list[int]:

@@ -62,7 +62,8 @@ class Dialect:
     error_purpose: ClassVar[str] = "batch-error"
     glitch_shape: ClassVar[GlitchShape]
 
-    def routes(self, store: Store) -> list[Route]:
+    def routes(self, store: Store, max_file_bytes: int) -> list[Route]:
+        """The provider's endpoints over ``store``; an upload takes at most ``max_file_bytes``."""
         raise NotImplementedError
 
     def render_batch(self, store: Store, batch: SimBatch, snap: Snapshot) -> dict[str, Any]:

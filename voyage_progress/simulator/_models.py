@@ -8,22 +8,19 @@ a number here):
   voyage-code-3; a single value for voyage-finance-2, voyage-law-2 and voyage-code-2) and
   https://docs.voyageai.com/docs/contextualized-chunk-embeddings (voyage-context-3: the same
   four);
-- tokens in one request: https://docs.voyageai.com/reference/embeddings-api ("at most 1M for
-  voyage-4-lite and voyage-3.5-lite; 320K for voyage-4, voyage-3.5 and voyage-2; and 120K for
-  voyage-4-large, voyage-3-large, voyage-code-3, voyage-finance-2, and voyage-law-2"; the 120K of
-  voyage-code-2 is from the same page's earlier version),
-  https://docs.voyageai.com/reference/contextualized-embeddings-api ("must not exceed 120K") and
-  https://docs.voyageai.com/reference/reranker-api (query tokens × documents + document tokens
-  "cannot exceed 600K for rerank-2.5, rerank-2.5-lite").
+- tokens in one request: ``voyage_progress/_limits.py``, with the command line's checks of an
+  input file and their sources (the embeddings, contextualized embeddings and reranker API
+  references).
 
-Each line of a batch's input file is one request to the model's endpoint, so these per-request
-limits apply line by line. Limits of the input file as a whole (requests, texts, tokens per
-batch) are the command line's submit checks, in ``voyage_progress/_defaults.py``.
+Each line of a batch's input file is one request to the model's endpoint, so the per-request
+limits apply line by line.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..core import limits
 
 __all__ = ["MODELS", "ModelSpec", "dimension_problem"]
 
@@ -45,26 +42,29 @@ class ModelSpec:
     default_dimension: int
     #: What ``output_dimension`` may be; empty when the model does not take the parameter.
     dimensions: tuple[int, ...]
-    #: Tokens one request may hold in all (a reranker counts query tokens once per document).
-    max_request_tokens: int
+
+    @property
+    def max_request_tokens(self) -> int:
+        """Tokens one request may hold in all (a reranker counts query tokens once per document)."""
+        return limits.TOKENS_PER_REQUEST[self.name]
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("voyage-4-large", EMBEDDINGS, 1024, FLEXIBLE, 120_000),
-        ModelSpec("voyage-4", EMBEDDINGS, 1024, FLEXIBLE, 320_000),
-        ModelSpec("voyage-4-lite", EMBEDDINGS, 1024, FLEXIBLE, 1_000_000),
-        ModelSpec("voyage-3-large", EMBEDDINGS, 1024, FLEXIBLE, 120_000),
-        ModelSpec("voyage-3.5", EMBEDDINGS, 1024, FLEXIBLE, 320_000),
-        ModelSpec("voyage-3.5-lite", EMBEDDINGS, 1024, FLEXIBLE, 1_000_000),
-        ModelSpec("voyage-code-3", EMBEDDINGS, 1024, FLEXIBLE, 120_000),
-        ModelSpec("voyage-finance-2", EMBEDDINGS, 1024, (), 120_000),
-        ModelSpec("voyage-law-2", EMBEDDINGS, 1024, (), 120_000),
-        ModelSpec("voyage-code-2", EMBEDDINGS, 1536, (), 120_000),
-        ModelSpec("voyage-context-3", CONTEXTUALIZED, 1024, FLEXIBLE, 120_000),
-        ModelSpec("rerank-2.5", RERANK, 0, (), 600_000),
-        ModelSpec("rerank-2.5-lite", RERANK, 0, (), 600_000),
+        ModelSpec("voyage-4-large", EMBEDDINGS, 1024, FLEXIBLE),
+        ModelSpec("voyage-4", EMBEDDINGS, 1024, FLEXIBLE),
+        ModelSpec("voyage-4-lite", EMBEDDINGS, 1024, FLEXIBLE),
+        ModelSpec("voyage-3-large", EMBEDDINGS, 1024, FLEXIBLE),
+        ModelSpec("voyage-3.5", EMBEDDINGS, 1024, FLEXIBLE),
+        ModelSpec("voyage-3.5-lite", EMBEDDINGS, 1024, FLEXIBLE),
+        ModelSpec("voyage-code-3", EMBEDDINGS, 1024, FLEXIBLE),
+        ModelSpec("voyage-finance-2", EMBEDDINGS, 1024, ()),
+        ModelSpec("voyage-law-2", EMBEDDINGS, 1024, ()),
+        ModelSpec("voyage-code-2", EMBEDDINGS, 1536, ()),
+        ModelSpec("voyage-context-3", CONTEXTUALIZED, 1024, FLEXIBLE),
+        ModelSpec("rerank-2.5", RERANK, 0, ()),
+        ModelSpec("rerank-2.5-lite", RERANK, 0, ()),
     )
 }
 

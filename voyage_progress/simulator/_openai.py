@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from ._content import InputRequest, ValidationProblem, embedding
 from ._dialect import Dialect, GlitchShape, Producer, unix
-from ._requests import int_param, json_body
+from ._requests import file_too_large, int_param, json_body
 from ._scenarios import Snapshot, request_fails
 from ._store import ApiProblem, SimBatch, SimFile, Store
 from ._voyage import bearer_problem
@@ -63,8 +63,8 @@ class OpenAIDialect(Dialect):
         droppable=("created_at", "metadata", "errors"),
     )
 
-    def routes(self, store: Store) -> list[Route]:
-        return _routes(store)
+    def routes(self, store: Store, max_file_bytes: int) -> list[Route]:
+        return _routes(store, max_file_bytes)
 
     def render_batch(self, store: Store, batch: SimBatch, snap: Snapshot) -> dict[str, Any]:
         created = store.clock.date_of(batch.created)
@@ -298,7 +298,7 @@ def _hex(text: str, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def _routes(store: Store) -> list[Route]:
+def _routes(store: Store, max_file_bytes: int) -> list[Route]:
     async def upload(request: Request) -> Response:
         form = await request.form()
         purpose, file = form.get("purpose"), form.get("file")
@@ -306,7 +306,9 @@ def _routes(store: Store) -> list[Route]:
             raise ApiProblem(400, "A file is required (multipart field 'file').")
         if purpose != "batch":
             raise ApiProblem(400, f"This simulator takes files for purpose 'batch' only; got {purpose!r}.")
-        content = await file.read()
+        if file.size is not None and file.size > max_file_bytes:
+            raise file_too_large(max_file_bytes)
+        content = await file.read()  # no larger than max_file_bytes: the body is capped as it arrives
         added = store.add_file(file.filename or "upload.jsonl", "batch", content)
         return JSONResponse(OPENAI.render_file(added))
 

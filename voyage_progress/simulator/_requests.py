@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from ._store import ApiProblem
 
-__all__ = ["int_param", "json_body"]
+__all__ = ["file_too_large", "int_param", "json_body"]
 
 
 async def json_body(request: Request) -> Any:
@@ -29,3 +29,7 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     if not low <= value <= high:
         raise ApiProblem(400, f"{name} must be between {low} and {high}.")
     return value
+
+
+def file_too_large(max_file_bytes: int) -> ApiProblem:
+    return ApiProblem(413, f"The file is too large: at most {max_file_bytes} bytes per file.")

@@ -16,6 +16,7 @@ import uvicorn
 from starlette.types import Scope
 
 from .._defaults import DEFAULT_SIMULATOR_HOST, DEFAULT_SIMULATOR_PORT
+from ..core.limits import MAX_FILE_BYTES
 from ..core.peers import IPAddress, PeerPolicyError, host_port, is_loopback, parse_allowed_peers
 from ._anthropic import ANTHROPIC
 from ._app import Stats, build_app
@@ -144,15 +145,17 @@ async def run_simulator(
     scenario: str = DEFAULT_SCENARIO,
     allowed_peers: Collection[str] = (),
     dialect: str = "voyage",
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> AsyncIterator[Simulator]:
     """Run a simulator on this event loop for the duration of the ``async with``.
 
     ``port=0`` picks a free port (read it from ``sim.base_url``). ``speed`` simulated seconds
     pass per real second; ``speed=0`` stops the clock for tests that move it with
-    ``sim.advance()``. ``api_key`` set means only that key is accepted; otherwise any.
-    ``allowed_peers`` (IP addresses) may talk to it besides this machine; a ``host`` beyond
-    loopback needs at least one. ``dialect`` is the API it speaks: ``voyage``, ``openai`` or
-    ``anthropic`` (``DIALECTS``).
+    ``sim.advance()``. ``api_key`` set means only that key is accepted, on ``/_sim`` too;
+    otherwise any. ``allowed_peers`` (IP addresses) may talk to it besides this machine; a
+    ``host`` beyond loopback needs at least one. ``max_file_bytes`` is the largest upload
+    (Voyage's 1 GB unless told otherwise). ``dialect`` is the API it speaks: ``voyage``,
+    ``openai`` or ``anthropic`` (``DIALECTS``).
     """
     if dialect not in DIALECTS:
         raise ValueError(f"unknown dialect {dialect!r}; one of: {', '.join(DIALECTS)}")
@@ -169,7 +172,9 @@ async def run_simulator(
         lambda: None, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
     )
     server = _EmbeddedServer(config)
-    config.app = build_app(store, speaks, faults, stats, api_key, _connection_dropper(server), allowed_peers)
+    config.app = build_app(
+        store, speaks, faults, stats, api_key, _connection_dropper(server), allowed_peers, max_file_bytes
+    )
     bound_host, bound_port = sock.getsockname()[:2]
     store.url = f"http://{host_port(bound_host, bound_port)}"
     task = asyncio.create_task(server.serve(sockets=[sock]), name="voyage-simulator")

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from ._content import ENDPOINTS, OUTPUT_DTYPES, error_lines, output_lines, parse_input
 from ._dialect import Dialect, GlitchShape, Producer
 from ._models import MODELS, dimension_problem
-from ._requests import int_param, json_body
+from ._requests import file_too_large, int_param, json_body
 from ._scenarios import WINDOW_SECONDS, Snapshot
 from ._store import QUICK_BATCH_PARAMS, ApiProblem, SimBatch, SimFile, Store
 
@@ -38,8 +38,8 @@ class VoyageDialect(Dialect):
         droppable=("created_at", "metadata", "errors"),
     )
 
-    def routes(self, store: Store) -> list[Route]:
-        return _routes(store)
+    def routes(self, store: Store, max_file_bytes: int) -> list[Route]:
+        return _routes(store, max_file_bytes)
 
     def render_batch(self, store: Store, batch: SimBatch, snap: Snapshot) -> dict[str, Any]:
         return batch.to_dict(snap, store.clock)
@@ -120,7 +120,7 @@ def create_batch(store: Store, body: Mapping[str, Any]) -> SimBatch:
     )
 
 
-def _routes(store: Store) -> list[Route]:
+def _routes(store: Store, max_file_bytes: int) -> list[Route]:
     async def upload(request: Request) -> Response:
         form = await request.form()
         purpose, file = form.get("purpose"), form.get("file")
@@ -128,7 +128,9 @@ def _routes(store: Store) -> list[Route]:
             raise ApiProblem(400, "A file is required (multipart field 'file').")
         if purpose != "batch":
             raise ApiProblem(400, f"purpose must be 'batch'; got {purpose!r}.")
-        content = await file.read()
+        if file.size is not None and file.size > max_file_bytes:
+            raise file_too_large(max_file_bytes)
+        content = await file.read()  # no larger than max_file_bytes: the body is capped as it arrives
         return JSONResponse(store.add_file(file.filename or "upload.jsonl", "batch", content).to_dict())
 
     async def list_files(request: Request) -> Response:

@@ -1,6 +1,6 @@
-"""The control input: OSC messages that tell the sidecar which batches to watch.
+"""The control input: OSC messages that tell the sidecar which batches to watch, and to stop.
 
-Whoever can reach this port can make the sidecar spend its API key on polling, or, with
+Whoever can reach this port can make the sidecar spend its API key on polling, stop it, or, with
 ``allow_cancel``, cancel batches. So it listens on loopback unless told otherwise, listening
 anywhere else needs an explicit list of peers, and every datagram is checked before it is read:
 the sender's address, then the size, then the OSC, then the address and arguments of each
@@ -17,19 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import errno
 import inspect
 import logging
 import math
-import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Collection
 from types import TracebackType
 from typing import Any, cast
 
+from ..._defaults import DEFAULT_CONTROL_HOST, DEFAULT_CONTROL_PORT, DEFAULT_OSC_PREFIX, MAX_DATAGRAM
 from ...core.commands import Command, CommandKind
-from ...core.peers import PeerPolicyError, host_port, is_loopback, parse_allowed_peers, peer_allowed
+from ...core.peers import (
+    ADDRESS_IN_USE,
+    PeerPolicyError,
+    host_port,
+    is_loopback,
+    parse_allowed_peers,
+    peer_allowed,
+)
+from ...core.text import is_batch_ref, is_clean_label
 from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve
@@ -38,20 +45,14 @@ __all__ = ["ControlPortInUse", "ControlServer"]
 
 logger = logging.getLogger("voyage_progress.osc")
 
-MAX_DATAGRAM = 8192
-_BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-#: C0 and C1 controls, and the characters that break a line or turn text around in a terminal or
-#: a TouchDesigner text TOP (line and paragraph separators, bidirectional controls).
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-_MAX_LABEL = 200
 _LOG_EVERY = 60.0
 _CLOSE_TIMEOUT = 1.0
-_ADDRESS_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
 _COMMANDS: dict[CommandKind, OscAddress] = {
     CommandKind.WATCH: CONTROL.WATCH,
     CommandKind.UNWATCH: CONTROL.UNWATCH,
     CommandKind.REFRESH: CONTROL.REFRESH,
     CommandKind.CANCEL: CONTROL.CANCEL,
+    CommandKind.SHUTDOWN: CONTROL.SHUTDOWN,
 }
 
 Handler = Callable[[Command], Awaitable[None] | None]
@@ -72,9 +73,9 @@ class ControlServer(asyncio.DatagramProtocol):
         self,
         handler: Handler,
         *,
-        prefix: str = "/voyage",
-        host: str = "127.0.0.1",
-        port: int = 7001,
+        prefix: str = DEFAULT_OSC_PREFIX,
+        host: str = DEFAULT_CONTROL_HOST,
+        port: int = DEFAULT_CONTROL_PORT,
         allowed_peers: Collection[str] = (),
         allow_cancel: bool = False,
     ) -> None:
@@ -226,9 +227,9 @@ def _valid_arguments(args: list[Arg], types: str) -> bool:
     )
     if signature not in types.split("|"):
         return False
-    if signature.startswith("s") and not _BATCH_ID.fullmatch(str(args[0])):
+    if signature.startswith("s") and not is_batch_ref(args[0]):
         return False
-    return len(args) < 2 or (len(str(args[1])) <= _MAX_LABEL and not _CONTROL_CHARACTERS.search(str(args[1])))
+    return len(args) < 2 or is_clean_label(str(args[1]))
 
 
 def _bind(family: int, address: tuple[Any, ...], where: str) -> socket.socket:
@@ -248,7 +249,7 @@ def _bind(family: int, address: tuple[Any, ...], where: str) -> socket.socket:
 
 
 def _bind_error(exc: OSError, where: str) -> OSError:
-    if exc.errno in _ADDRESS_IN_USE:
+    if exc.errno in ADDRESS_IN_USE:
         error: OSError = ControlPortInUse(
             f"control port {where} is in use (is another sidecar running? use --control-port)"
         )

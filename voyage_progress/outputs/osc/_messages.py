@@ -2,7 +2,9 @@
 
 This is where the sidecar's state meets OSC: the namespace says what each address means, this
 module says which figure goes there. Unknown numbers are sent as ``UNKNOWN`` (-1), never left
-out, so a receiver always holds a complete, consistent set.
+out, so a receiver always holds a complete, consistent set. The strings of a batch come cleaned
+and cut in its snapshot (see ``voyage_progress.core.text``): what the API sends as a label, a
+status or an error can neither act on a receiver's screen nor make a bundle too big to send.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 
 from ..._version import __version__
 from ...core.frame import BatchSnapshot, Event, Health, Summary
+from ...core.text import clean_text
 from ._codec import Arg, Message
 from ._namespace import ALL, BATCH, EVENT, SIDECAR, UNKNOWN, OscAddress
 
@@ -72,7 +75,7 @@ def health_messages(prefix: str, health: Health) -> list[Message]:
         (SIDECAR.API_OK.full(prefix), [int(health.api_ok)]),
         (SIDECAR.POLL_AGE.full(prefix), [_seconds(health.poll_age)]),
         (SIDECAR.WATCHING.full(prefix), [health.watching]),
-        (SIDECAR.MESSAGE.full(prefix), [health.message]),
+        (SIDECAR.MESSAGE.full(prefix), [clean_text(health.message)]),
         (SIDECAR.VERSION.full(prefix), [__version__]),
     ]
 

@@ -184,7 +184,7 @@ class EVENT:
 
 
 class CONTROL:
-    """What the sidecar listens to on its control port (127.0.0.1:7001 by default)."""
+    """What the sidecar listens to on its control port (127.0.0.1:7451 by default)."""
 
     WATCH = _a("/control/watch", "s|ss", "watch a batch id, with an optional label")
     UNWATCH = _a("/control/unwatch", "s", "stop watching a batch id")
@@ -195,6 +195,12 @@ class CONTROL:
         "the 1 of a TouchDesigner pulse, is ignored)",
     )
     CANCEL = _a("/control/cancel", "s", "cancel a batch; only with --allow-cancel")
+    SHUTDOWN = _a(
+        "/control/shutdown",
+        "|i|f",
+        "stop the sidecar cleanly, as Ctrl+C does: it sends running 0 and /event shutdown, then exits "
+        "(a number, such as the 1 of a TouchDesigner pulse, is ignored)",
+    )
 
 
 def _members(group: type) -> list[OscAddress]:

@@ -50,14 +50,14 @@ class Destination:
 
     @classmethod
     def parse(cls, text: str) -> Destination:
-        """``HOST:PORT``, with IPv6 addresses in brackets: ``[::1]:7000``."""
+        """``HOST:PORT``, with IPv6 addresses in brackets: ``[::1]:7450``."""
         host, colon, port = text.strip().rpartition(":")
         if host.startswith("[") and host.endswith("]") and _is_ipv6(host[1:-1]):
             host = host[1:-1]
         elif any(c in host for c in ":[]") or any(c.isspace() for c in host):
             host = ""
         if not (colon and host and port.isascii() and port.isdigit() and len(port) <= 5):
-            raise ValueError(f"malformed --osc {text!r}: expected HOST:PORT, e.g. 127.0.0.1:7000")
+            raise ValueError(f"malformed --osc {text!r}: expected HOST:PORT, e.g. 127.0.0.1:7450")
         if not 1 <= int(port) <= 65535:
             raise ValueError(f"malformed --osc {text!r}: the port must be 1-65535")
         return cls(host, int(port))
@@ -231,7 +231,7 @@ class Link(asyncio.DatagramProtocol):
 class OscSender:
     """Sends every datagram to every destination.
 
-    >>> async with OscSender([Destination.parse("127.0.0.1:7000")]) as sender:  # doctest: +SKIP
+    >>> async with OscSender([Destination.parse("127.0.0.1:7450")]) as sender:  # doctest: +SKIP
     ...     sender.send_message("/voyage/all/percent", [42.5])
 
     ``start`` raises ``ValueError`` for a host name that does not resolve; after that, nothing
