@@ -256,3 +256,15 @@ async def test_a_state_file_from_before_providers_loads_as_voyage(tmp_path: Path
             await sidecar.shutdown()
     assert (restored.provider, restored.slot, restored.label) == ("voyage", 2, "old")
     assert json.loads(state_file.read_text())["batches"][0]["provider"] == "voyage"
+
+
+def test_a_search_for_in_flight_batches_keeps_to_each_providers_window() -> None:
+    """A batch of a 24-hour window may still run after Voyage's twelve hours have passed."""
+    from datetime import timedelta
+
+    from voyage_progress.watcher import _in_flight_at_most
+
+    assert _in_flight_at_most(VoyageBatchClient(api_key="k")) == timedelta(hours=13)
+    assert _in_flight_at_most(OpenAIBatchClient(api_key="k")) == timedelta(hours=25)
+    assert _in_flight_at_most(AnthropicBatchClient(api_key="k")) == timedelta(hours=25)
+    assert _in_flight_at_most(object()) == timedelta(hours=13)  # a provider with no window of its own

@@ -306,3 +306,37 @@ def test_the_acceptance_servers_are_not_the_simulator() -> None:
     for module in (openai_reference, anthropic_reference):
         with open(module.__file__ or "", encoding="utf-8") as source:
             assert "voyage_progress" not in source.read()
+
+
+async def test_all_active_finds_the_batches_of_every_provider_with_a_key(
+    openai_api: tuple[OpenAIReference, str],
+    anthropic_api: tuple[AnthropicReference, str],
+    receiver: OscReceiver,
+) -> None:
+    (openai_server, openai_url), (anthropic_server, anthropic_url) = openai_api, anthropic_api
+    openai_server.add(
+        "batch_found", 2, openai_reference.step("in_progress", 1), openai_reference.step("completed", 2)
+    )
+    openai_server.add("batch_old_done", 2, openai_reference.step("completed", 2))  # ended: not watched
+    anthropic_server.add(
+        "msgbatch_01found",
+        *[anthropic_reference.step("in_progress", processing=3)] * 2,  # the first read: the key check
+        anthropic_reference.step("ended", succeeded=3),
+    )
+    env = {**openai_env(openai_url), **anthropic_env(anthropic_url)}
+    async with sidecar_process("--all-active", "--osc", f"127.0.0.1:{receiver.port}", *WATCH, env=env):
+        await wait_ended(receiver, "batch_found", "msgbatch_01found")
+    watched = {str(e[1]) for e in receiver.events("watch")}
+    assert watched == {"batch_found", "msgbatch_01found"}
+    assert final(receiver, "batch_found", "provider") == "openai"
+    assert final(receiver, "msgbatch_01found", "provider") == "anthropic"
+
+
+async def test_a_base_url_in_the_wrong_form_says_the_providers_form(
+    anthropic_api: tuple[AnthropicReference, str],
+) -> None:
+    _, url = anthropic_api
+    run = await cli("watch", "msgbatch_01x", "--no-control", env=anthropic_env(url + "/v1"))
+    assert_one_line_error(run, f"did you mean {url}?", "no /v1", "ANTHROPIC_BASE_URL")
+    run = await cli("list", "--provider", "openai", env=openai_env(url.replace("http://", "http://") + "/x"))
+    assert run.code != 0 and "OPENAI_BASE_URL" in run.err
