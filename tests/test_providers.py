@@ -264,7 +264,12 @@ def test_a_search_for_in_flight_batches_keeps_to_each_providers_window() -> None
 
     from voyage_progress.watcher import _in_flight_at_most
 
-    assert _in_flight_at_most(VoyageBatchClient(api_key="k")) == timedelta(hours=13)
-    assert _in_flight_at_most(OpenAIBatchClient(api_key="k")) == timedelta(hours=25)
-    assert _in_flight_at_most(AnthropicBatchClient(api_key="k")) == timedelta(hours=25)
+    windows = {
+        cls: _in_flight_at_most(cls) for cls in (VoyageBatchClient, OpenAIBatchClient, AnthropicBatchClient)
+    }
+    assert windows == {
+        VoyageBatchClient: timedelta(hours=13),
+        OpenAIBatchClient: timedelta(hours=25),
+        AnthropicBatchClient: timedelta(hours=25),
+    }
     assert _in_flight_at_most(object()) == timedelta(hours=13)  # a provider with no window of its own
