@@ -240,9 +240,9 @@ class Event:
 class Receipt:
     """Says when a frame is out: once every output that sends it later than ``publish`` has.
 
-    Such an output takes a ``hold()`` while publishing and calls it once the frame has left;
-    the sidecar ``seal()``\\ s the receipt once every output has the frame. ``done`` runs once,
-    after the seal and the last release, whichever comes last.
+    Such an output takes a ``hold()`` while publishing and calls what it returns once the frame
+    has left; the sidecar seals the receipt once every output has been given the frame. ``done``
+    runs once, after the seal and the last release, whichever comes last.
     """
 
     def __init__(self, done: Callable[[], None]) -> None:

@@ -1,7 +1,6 @@
-"""Where the sidecar's state goes: OSC and the terminal today; OSCQuery, a WebSocket stream and
-a web dashboard next.
+"""Where the sidecar's state goes: OSC and the terminal today.
 
-An output is one module with a class that has the three calls of :class:`Output`; one line in
+An output is one module with a class that has the calls of :class:`Output`; one line in
 ``OUTPUTS`` makes it known by name (``SidecarConfig.outputs``). Outputs know the frame and the
 commands of ``voyage_progress.core`` and nothing of the watcher or of providers.
 """

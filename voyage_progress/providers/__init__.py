@@ -2,9 +2,9 @@
 whose batch an id is.
 
 A provider is one module with a class that has the three calls of :class:`BatchAPI` (and
-``aclose``), raising the errors of ``voyage_progress.core.errors``; one line in ``PROVIDERS``
-makes it known by name. The watcher, the progress API and the sidecar know providers only
-through this protocol.
+``Provider``'s ``base_url`` and ``aclose``), raising the errors of ``voyage_progress.core.errors``;
+one line in ``PROVIDERS`` makes it known by name. The watcher, the progress API and the sidecar
+know providers only through this protocol.
 
 An id says its provider by its shape where the shapes differ (each provider class's
 ``id_prefix``: ``batch-…`` Voyage, ``batch_…`` OpenAI, ``msgbatch_…`` Anthropic), or outright as
