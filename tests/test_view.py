@@ -15,7 +15,7 @@ from rich.console import Console
 
 from voyage_progress import BatchJob, BatchProgressEvent, BatchProgressMetrics
 from voyage_progress.core.format import format_duration
-from voyage_progress.core.frame import BatchSnapshot, EventKind, Health
+from voyage_progress.core.frame import BatchSnapshot, EventKind, Frame, Health
 from voyage_progress.outputs.table import COLUMNS, ProgressView
 from voyage_progress.outputs.terminal import SidecarView, _table
 from voyage_progress.watcher import WatchedBatch
@@ -117,6 +117,28 @@ def test_json_lines() -> None:
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert records[0]["type"] == "batch" and records[0]["slot"] == 3 and records[0]["percent"] == 50.0
     assert records[1] == {**records[1], "type": "event", "kind": "watch", "slot": 3}
+
+
+def test_log_lines_name_the_provider_in_a_show_of_several() -> None:
+    voyage, anthropic = (
+        batch(0, "in_progress", 1, 4, "corpus"),
+        batch(1, "in_progress", 2, 4, "prompts", provider="anthropic"),
+    )
+    frame = Frame(
+        at=0.0, health=HEALTH, batches=(voyage.snapshot(), anthropic.snapshot()), news=(anthropic.snapshot(),)
+    )
+    text, as_json = io.StringIO(), io.StringIO()
+    SidecarView("text", text).publish(frame)
+    SidecarView("json", as_json).publish(frame)
+    assert text.getvalue().split(" ", 1)[1].startswith("slot 1 anthropic prompts in_progress 2/4")
+    assert json.loads(as_json.getvalue())["provider"] == "anthropic"
+    alone = io.StringIO()
+    SidecarView("text", alone).publish(
+        Frame(at=0.0, health=HEALTH, batches=(voyage.snapshot(),), news=(voyage.snapshot(),))
+    )
+    assert (
+        alone.getvalue().split(" ", 1)[1].startswith("slot 0 corpus in_progress")
+    )  # one provider: as before
 
 
 LONG_LABEL = "product descriptions, spring catalogue 2026, every locale"
