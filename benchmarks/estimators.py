@@ -125,6 +125,8 @@ class Oracle:
     """Not an estimator: it is told the true current rate (``set_truth``) and assumes it lasts.
     Its error is what even perfect knowledge of the present leaves: the future's surprises."""
 
+    told = "current"
+
     def __init__(self, start_time: datetime) -> None:
         self.rate = 0.0
 
@@ -136,6 +138,13 @@ class Oracle:
 
     def calculate_eta(self, total: int, completed: int) -> float:
         return (total - completed) / self.rate if self.rate > 0 else INF
+
+
+class FutureOracle(Oracle):
+    """Told the true mean rate from now to the end: what remains of its error is the counts'
+    own graininess (the reported count lags the work done), the floor for any estimator."""
+
+    told = "future"
 
 
 def _ours(start_time: datetime) -> BatchProgressMetrics:

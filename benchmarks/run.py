@@ -15,10 +15,17 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import api, emit, eta, footprint
+from benchmarks import api, emit, endtoend, eta, footprint, scale
 from benchmarks._report import Result, table
 
-BENCHMARKS = {"eta": eta.run, "emit": emit.run, "footprint": footprint.run, "api": api.run}
+BENCHMARKS = {
+    "eta": eta.run,
+    "e2e": endtoend.run,
+    "emit": emit.run,
+    "footprint": footprint.run,
+    "api": api.run,
+    "scale": scale.run,
+}
 DOCS = Path(__file__).parent.parent / "docs" / "PERFORMANCE.md"
 MARKER = "<!-- figures -->"
 

@@ -1,4 +1,4 @@
-"""Archetype training: a callback that logs every 10 % of a batch, with its ETA.
+"""Archetype training: a callback that logs every 10 % of a batch, with its ETA and its range.
 
     python3 examples/archetype_training.py
 
@@ -28,7 +28,9 @@ async def main() -> None:
 
     def on_progress(event: BatchProgressEvent) -> None:
         for percent in milestones.crossed(event.percent):
-            log.info("training corpus %3d%% embedded, ETA %s", percent, format_duration(event.eta_seconds))
+            eta, low, high = (format_duration(s) for s in (event.eta_seconds, event.eta_low, event.eta_high))
+            note = " (stalled)" if event.stalled else ""
+            log.info("training corpus %3d%% embedded, ETA %s (%s to %s)%s", percent, eta, low, high, note)
 
     async with connect() as connection:
         job = await connection.client.submit_texts(texts, per_request=10, metadata={"label": "archetypes"})

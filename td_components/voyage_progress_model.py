@@ -64,6 +64,10 @@ SLOT_DEFAULTS = {
     "eta": UNKNOWN,
     "eta_low": UNKNOWN,
     "eta_high": UNKNOWN,
+    "eta_from_history": 0,
+    "stalled": 0,
+    "deadline": UNKNOWN,
+    "at_risk": 0,
     "elapsed": UNKNOWN,
     "poll_age": UNKNOWN,
     "is_complete": 0,
@@ -109,6 +113,10 @@ SELECTED_CHANNELS = (
     "stale",
     "heartbeat_age",
     "completed_pulse",
+    "stalled",
+    "at_risk",
+    "deadline",
+    "eta_from_history",
 )
 #: Per-slot channels of the second output, named ``b{slot}_{name}``.
 SLOT_CHANNELS = (
@@ -123,6 +131,8 @@ SLOT_CHANNELS = (
     "is_complete",
     "is_failed",
     "is_terminal",
+    "stalled",
+    "at_risk",
 )
 #: ``provider`` came last, after the others: tables read by column number keep working.
 TABLE_HEADER = ("slot", "id", "label", "status", "error", "provider")
@@ -393,6 +403,10 @@ def selected_channels(state, slot, now, timeout, consume_pulse=True):
         "stale": float(is_stale(state, now, timeout)),
         "heartbeat_age": float(heartbeat_age(state, now)),
         "completed_pulse": float(pulse),
+        "stalled": float(values["stalled"]),
+        "at_risk": float(values["at_risk"]),
+        "deadline": float(values["deadline"]),
+        "eta_from_history": float(values["eta_from_history"]),
     }
 
 
@@ -468,6 +482,9 @@ def _display(state, slot, now, timeout, port):
     name = found["label"] or _short(found["id"])
     text = f"{name}  {found['percent']:.1f}%  ETA {format_duration(found['eta'])}"
     detail = found["status"] + (f": {found['error']}" if found["error"] else "")
+    for flag, words in (("stalled", "stalled"), ("at_risk", "at risk of missing its window")):
+        if found[flag]:
+            detail += f", {words}"
     if not sidecar["api_ok"] and sidecar["message"]:
         detail += f" ({sidecar['message']})"
     flagged = "complete" if found["is_complete"] else "failed" if found["is_failed"] else "running"

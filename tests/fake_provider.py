@@ -25,6 +25,9 @@ TOTAL = 10
 class FakeProvider:
     """Knows every batch whose id starts with ``fake_``; any other is not found."""
 
+    base_url = "memory://fake"
+    timeout = 1.0
+
     def __init__(self, **options: Any) -> None:
         self.options = options
         self.reads: Counter[str] = Counter()

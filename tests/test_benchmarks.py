@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from benchmarks import api, emit, footprint
+from benchmarks import api, emit, footprint, scale
 from benchmarks._report import Result, table
 
 DIGIT = re.compile(r"\d")
@@ -47,6 +47,10 @@ def test_api() -> None:
     check_rows("api", api.run(quick=True))
 
 
+def test_scale() -> None:
+    check_rows("scale", scale.run(quick=True))
+
+
 def test_eta() -> None:
     from benchmarks import eta
 
@@ -55,6 +59,18 @@ def test_eta() -> None:
     headline = [row for row in rows if row.target]
     assert len(headline) >= 5 and all(DIGIT.search(row.ours) for row in headline)
     assert {row.met for row in headline if row.target.startswith(("<=", ">=", "80"))} <= {True, False}
+
+
+def test_e2e() -> None:
+    """The simulator's scenarios through the real sidecar: every scored figure is measured."""
+    from benchmarks import endtoend
+
+    rows = endtoend.run(quick=True)
+    check_rows("e2e", rows)
+    headline = rows[0]
+    assert headline.metric.startswith("median |error| of the OSC ETA") and headline.met in (True, False)
+    finalizing = next(row for row in rows if row.metric.strip().startswith("finalizing polls"))
+    assert finalizing.met is True, finalizing  # a batch in finalizing never shows an ETA of 0
 
 
 def test_the_runner_prints_one_table(capsys: pytest.CaptureFixture[str]) -> None:

@@ -35,6 +35,7 @@ from voyage_progress import VoyageBatchClient
 from voyage_progress import watcher as _watcher
 from voyage_progress.outputs.osc._codec import encode_message
 from voyage_progress.sidecar import Sidecar
+from voyage_progress.sidecar._state import SAVE_INTERVAL
 from voyage_progress.simulator import run_simulator
 from voyage_progress.watcher import Intervals, Watcher
 
@@ -386,6 +387,7 @@ async def test_a_state_file_the_disk_refuses_warns_once_and_watching_goes_on(
                 send_control(control, "watch", ids[2])  # a save, refused
                 sim.advance(3600)  # two ends: two more saves, refused
                 await receiver.wait_for(lambda r: len(ended_ids(r)) == 3 and len(r.events("watch")) == 3)
+                await asyncio.sleep(1.5 * SAVE_INTERVAL)  # saves are at most one a second: let one fail
                 assert proc.returncode is None
             finally:
                 refusal.allow(state.parent, proc.pid)

@@ -11,6 +11,7 @@ import pytest
 
 from tests.fake_output import FakeOutput
 from tests.fake_provider import FakeProvider
+from tests.test_sidecar import sidecar_saved
 from voyage_progress.core.commands import Command, CommandKind
 from voyage_progress.core.frame import BatchSnapshot, Event, EventKind
 from voyage_progress.outputs import OUTPUTS
@@ -55,7 +56,7 @@ async def test_a_fake_provider_and_a_fake_output_run_through_the_sidecar(tmp_pat
     run = asyncio.create_task(sidecar.run(stop))
     await asyncio.wait_for(sidecar.started.wait(), 5)
     assert output.commands is not None
-    await output.commands(Command(CommandKind.WATCH, "fake_b", "second", ("fake", 0)))
+    assert output.commands(Command(CommandKind.WATCH, "fake_b", "second", ("fake", 0))) is None  # done
     await asyncio.wait_for(sidecar.wait_all_ended(), 10)
     stop.set()
     await asyncio.wait_for(run, 5)
@@ -95,7 +96,7 @@ async def test_an_end_is_said_once_the_output_has_it_out(tmp_path: Path) -> None
     assert json.loads((tmp_path / "state.json").read_text())["batches"][0]["reported_end"] is None
     await asyncio.sleep(0.05)  # the output has it out
     assert batch.end_said == "complete"
-    assert json.loads((tmp_path / "state.json").read_text())["batches"][0]["reported_end"] == "complete"
+    await sidecar_saved(sidecar, lambda batches: batches[0]["reported_end"] == "complete")
     await sidecar.shutdown()
 
 

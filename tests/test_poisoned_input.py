@@ -307,7 +307,7 @@ async def test_log_lines_and_messages_are_plain_text(mode: str) -> None:
     batch = applied({"status": "paused\x1b[2J", "metadata": {"label": HOSTILE_LABEL}}).snapshot()
     news = (batch, Event(EventKind.COMPLETE, batch))
     await view.start(lambda command: asyncio.sleep(0))
-    view.publish(Frame(at=0.0, health=Health(message="ok"), batches=(batch,), news=news))
+    view.publish(Frame(at=0.0, health=Health(message="ok"), news=news, watched=lambda: (batch,)))
     view.log_handler().emit(logging.makeLogRecord({"msg": "bad %s", "args": ("\x1b]0;title\x07[/]",)}))
     await view.aclose()
     shown = out.getvalue()

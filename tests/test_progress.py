@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import math
@@ -47,6 +48,35 @@ async def test_the_spec_snippet_runs_verbatim(
     assert all(
         wait == pytest.approx(5.0, abs=0.5) for wait in sim_driven_polls
     )  # the spec's default interval
+
+
+async def test_the_readme_snippet_prints_an_eta_for_a_two_request_batch_once_a_count_moved() -> None:
+    """In real time: a simulator at 600x and the snippet's 5 s polls shortened 50 times (a poll
+    every 60 simulated seconds). Once one of the two requests is done, the batch's
+    ``in_progress_at`` dates the work and the ETA is a number."""
+
+    async def shortened(seconds: float) -> None:
+        await asyncio.sleep(seconds / 50)
+
+    async with (
+        run_simulator(speed=600, seed=3) as sim,
+        VoyageBatchClient(
+            api_key="test-key", base_url=sim.base_url, retry_policy=FAST_RETRIES, sleep=shortened
+        ) as layer,
+    ):
+        job = await layer.get_batch(sim.add_batch(2, "normal"))
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            async for event in layer.stream_batch_progress(job.id):
+                print(f"Progress: {event.completed}/{event.total} ({event.percent:.1f}%)")
+                print(f"Rate: {event.rate:.1f} embeds/sec, ETA: {event.eta_seconds:.0f}s")
+                if event.is_complete:
+                    break
+    lines = printed.getvalue().splitlines()
+    moved = lines.index("Progress: 1/2 (50.0%)")
+    after = [line for line in lines[moved:] if line.startswith("Rate: ")]
+    assert after and all("infs" not in line for line in after), lines
+    assert lines[-2] == "Progress: 2/2 (100.0%)" and lines[-1].endswith("ETA: 0s")
 
 
 async def test_the_spec_snippet_ends_for_a_batch_that_fails_validation(

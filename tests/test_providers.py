@@ -198,6 +198,13 @@ def test_base_urls_as_each_official_sdk_takes_them(monkeypatch: pytest.MonkeyPat
     )
 
 
+async def obey(sidecar: Sidecar, command: Command) -> None:
+    """A control command, as the control port hands it over: what it leaves to do, awaited."""
+    rest = sidecar._command(command)
+    if rest is not None:
+        await rest
+
+
 async def test_a_sidecar_keeps_each_batchs_provider(tmp_path: Path) -> None:
     state_file = tmp_path / "state.json"
     async with (
@@ -217,13 +224,9 @@ async def test_a_sidecar_keeps_each_batchs_provider(tmp_path: Path) -> None:
         config = quiet_config(batch_ids=[ids["voyage"], ids["openai"]], state_file=state_file)
         sidecar = Sidecar(config, clients)
         await sidecar.start()
-        await sidecar._command(
-            Command(CommandKind.WATCH, f"anthropic:{ids['anthropic']}", "", ("127.0.0.1", 1))
-        )
-        await sidecar._command(
-            Command(CommandKind.WATCH, "gemini:batches/1", "", ("127.0.0.1", 1))
-        )  # ignored
-        await sidecar._command(Command(CommandKind.CANCEL, ids["openai"], "", ("127.0.0.1", 1)))
+        await obey(sidecar, Command(CommandKind.WATCH, f"anthropic:{ids['anthropic']}", "", ("127.0.0.1", 1)))
+        await obey(sidecar, Command(CommandKind.WATCH, "gemini:batches/1", "", ("127.0.0.1", 1)))  # ignored
+        await obey(sidecar, Command(CommandKind.CANCEL, ids["openai"], "", ("127.0.0.1", 1)))
         watched = {b.batch_id: b.provider for b in sidecar.watcher.batches.values()}
         await sidecar.shutdown()
         assert openai.batch(ids["openai"])["status"] == "cancelling"  # routed to OpenAI's API

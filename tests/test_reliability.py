@@ -1,11 +1,13 @@
 """The reliability runs' short versions, as CI runs them on every change: a fault soak of 30
-batches over twelve simulated hours, and five SIGKILLs with restarts. Unlike the benchmarks'
-short versions, every target here is asserted: each is a correctness property (nothing lost,
-nothing duplicated, no crash, never over the request budget), not a speed."""
+batches over twelve simulated hours, five SIGKILLs with restarts, the hostile API and the
+control floods. Unlike the benchmarks' short versions, every target here is asserted: each is a
+correctness property (nothing lost, nothing duplicated, no crash, never over the request
+budget, a heartbeat every second and polling that goes on through hostile answers and whatever
+the control port is sent, in bounded memory), not a speed."""
 
 from __future__ import annotations
 
-from benchmarks import restarts, soak
+from benchmarks import flood, hostile, restarts, soak
 from benchmarks._report import Result, table
 
 
@@ -23,3 +25,11 @@ def test_short_fault_soak() -> None:
 
 def test_short_kill_and_restart_run() -> None:
     assert_all_met(restarts.run(quick=True))
+
+
+def test_short_hostile_api_run() -> None:
+    assert_all_met(hostile.run(quick=True))
+
+
+def test_short_control_flood() -> None:
+    assert_all_met(flood.run(quick=True))

@@ -2,14 +2,17 @@
 logs), not in the state file, not in any error. Real processes run with a distinctive key, and
 every byte they emit is searched for it: against the simulator with heavy faults, with a wrong
 key, against a port where nothing listens, and against a hostile server that echoes the key's
-header back in every answer, error or malformed 200. Each provider's key is checked, in its own
-header: ``Authorization: Bearer`` for Voyage and OpenAI, ``x-api-key`` for Anthropic.
+header back in every answer, error or malformed 200, as is and escaped (as a Python ``repr``,
+JSON, a URL, HTML). Each provider's key is checked, in its own header: ``Authorization:
+Bearer`` for Voyage and OpenAI, ``x-api-key`` for Anthropic. A key that cannot be sent as one
+header line (a key file of two lines) is refused before anything is sent, by every command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import logging
 import signal
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -31,7 +35,7 @@ import pytest
 from tests.conftest import FAST_RETRIES
 from tests.osc_receiver import OscReceiver, open_receiver
 from tests.test_watch_command import env_for, free_udp_port
-from voyage_progress import AnthropicBatchClient, OpenAIBatchClient, VoyageBatchClient
+from voyage_progress import AnthropicBatchClient, InvalidAPIKeyError, OpenAIBatchClient, VoyageBatchClient
 
 KEY = "vp-SECRET-3f9a1c7e-do-not-leak"
 WRONG_KEY = "vp-WRONGKEY-8b2e5d04-nope"
@@ -51,6 +55,8 @@ def pieces(secret: str) -> set[bytes]:
 
 
 FORBIDDEN = pieces(KEY) | pieces(WRONG_KEY) | {f"Bearer {KEY}".encode(), f"x-api-key: {KEY}".encode()}
+#: A key (still one line of printable ASCII) whose escaped forms differ from the key itself.
+ODD_KEY = 'vp-ODD/9c4e+"quoted" back\\slash%41&<tag>=end'
 
 #: Each provider: its key and base URL variables, what its base URL ends in, an id of its shape.
 PROVIDERS = {
@@ -59,6 +65,22 @@ PROVIDERS = {
     "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "", "msgbatch_x"),
 }
 CLIENTS = {"voyage": VoyageBatchClient, "openai": OpenAIBatchClient, "anthropic": AnthropicBatchClient}
+
+
+def escaped_forms(secret: str) -> set[str]:
+    """The key as libraries quote it: Python, the bytes of a header, JSON, URLs, HTML."""
+    return {
+        secret,
+        repr(secret)[1:-1],
+        repr(secret.encode())[2:-1],
+        json.dumps(secret)[1:-1],
+        quote(secret, safe=""),
+        quote_plus(secret),
+        html.escape(secret),
+    }
+
+
+ODD_FORBIDDEN = {piece for form in escaped_forms(ODD_KEY) for piece in pieces(form)}
 
 
 @dataclass
@@ -78,12 +100,12 @@ class Captured:
     def text(self, where: str) -> str:
         return b"".join(data for name, data in self.emitted if name == where).decode(errors="replace")
 
-    def assert_no_key(self) -> None:
+    def assert_no_key(self, forbidden: set[bytes] = FORBIDDEN) -> None:
         """Every piece captured, and every OSC datagram received so far."""
         datagrams = [("an OSC datagram", data) for r in self.receivers for _at, data in r.datagrams]
         assert self.emitted, "nothing was captured"
         for where, data in [*self.emitted, *datagrams]:
-            for piece in FORBIDDEN:
+            for piece in forbidden:
                 at = data.find(piece)
                 assert at < 0, f"{where} shows the key: ...{data[max(0, at - 80) : at + 60]!r}..."
 
@@ -283,6 +305,8 @@ ANSWERS = (
     "200-html", "200-array", "200-no-id", "200-echo",
     "status-line", "header-line",
 )  # fmt: skip
+#: Answers that echo the key in every escaped form too.
+ESCAPED = ("500-forms", "404-forms", "200-forms")
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -318,6 +342,8 @@ class Hostile(BaseHTTPRequestHandler):
             return
         status = int(answer[:3])
         kind, body = _hostile_body(answer, echo, auth)
+        if answer.endswith("-forms"):
+            kind, body = _escaped_body(answer, auth)
         self.send_response(status, f"Denied {auth}" if status >= 400 else "OK")
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -345,6 +371,18 @@ def _hostile_body(answer: str, echo: str, auth: str) -> tuple[str, bytes]:
         body = {"object": "batch", "status": auth, "metadata": {"k": key}, "data": [{"status": auth}]}
     elif answer == "200-echo":
         body = _echoing_batch(auth, key, echo)
+    return "application/json", json.dumps(body).encode()
+
+
+def _escaped_body(answer: str, auth: str) -> tuple[str, bytes]:
+    key = auth.partition(" ")[2]
+    forms = " | ".join(sorted(escaped_forms(key)))
+    if answer == "500-forms":
+        return "text/plain", f"refused {forms} ({auth!r})".encode()
+    if answer == "404-forms":
+        return "application/json", json.dumps({"detail": f"no batch for {forms}"}).encode()
+    body = _echoing_batch(auth, key, forms)  # JSON: the key escaped as a JSON string
+    body["metadata"] = {f"form-{i}": form for i, form in enumerate(sorted(escaped_forms(key)))}
     return "application/json", json.dumps(body).encode()
 
 
@@ -446,6 +484,76 @@ async def test_the_client_against_a_server_echoing_the_key(
     for record in caplog.records:
         captured.add(f"log record of {record.name}", formatter.format(record))
     captured.assert_no_key()
+
+
+@pytest.mark.parametrize("answer", ESCAPED)
+async def test_the_key_is_redacted_in_every_escaped_form(
+    hostile: HostileServer, answer: str, captured: Captured, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key with a quote, a backslash, a slash, a plus, a percent, a space: its JSON, Python,
+    URL and HTML forms all differ from it, and none may show."""
+    caplog.set_level(logging.DEBUG, logger="voyage_progress")
+    shown: list[object] = []
+    async with VoyageBatchClient(
+        api_key=ODD_KEY, base_url=hostile.base_url(answer), retry_policy=FAST_RETRIES
+    ) as client:
+        for name, call in client_calls(client, shown).items():
+            try:
+                shown.append(await call())
+            except Exception as error:
+                inspect_error(captured, name, error)
+    for value in shown:
+        captured.add("a value returned", repr(value))
+        captured.add("a value returned, as JSON", json.dumps(getattr(value, "to_dict", dict)(), default=str))
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    for record in caplog.records:
+        captured.add(f"log record of {record.name}", formatter.format(record))
+    captured.assert_no_key(ODD_FORBIDDEN)
+    assert hostile.requests(client.base_url) >= len(client_calls(client, []))
+
+
+#: A key file of two lines, read with ``$(cat key.txt)``.
+TWO_LINE_KEY = f"{KEY}\nvp-SECOND-LINE-0c1d"
+
+
+@pytest.mark.parametrize("bad", ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\u00e9", "\u2028"])
+def test_a_key_that_cannot_be_one_header_line_is_refused(bad: str) -> None:
+    with pytest.raises(InvalidAPIKeyError) as raised:
+        VoyageBatchClient(api_key=f"{KEY}{bad}more", base_url="http://127.0.0.1:9/v1")
+    message = str(raised.value)
+    assert isinstance(raised.value, ValueError) and "\n" not in message
+    assert f"character {len(KEY) + 1} of {len(KEY) + 5}" in message
+    assert not any(piece.decode() in message for piece in FORBIDDEN)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "batch-x"],
+        ["list"],
+        ["cancel", "batch-x"],
+        ["results", "batch-x"],
+        ["submit", "input.jsonl"],
+        ["watch", "batch-x", "--no-control", "--no-display", "--osc", "127.0.0.1:9"],
+    ],
+    ids=lambda command: command[0],
+)
+async def test_every_command_refuses_a_key_of_two_lines(
+    hostile: HostileServer, command: list[str], tmp_path: Path, captured: Captured
+) -> None:
+    """In one line that says why, without the key, and before anything is sent (the header
+    would be refused, quoted escaped, and retried for ever as "API unreachable")."""
+    (tmp_path / "input.jsonl").write_text('{"custom_id": "a", "body": {"input": ["x"]}}\n')
+    command = [str(tmp_path / arg) if arg == "input.jsonl" else arg for arg in command]
+    base_url = hostile.base_url("200-echo")
+    env = api_env(base_url, TWO_LINE_KEY)
+    async with started(command[0], *command, env=env, folder=tmp_path, captured=captured) as run:
+        code = await asyncio.wait_for(run.process.wait(), 20)
+    err = run.err.read_text()
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("voyage-progress: error: the API key") and "line break at character 31" in err
+    captured.assert_no_key()
+    assert hostile.requests(base_url) == 0
 
 
 #: Plans for the commands: answers they retry (backoff, then ``Retry-After: 0``), then one that ends them.

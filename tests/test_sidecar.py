@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -348,5 +348,14 @@ async def test_an_end_is_saved_as_said_only_once_it_is_on_the_wire(
             assert json.loads(state.read_text())["batches"][0]["reported_end"] is None
             await receiver.wait_for(lambda r: bool(r.events("complete")))
             await osc_output(sidecar).outbox.drain()
-            assert json.loads(state.read_text())["batches"][0]["reported_end"] == "complete"
+            await sidecar_saved(sidecar, lambda batches: batches[0]["reported_end"] == "complete")
             await sidecar.shutdown()
+
+
+async def sidecar_saved(sidecar: Sidecar, condition: Callable[[list[dict[str, object]]], bool]) -> None:
+    """Wait for the state file to hold what ``condition`` wants: saves are at most one a second."""
+    assert sidecar.config.state_file is not None
+    deadline = asyncio.get_running_loop().time() + 3.0
+    while not condition(json.loads(sidecar.config.state_file.read_text())["batches"]):
+        assert asyncio.get_running_loop().time() < deadline, "not saved in time"
+        await asyncio.sleep(0.02)

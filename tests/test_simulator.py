@@ -15,6 +15,7 @@ from tests.test_models import API_FIELD_ORDER
 from voyage_progress import BatchStatus, VoyageBatchClient
 from voyage_progress.simulator import SCENARIOS, Faults, SimClock, Simulator, run_simulator
 from voyage_progress.simulator._models import MODELS
+from voyage_progress.simulator._scenarios import Plan
 from voyage_progress.simulator._store import ApiProblem
 
 ID = re.compile(r"^(batch|file)-[1-9A-HJ-NP-Za-km-z]{37}$")
@@ -95,6 +96,10 @@ def final_and_sequence(
         ("cancel", ["validating", "in_progress", "cancelling", "cancelled"], (200, 70, 0)),
         ("expire", ["validating", "in_progress", "finalizing", "completed"], None),
         ("expire_openai", ["validating", "in_progress", "expired"], None),
+        ("slowing", ["validating", "in_progress", "finalizing", "completed"], (200, 200, 0)),
+        ("throttled", ["validating", "in_progress", "finalizing", "completed"], (200, 200, 0)),
+        ("volatile", ["validating", "in_progress", "finalizing", "completed"], (200, 200, 0)),
+        ("sparse_counts", ["validating", "in_progress", "finalizing", "completed"], (200, 200, 0)),
     ],
 )
 def test_scenario_status_sequence_and_final_counts(
@@ -113,6 +118,22 @@ def test_scenario_status_sequence_and_final_counts(
         assert rc["total"] == 200 and 0 < rc["completed"] < 200 and rc["completed"] + rc["failed"] == 200
 
 
+def test_the_rate_scenarios_change_pace_as_described() -> None:
+    """``throttled`` runs a third as fast after half its work; ``slowing`` ends slower than it
+    began; ``sparse_counts`` shows counts only every two minutes."""
+    throttled = Plan(SCENARIOS["throttled"], 1000, seed=5)
+    half = throttled.time_to_reach(500)
+    before = 500 / half
+    after = 500 / (throttled.processing - half)
+    assert after == pytest.approx(before / 3, rel=0.35)
+    slowing = Plan(SCENARIOS["slowing"], 1000, seed=5)
+    first, last = slowing.time_to_reach(100), slowing.processing - slowing.time_to_reach(900)
+    assert last > 1.5 * first
+    sparse = Plan(SCENARIOS["sparse_counts"], 1000, seed=5)
+    shown = {sparse.reported_processed(t) for t in range(0, 120)}
+    assert len(shown) == 1
+
+
 def test_every_scenario_is_covered() -> None:
     assert set(SCENARIOS) == {
         "normal",
@@ -123,6 +144,10 @@ def test_every_scenario_is_covered() -> None:
         "long_finalizing",
         "stall",
         "late_counts",
+        "slowing",
+        "throttled",
+        "volatile",
+        "sparse_counts",
         "cancel",
         "expire",
         "expire_openai",

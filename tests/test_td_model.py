@@ -416,3 +416,23 @@ def test_an_epoch_that_is_not_one_never_resets(epoch: object) -> None:
     feed(state, [*health(111, 1), *batch_bundle(0, "batch-a")])
     assert feed(state, [("/voyage/sidecar/epoch", [epoch])]) == []
     assert state["sidecar"]["epoch"] == 111 and 0 in state["slots"]
+
+
+def test_stalled_and_at_risk_reach_the_channels_and_the_panel() -> None:
+    state = model.new_state()
+    feed(
+        state,
+        [
+            ("/voyage/sidecar/heartbeat", [1]),
+            ("/voyage/batch/0/id", ["batch_a"]),
+            ("/voyage/batch/0/status", ["in_progress"]),
+            ("/voyage/batch/0/stalled", [1]),
+            ("/voyage/batch/0/at_risk", [1]),
+            ("/voyage/batch/0/deadline", [3600.0]),
+        ],
+    )
+    channels = model.selected_channels(state, 0, 101.0, 5.0)
+    assert (channels["stalled"], channels["at_risk"], channels["deadline"]) == (1.0, 1.0, 3600.0)
+    assert model.slot_channels(state)["b0_at_risk"] == 1.0
+    detail = model.display(state, 0, 101.0, 5.0)["detail"]
+    assert "stalled" in detail and "at risk" in detail

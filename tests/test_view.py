@@ -46,7 +46,8 @@ def batch(
             "errors": {"data": errors} if errors else None,
         }
     )
-    metrics = BatchProgressMetrics(start_time=NOW, samples=[(NOW, 0), (NOW.replace(second=50), done)])
+    samples = [(NOW, 0), (NOW.replace(second=25), done // 2), (NOW.replace(second=50), done)]
+    metrics = BatchProgressMetrics(start_time=NOW, samples=samples)
     watched.job = job
     watched.event = BatchProgressEvent.from_job(job, NOW, metrics)
     return watched
@@ -74,7 +75,8 @@ def test_the_live_table() -> None:
     console.print(_table(snapshots(batches), health))
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "API ok" in text and "polled 2s ago" in text and "OSC → 127.0.0.1:7000" in text
-    assert "corpus" in text and "25.0" in text and "250/1000" in text and "5.0/s" in text and "2m 30s" in text
+    assert "corpus" in text and "25.0" in text and "250/1000" in text and "5.0/s" in text
+    assert "2m 45s" in text  # 150 s of requests, 15 of finalizing
     assert "validating" in text and "batch not found" in text
 
 
@@ -105,8 +107,23 @@ def test_log_lines_only_on_change() -> None:
     view.health_changed(False, "API unreachable: 503")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3
-    assert lines[0].endswith("slot 0 corpus in_progress 250/1000 (25.0%) rate 5.0/s eta 2m 30s")
+    assert lines[0].endswith("slot 0 corpus in_progress 250/1000 (25.0%) rate 5.0/s eta 2m 45s")
     assert "event complete" in lines[1] and "api PROBLEM: API unreachable: 503" in lines[2]
+
+
+def test_a_stall_and_a_deadline_at_risk_are_said_in_the_log_and_the_table() -> None:
+    stream = io.StringIO()
+    view = SidecarView("text", stream)
+    running = batch(0, "in_progress", 250, 1000, "corpus")
+    view.batch_changed(running.snapshot())
+    assert running.event is not None
+    running.event.stalled = running.event.at_risk = True
+    view.batch_changed(running.snapshot())  # the counts did not move, the flags did: a line
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].endswith("eta 2m 45s (stalled, at risk)")
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    console.print(_table([running.snapshot()], HEALTH))
+    assert "in_progress (stalled, at risk)" in console.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_json_lines() -> None:
@@ -125,7 +142,10 @@ def test_log_lines_name_the_provider_in_a_show_of_several() -> None:
         batch(1, "in_progress", 2, 4, "prompts", provider="anthropic"),
     )
     frame = Frame(
-        at=0.0, health=HEALTH, batches=(voyage.snapshot(), anthropic.snapshot()), news=(anthropic.snapshot(),)
+        at=0.0,
+        health=HEALTH,
+        news=(anthropic.snapshot(),),
+        watched=lambda: (voyage.snapshot(), anthropic.snapshot()),
     )
     text, as_json = io.StringIO(), io.StringIO()
     SidecarView("text", text).publish(frame)
@@ -134,7 +154,7 @@ def test_log_lines_name_the_provider_in_a_show_of_several() -> None:
     assert json.loads(as_json.getvalue())["provider"] == "anthropic"
     alone = io.StringIO()
     SidecarView("text", alone).publish(
-        Frame(at=0.0, health=HEALTH, batches=(voyage.snapshot(),), news=(voyage.snapshot(),))
+        Frame(at=0.0, health=HEALTH, news=(voyage.snapshot(),), watched=lambda: (voyage.snapshot(),))
     )
     assert (
         alone.getvalue().split(" ", 1)[1].startswith("slot 0 corpus in_progress")
@@ -217,7 +237,7 @@ def test_too_narrow_for_all_four_the_label_and_bar_give_way() -> None:
     lines = render(crowded_table(), 32, False)
     assert columns_shown(lines[1]) == {"batch", "%", "ETA"}
     assert all(cell_len(line) <= 32 for line in lines)
-    assert " 25.0  2m 30s" in lines[2] and " 36.0 " in lines[3] and BAR.search(lines[2]) is None
+    assert " 25.0  2m 45s" in lines[2] and " 36.0 " in lines[3] and BAR.search(lines[2]) is None
     assert re.search(r"[━─]{4,}", lines[2])
 
 
@@ -255,7 +275,7 @@ def test_the_submit_wait_bars_fit_the_width(width: int) -> None:
     lines = render(view, width, True)
     header, row = lines
     assert cell_len(header) <= width and cell_len(row) <= width
-    assert BAR.search(row) and " 25.0 " in row and " 2m 30s" in row and row.startswith("batch-000")
+    assert BAR.search(row) and " 25.0 " in row and " 2m 45s" in row and row.startswith("batch-000")
     if width >= 80:
         assert "2500/10000" in row and " 37 " in row and "in_progress" in row
     assert "#" not in columns_shown(header)  # submit --wait has no slots

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import FAST_RETRIES
 from voyage_progress import BatchStatus, VoyageBatchClient
 from voyage_progress.simulator import Simulator, run_simulator
-from voyage_progress.watcher import Intervals, Listeners, Watcher
+from voyage_progress.watcher import GONE_AFTER_NOT_FOUND, GONE_AFTER_SECONDS, Intervals, Listeners, Watcher
 
 
 class Clock:
@@ -170,6 +170,37 @@ async def test_an_unknown_batch_is_isolated(client: VoyageBatchClient, sim: Simu
     assert good.job is not None and watcher.health.api_ok
     per_cycle = await run_until_ended(watcher, sim, clock)
     assert ("complete", good.batch_id) in events and all(n == 1 for n in per_cycle)
+
+
+async def test_a_batch_already_read_is_given_up_only_after_404s_over_minutes(
+    client: VoyageBatchClient, sim: Simulator
+) -> None:
+    """One 404 (a replica that has not heard of the batch, a deploy) must not end its tracking
+    for good: its last state stays and it is asked for again, until 404s have held for long."""
+    clock = Clock()
+    watcher, events = make_watcher(client, clock)
+    batch = watcher.watch(sim.add_batch(20))
+    await watcher.poll_once()
+    seen = batch.job
+    stored = sim.store.batches.pop(batch.batch_id)
+    first_404 = clock.now = batch.next_due
+    for _ in range(2 * GONE_AFTER_NOT_FOUND):  # many 404s, within a minute
+        await watcher.poll_once()
+        assert batch.is_active and batch.job is seen and watcher.health.api_ok
+        clock.now = batch.next_due
+    assert clock.now - first_404 < GONE_AFTER_SECONDS
+    sim.store.batches[batch.batch_id] = stored  # found again: the count starts afresh
+    await watcher.poll_once()
+    assert batch.not_found == 0 and batch.last_read == clock.now
+
+    del sim.store.batches[batch.batch_id]
+    first_404 = clock.now = batch.next_due
+    while batch.is_active and clock.now - first_404 < 2 * GONE_AFTER_SECONDS:
+        await watcher.poll_once()
+        clock.now = batch.next_due
+    assert batch.error == "batch not found" and batch.not_found >= GONE_AFTER_NOT_FOUND
+    assert GONE_AFTER_SECONDS <= clock.now - first_404 <= GONE_AFTER_SECONDS + 10
+    assert [kind for kind, _ in events].count("error") == 1
 
 
 async def test_an_unreachable_api_keeps_the_last_state_and_backs_off() -> None:

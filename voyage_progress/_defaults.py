@@ -8,8 +8,17 @@ DEFAULT_BASE_URL = "https://api.voyageai.com/v1"
 API_KEY_ENV = "VOYAGE_API_KEY"
 BASE_URL_ENV = "VOYAGE_BASE_URL"
 
-#: Seconds a single HTTP request may take before it counts as failed.
+#: Seconds a single HTTP request may take before it counts as failed: the whole of it, from
+#: sending to the last byte of the answer (a server that drips its answer a byte at a time
+#: never trips a timeout per read).
 DEFAULT_TIMEOUT = 30.0
+#: The most bytes (decompressed) read of one JSON answer: a page of a hundred batches is well
+#: under a megabyte, and a server sending more is broken or hostile. File downloads are not
+#: held in memory but streamed to disk (``download_file_to``), so they have no such limit.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+#: The longest a server's ``Retry-After`` is believed (an hour): a larger one (``99999999999``,
+#: a date in the year 9999) is a broken server, not a reason to stop asking for good.
+MAX_RETRY_AFTER = 3600.0
 #: Retries of one request after its first attempt (connection errors, timeouts, 429, 5xx).
 DEFAULT_MAX_RETRIES = 4
 #: The most API requests the command line sends in any second, retries included: the key is
@@ -41,6 +50,12 @@ DEFAULT_OSC_PREFIX = "/voyage"
 #: The largest OSC datagram sent or read: what any receiver's buffer takes whole, far below the
 #: 65,507 bytes UDP allows (a bigger bundle fails to send with "Message too long").
 MAX_DATAGRAM = 8192
+#: The most batches a sidecar watches: a watch sent to the control port beyond it is refused
+#: (and said on OSC). The scale measured to hold (docs/SIDECAR.md, benchmarks/scale.py).
+MAX_WATCHED_BATCHES = 10_000
+#: Cancels sent to the control port that may wait for the API at once; more are refused. Each
+#: takes a place in the request budget, and polling must keep most of it.
+MAX_CANCELS_IN_FLIGHT = 4
 
 #: The local simulator.
 DEFAULT_SIMULATOR_HOST = "127.0.0.1"

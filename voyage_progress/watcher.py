@@ -40,6 +40,8 @@ from .core.events import BatchProgressEvent
 from .core.frame import BatchSnapshot, EventKind
 from .core.metrics import BatchProgressMetrics
 from .core.models import BatchJob, BatchStatus, Page, RequestCounts
+from .core.phases import PhaseHistory
+from .core.slots import Slots
 from .core.text import check_batch_id, clean_label, clean_text, one_line
 from .providers import BatchAPI
 
@@ -60,6 +62,14 @@ _MAX_HEALTH_MESSAGE = 200
 #: Seconds a wait may overrun before it means the clock jumped (a machine woke from sleep, a
 #: paused process resumed).
 CLOCK_JUMP = 30.0
+#: Seconds past a request's deadline that a poll cycle may go without any answer before
+#: ``api_ok`` says so while the cycle still waits: room for a retry's backoff and the budget.
+SILENCE_MARGIN = 2.0
+#: A batch already read that the API then says does not exist (404) is only given up after
+#: this many 404s in a row, spread over at least this many seconds: one replica that has not
+#: heard of it, or a deploy, must not end its tracking for good.
+GONE_AFTER_NOT_FOUND = 5
+GONE_AFTER_SECONDS = 180.0
 
 
 @dataclass
@@ -76,6 +86,10 @@ class WatchEntry:
     #: Whose batch it is: a name of ``voyage_progress.providers.PROVIDERS``.
     provider: str = DEFAULT_PROVIDER
 
+    def entry(self) -> WatchEntry:
+        """Just what is kept across restarts, as a copy of its own (to save it elsewhere)."""
+        return WatchEntry(**{f.name: getattr(self, f.name) for f in dataclasses.fields(WatchEntry)})
+
 
 @dataclass
 class WatchedBatch(WatchEntry):
@@ -89,6 +103,9 @@ class WatchedBatch(WatchEntry):
     next_due: float = 0.0
     ended_at: float | None = None
     anomalies: int = 0
+    not_found: int = 0
+    not_found_since: float | None = None
+    at_risk_reported: bool = False
     #: The batch as every output shows it, as of its latest change (see ``snapshot``).
     shown: BatchSnapshot = field(init=False, repr=False, compare=False)
 
@@ -213,16 +230,22 @@ class Watcher:
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
     #: The providers polled, by name.
     providers: dict[str, BatchAPI] = field(init=False)
+    #: How long the phases around the work took, learned from the batches seen to complete.
+    history: PhaseHistory = field(default_factory=PhaseHistory)
     #: Each provider's search for in-flight batches, when it is due, and its pause after a failure.
     _discovery_due: dict[str, float] = field(default_factory=dict)
     _discovery: dict[str, Discovery] = field(default_factory=dict)
     _paused_until: dict[str, float] = field(default_factory=dict)
+    #: Each provider's Retry-After: no request to it before then, refresh or not.
+    _not_before: dict[str, float] = field(default_factory=dict)
     #: What is wrong with each provider that failed its latest poll, and how many times in a row.
     _problems: dict[str, tuple[str, bool]] = field(default_factory=dict)
     _failures: dict[str, int] = field(default_factory=dict)
+    _slots: Slots = field(default_factory=Slots)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
     _only: BatchAPI | None = field(init=False, default=None)
+    _last_answer: float = 0.0
 
     def __post_init__(self) -> None:
         self._origin = (self.clock(), datetime.now(UTC))
@@ -274,11 +297,13 @@ class Watcher:
                 self._show(existing)
                 self.listeners.on_watchlist()
             return existing
-        taken = {b.slot for b in self.batches.values()}
-        if slot is None or slot in taken or slot < 0:
-            slot = next(n for n in range(len(taken) + 1) if n not in taken)
         batch = WatchedBatch(
-            batch_id, slot, label, auto=auto, end_said=end_said, provider=provider or self.default_provider
+            batch_id,
+            self._slots.take(slot),
+            label,
+            auto=auto,
+            end_said=end_said,
+            provider=provider or self.default_provider,
         )
         self.batches[batch_id] = batch
         self.listeners.on_event(EventKind.WATCH, batch)
@@ -291,6 +316,7 @@ class Watcher:
     def unwatch(self, batch_id: str) -> WatchedBatch | None:
         batch = self.batches.pop(batch_id, None)
         if batch is not None:
+            self._slots.give_back(batch.slot)
             self.listeners.on_event(EventKind.UNWATCH, batch)
             self.listeners.on_watchlist()
         return batch
@@ -300,7 +326,7 @@ class Watcher:
         for batch in self.batches.values():
             batch.next_due = 0.0
         self._discovery_due.clear()
-        self._paused_until.clear()
+        self._paused_until = dict(self._not_before)
         self.wake()
 
     def wake(self) -> None:
@@ -362,11 +388,12 @@ class Watcher:
         return self.health.last_cycle_requests
 
     async def _poll_provider(self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool) -> None:
+        started = self._last_answer = self.clock()
+        watchdog = asyncio.ensure_future(self._flag_silence(name))
         try:
             if discover or len(due) > 1:
                 due = await self._refresh_from_list(name, api, due, discover)
-            for batch in due:
-                await self._refresh_one(api, batch)
+            await self._look_up(api, due, until=started + self.intervals.poll)
         except TRANSIENT_ERRORS as exc:
             self._failed(name, exc)
         except (AuthenticationError, PermissionDeniedError) as exc:
@@ -375,6 +402,29 @@ class Watcher:
             self._failed(name, exc)
         else:
             self._succeeded(name)
+        finally:
+            watchdog.cancel()
+
+    def silence_limit(self, provider: str | None = None) -> float:
+        """Seconds a poll of ``provider`` (None: the slowest one) may go without an answer
+        before ``api_ok`` goes to 0."""
+        apis = [self.providers[provider]] if provider is not None else list(self.providers.values())
+        return max(3 * self.intervals.poll, max(api.timeout for api in apis) + SILENCE_MARGIN)
+
+    async def _flag_silence(self, provider: str) -> None:
+        """While ``provider`` is polled: once no answer has come for ``silence_limit`` seconds
+        (a server that drips its answers, a request retried after each deadline), say so at once
+        rather than when the poll finally fails."""
+        limit = self.silence_limit(provider)
+        while (left := self._last_answer + limit - self.clock()) > 0:
+            await asyncio.sleep(left)
+        if self._failures.get(provider, 0) == 0:
+            silent = self.clock() - self._last_answer
+            message = f"API not answering: no answer for {silent:.0f} s, still waiting"
+            self._problems[provider] = (message, False)
+            self._sum_up()
+            whose = f"{provider}: " if len(self.providers) > 1 else ""
+            logger.warning("%sthe API has not answered for %.0f s; still waiting", whose, silent)
 
     async def _refresh_from_list(
         self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool
@@ -413,6 +463,7 @@ class Watcher:
         in flight as ``name``'s); the due batches it showed are taken out of ``missing``."""
         self.health.requests += 1
         page = await api.list_batches(limit=PAGE_SIZE, after=after)
+        self._last_answer = self.clock()
         for job in page.data:
             watched = self.batches.get(job.id)
             if watched is None and discover and job.status.is_in_flight:
@@ -422,17 +473,46 @@ class Watcher:
                 missing.pop(job.id, None)
         return page
 
+    async def _look_up(self, api: BatchAPI, due: list[WatchedBatch], until: float) -> None:
+        """Read one by one the due batches that no page showed, the longest waiting first, until
+        the listed ones are due again: thousands of unknown ids are looked up a few at a time
+        between polls of the others, not all before the next one."""
+        for batch in sorted(due, key=lambda b: b.next_due):
+            if self.clock() >= until:
+                break
+            await self._refresh_one(api, batch)
+
     async def _refresh_one(self, api: BatchAPI, batch: WatchedBatch) -> None:
         self.health.requests += 1
         try:
             job = await api.get_batch(batch.batch_id)
         except NotFoundError:
-            self._unreadable(batch, "batch not found")
+            self._last_answer = self.clock()
+            if batch.job is None or self._gone(batch):
+                self._unreadable(batch, "batch not found")
             return
         except PermissionDeniedError as exc:
             self._unreadable(batch, f"no access ({exc.status_code})")
             return
+        self._last_answer = self.clock()
         self._apply(batch, job)
+
+    def _gone(self, batch: WatchedBatch) -> bool:
+        """A batch already read is now not found: gone once that has held long enough
+        (``GONE_AFTER_NOT_FOUND`` answers over ``GONE_AFTER_SECONDS``); till then its last known
+        state stays and it is asked for again at its usual pace."""
+        now = self.clock()
+        if batch.not_found_since is None:
+            batch.not_found_since = now
+            logger.warning(
+                "batch %s: not found (404) although it was read before; asking again before giving up",
+                batch.batch_id,
+            )
+        batch.not_found += 1
+        if batch.not_found >= GONE_AFTER_NOT_FOUND and now - batch.not_found_since >= GONE_AFTER_SECONDS:
+            return True
+        batch.next_due = now + self.intervals.for_batch(batch)
+        return False
 
     # -- applying what was read -------------------------------------------------------------------
 
@@ -445,6 +525,7 @@ class Watcher:
 
     def _apply_answer(self, batch: WatchedBatch, job: BatchJob) -> None:
         now = self.clock()
+        batch.not_found, batch.not_found_since = 0, None
         checked = self._checked(batch, job)
         if checked is None:  # not believed: keep what is known, read it again at the next poll
             batch.next_due = now + self.intervals.for_batch(batch)
@@ -453,18 +534,24 @@ class Watcher:
         wall = self.wall_time()
         if batch.metrics is None:
             batch.metrics = BatchProgressMetrics(start_time=_start_time(job, wall))
+        if job.in_progress_at is not None and job.in_progress_at <= wall:
+            batch.metrics.set_processing_start(job.in_progress_at)
         batch.metrics.add_sample(wall, job.request_counts.processed)
         batch.job = job
         batch.error = None
         batch.last_read = now
         if not batch.label and job.metadata.get("label"):
             batch.label = clean_label(job.metadata["label"])
-        batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics)
+        self.history.learn(job)  # saved with the watch list, which the end below changes
+        batch.event = BatchProgressEvent.from_job(job, wall, batch.metrics, self.history)
         batch.next_due = now + self.intervals.for_batch(batch)
         just_ended = job.status.is_terminal and batch.ended_at is None
         if just_ended:
             batch.ended_at = now
         self._show(batch)
+        if batch.event.at_risk and not batch.at_risk_reported:
+            batch.at_risk_reported = True
+            self.listeners.on_event(EventKind.AT_RISK, batch)
         end = EventKind.end_of(job.status)
         if just_ended and end is not None and batch.end_said != end:
             # said once it is out (the listeners set ``end_said``); a batch that ended is not
@@ -539,6 +626,10 @@ class Watcher:
         for batch in self.batches.values():
             if batch.metrics is not None:
                 batch.metrics = BatchProgressMetrics(start_time=batch.metrics.start_time)
+        # Dates are counted on the monotonic clock from an anchor on the system's: after a jump
+        # the two no longer agree, and a date an hour off would count the hour as work done
+        # (the finalizing phase is a share of the time the requests took). Anchor again.
+        self._origin = (self.clock(), datetime.now(UTC))
 
     def _retire_ended(self) -> None:
         if self.retire_after is None:
@@ -564,8 +655,10 @@ class Watcher:
         backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(failures, 6))
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
+        if retry_after is not None:  # honoured up to the slowest polling the user asked for
+            retry_after = min(retry_after, self.intervals.maximum)
             delay = max(delay, retry_after)
+            self._not_before[provider] = self.clock() + retry_after
         self._paused_until[provider] = self.clock() + delay
         self._sum_up()
         whose = f"{provider}: " if len(self.providers) > 1 else ""

@@ -137,7 +137,18 @@ async def known_batch(client: Provider, batch_id: str) -> AsyncIterator[None]:
         yield
     except NotFoundError:
         await check_base_url(client)
-        raise CommandError(f"no batch {batch_id}") from None
+        raise CommandError(
+            no_batch(batch_id, str(getattr(client, "name", defaults.DEFAULT_PROVIDER)))
+        ) from None
+
+
+def no_batch(batch_id: str, provider: str, *, named: bool = False) -> str:
+    """What every command says of a batch the API does not know: the provider is named when it
+    is not Voyage (the default), or when ``named`` (a command about several providers' batches)."""
+    from ..providers import provider_title
+
+    whose = f" at {provider_title(provider)}" if named or provider != defaults.DEFAULT_PROVIDER else ""
+    return f"no batch {batch_id}{whose}"
 
 
 async def check_base_url(client: Provider) -> None:

@@ -1,8 +1,10 @@
-"""Ctrl+C and SIGTERM as a clean stop, on every platform.
+"""Ctrl+C, SIGTERM and SIGHUP as a clean stop, on every platform.
 
 POSIX event loops take signal handlers directly. Windows' do not (``add_signal_handler``
 raises NotImplementedError there), so the handler is installed with ``signal.signal`` and hands
-the stop to the loop thread-safely; Ctrl+Break (SIGBREAK) counts too.
+the stop to the loop thread-safely; Ctrl+Break (SIGBREAK) counts too. SIGHUP (the terminal
+that ran the sidecar was closed) would otherwise end it without a word on OSC, ``running``
+left at 1; where the platform has it, it stops the sidecar like SIGTERM.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from typing import Any
 def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     loop = asyncio.get_running_loop()
     wanted = [signal.SIGINT, signal.SIGTERM]
-    if hasattr(signal, "SIGBREAK"):
-        wanted.append(signal.SIGBREAK)
+    wanted += [getattr(signal, name) for name in ("SIGBREAK", "SIGHUP") if hasattr(signal, name)]
     restore: list[tuple[signal.Signals, Any]] = []
     for sig in wanted:
         try:

@@ -22,6 +22,7 @@ from ._common import (
     check_base_url,
     known_batch,
     limit,
+    no_batch,
     open_api,
     pair,
     per_request,
@@ -30,10 +31,7 @@ from ._common import (
 from ._providers import add_provider_option, batch_refs, open_providers, provider_names
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from ..core.models import BatchJob
-    from ..providers import BatchAPI
     from ..providers.voyage import VoyageBatchClient
 
 
@@ -124,7 +122,6 @@ async def _status(args: argparse.Namespace) -> int:
     from ..core.events import BatchProgressEvent
     from ..core.frame import BatchSnapshot
     from ..outputs.table import describe
-    from ..providers import provider_title
 
     refs = batch_refs(args.batch_ids, args.provider)
     names = list(dict.fromkeys(ref.provider for ref in refs))
@@ -138,7 +135,7 @@ async def _status(args: argparse.Namespace) -> int:
                 if ref.provider not in missing:
                     await check_base_url(client)
                 print(
-                    f"{PROG}: error: no batch {ref.batch_id} at {provider_title(ref.provider)}",
+                    f"{PROG}: error: {no_batch(ref.batch_id, ref.provider, named=len(names) > 1)}",
                     file=sys.stderr,
                 )
                 missing.add(ref.provider)
@@ -154,13 +151,14 @@ async def _status(args: argparse.Namespace) -> int:
 
 async def _list(args: argparse.Namespace) -> int:
     from ..core.text import clean_label, clean_text
+    from ..providers._client import iter_batches
 
     async with open_providers(args, [args.provider]) as providers:
         client = providers[args.provider]
         pages = None if args.all else 1
         shown = 0
         with base_url_hint(client):
-            async for job in _iter_batches(client, args.limit, pages):
+            async for job in iter_batches(client, limit=args.limit, max_pages=pages):
                 if args.active and not job.status.is_in_flight:
                     continue
                 shown += 1
@@ -175,19 +173,6 @@ async def _list(args: argparse.Namespace) -> int:
         if not shown and not args.json:
             print("no batches" + (" in flight" if args.active else ""))
     return 0
-
-
-async def _iter_batches(client: BatchAPI, limit: int, max_pages: int | None) -> AsyncIterator[BatchJob]:
-    """Every batch, page after page (at most ``max_pages``), the newest first."""
-    after, pages = None, 0
-    while max_pages is None or pages < max_pages:
-        page = await client.list_batches(limit=limit, after=after)
-        pages += 1
-        for job in page.data:
-            yield job
-        if not page.has_more or not page.data:
-            return
-        after = page.last_id or page.data[-1].id
 
 
 async def _cancel(args: argparse.Namespace) -> int:
@@ -278,20 +263,37 @@ async def _results(args: argparse.Namespace) -> int:
             f"results downloads Voyage's output and error files; {ref.batch_id} is {whose}'s: "
             f"read its results with {whose}'s own tools"
         )
+    batch_id = ref.batch_id
     async with _client(args) as client:
-        async with known_batch(client, ref.batch_id):
-            job = await client.get_batch(ref.batch_id)
+        async with known_batch(client, batch_id):
+            job = await client.get_batch(batch_id)
         if not job.status.is_terminal:
-            raise CommandError(f"batch {job.id} is {job.status.value}; its results come once it has ended")
+            raise CommandError(f"batch {batch_id} is {job.status.value}; its results come once it has ended")
         if not job.output_file_id and not job.error_file_id:
-            raise CommandError(f"batch {job.id} ({job.status.value}) has no output or error file")
+            raise CommandError(f"batch {batch_id} ({job.status.value}) has no output or error file")
+        # Named after the id asked for, never the one in the answer: a server's id is not a path.
+        stem = _file_stem(batch_id)
         for file_id, path, what in (
-            (job.output_file_id, args.output or Path(f"{job.id}_output.jsonl"), "output"),
-            (job.error_file_id, args.errors or Path(f"{job.id}_errors.jsonl"), "errors"),
+            (job.output_file_id, args.output or Path(f"{stem}_output.jsonl"), "output"),
+            (job.error_file_id, args.errors or Path(f"{stem}_errors.jsonl"), "errors"),
         ):
             if file_id:
-                content = await client.download_file(file_id)
-                await asyncio.to_thread(path.write_bytes, content)
-                lines = content.count(b"\n")
+                try:
+                    await client.download_file_to(file_id, path)
+                except OSError as exc:
+                    raise CommandError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
+                lines = await asyncio.to_thread(_count_lines, path)
                 print(f"{what}: {lines} lines -> {path}")
     return 0
+
+
+def _file_stem(batch_id: str) -> str:
+    """A batch id as the start of a file name on any system: only ``[A-Za-z0-9._-]``, no
+    leading dot, at most 100 characters."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in batch_id)
+    return safe.lstrip(".")[:100] or "batch"
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as file:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: file.read(1 << 20), b""))

@@ -238,7 +238,7 @@ async def _watch(args: argparse.Namespace) -> int:
             await _require_a_batch(providers, refs)
         polled = {name: providers[name] for name in asked} if args.all_active else providers
         stop = asyncio.Event()
-        with stop_on_signals(stop), _control_port_free():
+        with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
             await Sidecar(config, polled, view).run(stop)
     return 0
 
@@ -283,8 +283,9 @@ async def _demo(args: argparse.Namespace) -> int:
 
     config = _sidecar_config(args)
     stop = asyncio.Event()
-    with stop_on_signals(stop), _control_port_free():
-        return await run_demo(config, _view(args), args.speed, args.forever, stop)
+    view = _view(args)
+    with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
+        return await run_demo(config, view, args.speed, args.forever, stop)
 
 
 @contextlib.contextmanager

@@ -31,5 +31,6 @@ class Command:
         object.__setattr__(self, "kind", CommandKind(self.kind))
 
 
-#: How an output hands a command to the sidecar.
-CommandHandler = Callable[[Command], Awaitable[None]]
+#: How an output hands a command to the sidecar: obeyed at once, or with the rest of its work
+#: returned to await (a cancel waits for the API).
+CommandHandler = Callable[[Command], Awaitable[None] | None]

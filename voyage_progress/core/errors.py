@@ -10,6 +10,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchWaitTimeout",
+    "InvalidAPIKeyError",
     "MalformedObjectError",
     "MalformedResponseError",
     "MissingAPIKeyError",
@@ -17,6 +18,7 @@ __all__ = [
     "PermissionDeniedError",
     "PollingError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ServerError",
     "VoyageProgressError",
 ]
@@ -36,6 +38,18 @@ class MissingAPIKeyError(VoyageProgressError):
         )
         self.variable = variable
         self.provider = provider
+
+
+class InvalidAPIKeyError(VoyageProgressError, ValueError):
+    """A key that cannot be sent as it is: one with a line break, another control character or
+    a character that is not ASCII. Refused before anything is sent; the message names the
+    problem and where, never the key."""
+
+    def __init__(self, problem: str, position: int, length: int, variable: str = "VOYAGE_API_KEY") -> None:
+        super().__init__(
+            f"the API key ({variable} or api_key=) has {problem} at character {position} of "
+            f"{length}: a key is one line of printable ASCII (was it read from a file of several lines?)"
+        )
 
 
 class APIError(VoyageProgressError):
@@ -109,6 +123,11 @@ class APIConnectionError(VoyageProgressError):
 
 class APITimeoutError(APIConnectionError):
     """The server did not answer within the client's timeout."""
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """An answer longer (once decompressed) than the client reads: a broken or hostile server.
+    Retried like a broken connection."""
 
 
 class PollingError(VoyageProgressError):

@@ -9,6 +9,7 @@ from typing import Optional
 
 from .metrics import UNKNOWN_ETA, BatchProgressMetrics
 from .models import BatchJob, BatchStatus
+from .phases import PhaseHistory, deadline_of, phase_eta
 
 __all__ = ["BatchProgressEvent", "Milestones"]
 
@@ -21,6 +22,12 @@ class BatchProgressEvent:
     because a failed request is one the batch is done with. Rate and ETA are in requests per
     second and seconds; an unknown ETA is ``inf``, and so is the ETA of a batch that ended
     without completing (failed, cancelled, expired): 0.0 would say its work is done.
+
+    The ETA runs to completion: the requests, then finalizing (``voyage_progress._phases``), so
+    an active batch never has an ETA of 0. Before the first progress it can only come from past
+    batches (``eta_from_history``). ``stalled``: no progress for several usual waits.
+    ``deadline_seconds``: until the completion window ends (``inf`` unknown); ``at_risk``: the
+    band's high end passes it (or it has passed).
     """
 
     batch_id: str
@@ -41,6 +48,10 @@ class BatchProgressEvent:
     elapsed_seconds: float = 0.0
     is_terminal: bool = False
     job: BatchJob | None = field(default=None, repr=False, compare=False)
+    stalled: bool = False
+    at_risk: bool = False
+    eta_from_history: bool = False
+    deadline_seconds: float = UNKNOWN_ETA
 
     @property
     def phase(self) -> int:
@@ -57,20 +68,30 @@ class BatchProgressEvent:
         job: BatchJob,
         timestamp: datetime,
         metrics: BatchProgressMetrics | None = None,
+        history: PhaseHistory | None = None,
     ) -> BatchProgressEvent:
-        """The event for ``job`` as seen at ``timestamp``; rate and ETA only with ``metrics``."""
+        """The event for ``job`` as seen at ``timestamp``; rate and ETA only with ``metrics``,
+        the phases' durations from ``history`` (a prior without it)."""
         counts = job.request_counts
         status = job.status
         fraction = 1.0 if status is BatchStatus.COMPLETED else counts.fraction
         rate, eta, eta_low, eta_high, elapsed = 0.0, UNKNOWN_ETA, UNKNOWN_ETA, UNKNOWN_ETA, 0.0
+        stalled = from_history = False
         if status is BatchStatus.COMPLETED:  # failed, cancelled, expired: it will never be done
             eta = eta_low = eta_high = 0.0
         if metrics is not None:
             elapsed = metrics.elapsed_seconds()
             if not status.is_terminal:
                 rate = metrics.calculate_rate()
-                eta = metrics.calculate_eta(counts.total, counts.processed)
-                eta_low, eta_high = metrics.calculate_eta_band(counts.total, counts.processed)
+                requests = metrics.calculate_eta(counts.total, counts.processed)
+                low, high = metrics.calculate_eta_band(counts.total, counts.processed)
+                stalled = status is BatchStatus.IN_PROGRESS and metrics.is_stalled()
+                estimate = phase_eta(
+                    job, timestamp, history or PhaseHistory(), (requests, low, high), counts.processed > 0
+                )
+                eta, eta_low, eta_high = estimate.eta, estimate.low, estimate.high
+                from_history = estimate.from_history
+        deadline, at_risk = _deadline(job, timestamp, eta_high)
         return cls(
             batch_id=job.id,
             status=status,
@@ -90,7 +111,21 @@ class BatchProgressEvent:
             elapsed_seconds=elapsed,
             is_terminal=status.is_terminal,
             job=job,
+            stalled=stalled,
+            at_risk=at_risk,
+            eta_from_history=from_history,
+            deadline_seconds=deadline,
         )
+
+
+def _deadline(job: BatchJob, now: datetime, eta_high: float) -> tuple[float, bool]:
+    """Seconds until the batch is due (``inf`` unknown or ended), and whether it is at risk:
+    the band's high end passes the deadline, or the deadline has passed."""
+    due = deadline_of(job)
+    if due is None or job.status.is_terminal:
+        return UNKNOWN_ETA, False
+    left = (due - now).total_seconds()
+    return left, left < 0 or (math.isfinite(eta_high) and eta_high > left)
 
 
 def _error_message(job: BatchJob) -> str | None:

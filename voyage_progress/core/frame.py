@@ -9,6 +9,7 @@ sum, the sidecar's health, and what happened since the previous frame, in order.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class EventKind(enum.StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     ERROR = "error"
+    AT_RISK = "at_risk"
 
     @classmethod
     def end_of(cls, status: BatchStatus) -> EventKind | None:
@@ -93,11 +95,19 @@ class BatchSnapshot:
     #: It will not change any more: it ended, or it cannot be read.
     is_terminal: bool = False
     anomalies: int = 0
+    #: No progress for several times the usual wait between count changes.
+    stalled: bool = False
+    #: The ETA band's high end passes the deadline (or the deadline has passed).
+    at_risk: bool = False
     rate: float | None = field(default=None, compare=False)
     eta: float = field(default=math.inf, compare=False)
     eta_low: float = field(default=math.inf, compare=False)
     eta_high: float = field(default=math.inf, compare=False)
     elapsed: float | None = field(default=None, compare=False)
+    #: The ETA comes from past batches (before the first progress), not from this one's rate.
+    eta_from_history: bool = field(default=False, compare=False)
+    #: Seconds until the completion window ends (negative once passed; ``inf`` unknown or ended).
+    deadline: float = field(default=math.inf, compare=False)
     #: When it was last read, on the sidecar's monotonic clock (None: never).
     read_at: float | None = field(default=None, compare=False)
     #: Whose batch it is (``voyage``, ``openai``, ``anthropic``...).
@@ -153,6 +163,10 @@ class BatchSnapshot:
             eta_low=event.eta_low,
             eta_high=event.eta_high,
             elapsed=event.elapsed_seconds,
+            stalled=event.stalled,
+            at_risk=event.at_risk,
+            eta_from_history=event.eta_from_history,
+            deadline=event.deadline_seconds,
             read_at=read_at,
             provider=provider,
         )
@@ -270,16 +284,17 @@ class Receipt:
             self._done()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Frame:
-    """What the sidecar knows at one moment, and what happened since the previous frame."""
+    """What the sidecar knows at one moment, and what happened since the previous frame.
+
+    ``batches`` and ``summary`` are made on first use, from ``watched``: an output that needs
+    neither (most frames carry a few news only) costs nothing for a thousand batches watched.
+    """
 
     #: The sidecar's monotonic clock, in seconds: ``at - batch.read_at`` is a batch's age.
     at: float
     health: Health
-    #: Every watched batch, by slot.
-    batches: tuple[BatchSnapshot, ...] = ()
-    summary: Summary = Summary()
     #: Batches that changed visibly, and events, in the order they happened.
     news: tuple[BatchSnapshot | Event, ...] = ()
     #: A heartbeat: outputs that beat send the health now.
@@ -288,3 +303,14 @@ class Frame:
     full: bool = False
     #: For a frame whose news ends batches: sign it once the news is out (see ``Receipt``).
     receipt: Receipt | None = None
+    #: Every watched batch, by slot, when asked for.
+    watched: Callable[[], Iterable[BatchSnapshot]] = field(default=tuple, repr=False, compare=False)
+
+    @functools.cached_property
+    def batches(self) -> tuple[BatchSnapshot, ...]:
+        """Every watched batch, by slot."""
+        return tuple(self.watched())
+
+    @functools.cached_property
+    def summary(self) -> Summary:
+        return Summary.of(self.batches)

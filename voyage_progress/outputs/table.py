@@ -82,6 +82,7 @@ class Row:
     slot: int | None = None
     #: Whose batch it is; "" where every batch is of one provider (nothing to tell apart).
     provider: str = ""
+    note: str = ""  # stalled, at risk: shown beside the status
 
     @classmethod
     def of(cls, batch: BatchSnapshot, *, with_slot: bool = True, with_provider: bool = False) -> Row:
@@ -99,6 +100,7 @@ class Row:
             error=shown_error(batch),
             slot=batch.slot if with_slot else None,
             provider=batch.provider if with_provider else "",
+            note=note(batch),
         )
 
     @property
@@ -143,6 +145,24 @@ class Column:
     grows: bool = False
 
 
+def note(batch: BatchSnapshot) -> str:
+    """What the ETA alone does not say: a stall, a deadline at risk, an ETA from history."""
+    notes = [
+        words
+        for flag, words in (
+            (batch.stalled, "stalled"),
+            (batch.at_risk, "at risk"),
+            (batch.eta_from_history, "ETA from past batches"),
+        )
+        if flag
+    ]
+    return ", ".join(notes)
+
+
+def _noted(row: Row) -> str:
+    return f" ({row.note})" if row.note else ""
+
+
 def _band(row: Row) -> str:
     if not (math.isfinite(row.eta_low) and math.isfinite(row.eta_high)):
         return "--"
@@ -166,7 +186,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("rate", 5, lambda row: format_rate(row.rate), "right"),
     Column("ETA", 0, lambda row: format_duration(row.eta).rjust(6), "right"),
     Column("ETA range", 8, _band, "right"),
-    Column("status", 1, lambda row: Text(row.status, style=row.style)),
+    Column("status", 1, lambda row: Text.assemble((row.status, row.style), (_noted(row), "bold yellow"))),
     Column("error", 7, lambda row: Text(row.error, style="dim"), min_width=12, max_width=80),
 )
 

@@ -6,10 +6,14 @@ collectors. ``none``: silence. The view is an output: it is given the sidecar's 
 
 Labels, statuses, errors and log messages come from the API or the network: they are shown as
 plain text (never read as rich markup) and cleaned of what would act on the terminal.
+
+Log lines never hold up the sidecar: they leave through ``LineWriter`` (a full or closed
+output drops lines, counted, instead of blocking or raising), and the log handler never raises.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -23,7 +27,8 @@ from ..core.commands import CommandHandler
 from ..core.format import format_duration
 from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health
 from ..core.text import clean_text
-from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row, describe, shown_error
+from ._lines import LineWriter
+from .table import REFRESH_PER_SECOND, FittedLine, FittedTable, Row, describe, note, shown_error
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -49,6 +54,17 @@ class SidecarView:
         self._health: str | None = None
         #: The batches are of several providers: log lines name each one's.
         self._mixed = False
+        self._lines = LineWriter(self.stream, self._dropped) if mode in ("text", "json") else None
+
+    @property
+    def dropped(self) -> int:
+        """Log lines dropped because the output did not take them."""
+        return self._lines.dropped if self._lines else 0
+
+    def close(self) -> None:
+        """Let the log lines still queued out (waiting a moment at most for a slow reader)."""
+        if self._lines is not None:
+            self._lines.close()
 
     # -- the output ------------------------------------------------------------------------------
 
@@ -72,7 +88,8 @@ class SidecarView:
 
     def publish(self, frame: Frame) -> None:
         self._frame = frame
-        self._mixed = len({batch.provider for batch in frame.batches}) > 1
+        if self.mode == "text" and frame.news:  # only a frame with lines to write reads them all
+            self._mixed = len({batch.provider for batch in frame.batches}) > 1
         for item in frame.news:
             if not isinstance(item, Event):
                 self.batch_changed(item)
@@ -94,7 +111,7 @@ class SidecarView:
         if self.mode not in ("text", "json"):
             return
         record = _record(batch)
-        key = f"{batch.status} {batch.done} {batch.failed} {batch.total} {record['error']}"
+        key = f"{batch.status} {batch.done} {batch.failed} {batch.total} {record['error']} {record['note']}"
         if self._last.get(batch.batch_id) == key:
             return
         self._last[batch.batch_id] = key
@@ -102,7 +119,8 @@ class SidecarView:
             self._json("batch", **record)
         else:
             whose = f"{batch.provider} " if self._mixed else ""
-            self._text(f"slot {batch.slot} {whose}{describe(batch)}")
+            noted = f" ({record['note']})" if record["note"] else ""
+            self._text(f"slot {batch.slot} {whose}{describe(batch)}{noted}")
 
     def event(self, kind: EventKind, batch: BatchSnapshot) -> None:
         if kind is EventKind.UNWATCH:
@@ -135,7 +153,8 @@ class SidecarView:
         if self.mode == "json":
             self._json("message", text=text)
         elif self.mode == "live":
-            self._rich_console().print(text, markup=False, highlight=False)
+            with contextlib.suppress(OSError, ValueError):  # the terminal is gone
+                self._rich_console().print(text, markup=False, highlight=False)
         elif self.mode != "none":
             self._text(text)
 
@@ -146,7 +165,10 @@ class SidecarView:
 
         class ViewHandler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
-                view.message(f"{record.levelname.lower()}: {record.getMessage()}")
+                try:
+                    view.message(f"{record.levelname.lower()}: {record.getMessage()}")
+                except Exception:  # logging must not raise where it is called (an except clause)
+                    self.handleError(record)
 
         handler = ViewHandler(logging.WARNING)
         return handler
@@ -164,12 +186,22 @@ class SidecarView:
 
     def _text(self, line: str) -> None:
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
-        print(f"{stamp} {line}", file=self.stream, flush=True)
+        if self._lines is not None:
+            self._lines.write(f"{stamp} {line}")
 
     def _json(self, record_type: str, **fields: Any) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         record = {"time": stamp, "type": record_type, **fields}
-        print(json.dumps(record, default=str), file=self.stream, flush=True)
+        if self._lines is not None:
+            self._lines.write(json.dumps(record, default=str))
+
+    def _dropped(self, count: int) -> str:
+        """The line that says ``count`` lines were dropped, in this view's format."""
+        text = f"warning: {count} log lines dropped: the output was not read fast enough"
+        if self.mode == "json":
+            stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+            return json.dumps({"time": stamp, "type": "message", "text": text})
+        return f"{datetime.now(UTC).strftime('%H:%M:%S')} {text}"
 
 
 def _record(batch: BatchSnapshot) -> dict[str, Any]:
@@ -187,6 +219,7 @@ def _record(batch: BatchSnapshot) -> dict[str, Any]:
         "rate": batch.rate or 0.0,
         "eta": batch.eta,
         "error": shown_error(batch),
+        "note": note(batch),
     }
 
 

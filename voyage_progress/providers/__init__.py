@@ -40,7 +40,11 @@ class BatchAPI(Protocol):
     Errors are those of ``voyage_progress.core.errors``: ``NotFoundError`` for an unknown
     batch, ``AuthenticationError``/``PermissionDeniedError`` for a refused key, one of
     ``TRANSIENT_ERRORS`` for what may pass (already retried as the provider sees fit).
+    ``timeout`` is how long one call may take before it fails: longer is silence.
     """
+
+    @property
+    def timeout(self) -> float: ...
 
     async def get_batch(self, batch_id: str) -> BatchJob: ...
 

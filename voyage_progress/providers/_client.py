@@ -13,19 +13,28 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx
 
-from .._defaults import DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
-from ..core.errors import MissingAPIKeyError
+from .._defaults import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
+    MAX_RESPONSE_BYTES,
+)
+from ..core.errors import MalformedResponseError, MissingAPIKeyError
 from ..core.events import BatchProgressEvent
 from ..core.models import BatchJob, Page
 from . import progress as _progress
-from ._http import HttpAPI, Sleep, validated_base_url
+from ._http import HttpAPI, Sleep, checked_key, validated_base_url
 from .retry import RetryPolicy
 
-__all__ = ["BatchClient", "check_limit", "page_parser", "query", "segment"]
+if TYPE_CHECKING:
+    from . import BatchAPI
+
+__all__ = ["BatchClient", "check_limit", "iter_batches", "page_parser", "query", "segment"]
 
 logger = logging.getLogger("voyage_progress")
 
@@ -41,8 +50,9 @@ class BatchClient:
     retried on connection errors, timeouts, 429 and 5xx with exponential backoff and full
     jitter, after the server's ``Retry-After`` where it sends one. With
     ``max_requests_per_second``, no window of a second ever holds more requests than that,
-    retries included. ``sleep`` is how it waits: between retries, and between the polls of the
-    progress API.
+    retries included. ``timeout`` bounds each attempt as a whole (a file download: each read);
+    ``max_response_bytes`` bounds each JSON answer, decompressed. ``sleep`` is how it waits:
+    between retries, and between the polls of the progress API.
     """
 
     #: The provider's name in ``PROVIDERS``, and as people read it.
@@ -58,6 +68,8 @@ class BatchClient:
     default_retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
     #: The completion window: a batch older than this (and an hour) is no longer in flight.
     window_hours: ClassVar[float] = 24.0
+    #: Where the batches are listed, below the base URL (for messages that name it).
+    batches_path: ClassVar[str] = "batches"
 
     def __init__(
         self,
@@ -69,11 +81,13 @@ class BatchClient:
         retry_policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         max_requests_per_second: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         key = (api_key if api_key is not None else os.environ.get(self.api_key_env, "")).strip()
         if not key:
             raise MissingAPIKeyError(self.api_key_env, self.title)
+        checked_key(key, self.api_key_env)
         if retry_policy is None:
             retry_policy = _with_retries(self.default_retry_policy, max_retries)
         self._http = HttpAPI(
@@ -84,12 +98,14 @@ class BatchClient:
             retry_policy=retry_policy,
             transport=transport,
             max_requests_per_second=max_requests_per_second,
+            max_response_bytes=max_response_bytes,
             sleep=sleep,
         )
         self.base_url = self._http.base_url
         self.timeout = timeout
         self.retry_policy = self._http.retry_policy
         self.budget = self._http.budget
+        self.max_response_bytes = max_response_bytes
 
     @classmethod
     def auth_headers(cls, key: str) -> dict[str, str]:
@@ -132,19 +148,9 @@ class BatchClient:
     async def cancel_batch(self, batch_id: str) -> BatchJob:
         raise NotImplementedError
 
-    async def iter_batches(
-        self, *, limit: int = 100, max_pages: int | None = None
-    ) -> AsyncIterator[BatchJob]:
-        """Every batch, page after page, the newest first."""
-        after, pages = None, 0
-        while max_pages is None or pages < max_pages:
-            page = await self.list_batches(limit=limit, after=after)
-            pages += 1
-            for batch in page.data:
-                yield batch
-            if not page.has_more or not page.data:
-                return
-            after = page.last_id or page.data[-1].id
+    def iter_batches(self, *, limit: int = 100, max_pages: int | None = None) -> AsyncIterator[BatchJob]:
+        """Every batch, page after page, the newest first (see ``iter_batches``)."""
+        return iter_batches(self, limit=limit, max_pages=max_pages)
 
     # -- progress (the spec's API) -------------------------------------------------------------
 
@@ -170,6 +176,33 @@ class BatchClient:
         return await _progress.wait_for_batch_completion_with_progress(
             self, batch_id, on_progress, poll_interval, max_wait, sleep=self.sleep
         )
+
+
+async def iter_batches(
+    api: BatchAPI, *, limit: int = 100, max_pages: int | None = None
+) -> AsyncIterator[BatchJob]:
+    """Every batch of ``api``, page after page (at most ``max_pages``), the newest first. A
+    server that says there is more but hands out a cursor it has given before (the list would
+    never end) raises ``MalformedResponseError`` after the batches it did list."""
+    after, pages = None, 0
+    cursors: set[str] = set()
+    while max_pages is None or pages < max_pages:
+        page = await api.list_batches(limit=limit, after=after)
+        pages += 1
+        for batch in page.data:
+            yield batch
+        if not page.has_more or not page.data:
+            return
+        after = page.last_id or page.data[-1].id
+        if after in cursors:
+            raise MalformedResponseError(
+                f"the list of batches does not move on: after {pages} pages the server says there "
+                "is more but points back to a page it gave before; stopped listing",
+                status_code=200,
+                method="GET",
+                url=f"/{getattr(api, 'batches_path', 'batches')}",
+            )
+        cursors.add(after)
 
 
 def _with_retries(policy: RetryPolicy, max_retries: int) -> RetryPolicy:

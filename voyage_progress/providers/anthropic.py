@@ -65,6 +65,7 @@ class AnthropicBatchClient(BatchClient):
     base_url_env = ANTHROPIC_BASE_URL_ENV
     default_base_url = ANTHROPIC_DEFAULT_BASE_URL
     id_prefix = "msgbatch_"
+    batches_path = BATCHES
     #: Its lowest tier allows 50 requests a minute to every batch endpoint together, and an
     #: overloaded API answers 529 for a while: wait longer between tries than for the others.
     default_retry_policy = RetryPolicy(backoff_base=1.0, backoff_max=30.0)

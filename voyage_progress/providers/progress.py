@@ -62,6 +62,8 @@ async def stream_batch_progress(
             if include_metrics:
                 if metrics is None:
                     metrics = BatchProgressMetrics(start_time=now)
+                if job.in_progress_at is not None and job.in_progress_at <= now:
+                    metrics.set_processing_start(job.in_progress_at)  # dates a first count
                 metrics.add_sample(now, job.request_counts.processed)
             yield BatchProgressEvent.from_job(job, now, metrics)
             if job.status.is_terminal:

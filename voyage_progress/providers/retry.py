@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from .._defaults import MAX_RETRY_AFTER
+
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
 
@@ -35,7 +37,8 @@ class RetryPolicy:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date. None when absent or garbled."""
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date. None when absent or garbled;
+    at most ``MAX_RETRY_AFTER`` (an hour), whatever the server says."""
     if value is None:
         return None
     value = value.strip()
@@ -51,4 +54,4 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
     if seconds != seconds or seconds == float("inf"):
         return None
-    return max(0.0, seconds)
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))

@@ -1,7 +1,8 @@
 """The Voyage Batch API: files and batches, over what every provider shares (``_client``).
 
 The key is sent in the ``Authorization`` header and nowhere else (``_http`` keeps it out of
-every error, log and body).
+every error, log and body, and refuses one that cannot be sent as one header line). Answers are
+read within bounds (``_http``); files can be streamed to disk (``download_file_to``).
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ class VoyageBatchClient(BatchClient):
     ``VOYAGE_BASE_URL``. Requests are retried on connection errors, timeouts, 429 and 5xx with
     exponential backoff and full jitter; a create is retried only when it certainly did not
     happen, or after checking that it did not. With ``max_requests_per_second``, no window of
-    a second ever holds more requests than that, retries included. ``sleep`` is how it waits:
-    between retries, and between the polls of the progress API.
+    a second ever holds more requests than that, retries included. ``timeout`` bounds each
+    attempt as a whole (a file download: each read); ``max_response_bytes`` bounds each JSON
+    answer, decompressed. ``sleep`` is how it waits: between retries, and between the polls of
+    the progress API.
     """
 
     name = "voyage"
@@ -121,8 +124,15 @@ class VoyageBatchClient(BatchClient):
         return [str(d.get("id")) for d in data if isinstance(d, Mapping) and d.get("deleted", True)]
 
     async def download_file(self, file_id: str) -> bytes:
-        """A file's content: the JSONL of a batch's input, output or errors."""
+        """A file's content, in memory: the JSONL of a batch's input, output or errors. For a
+        large file, ``download_file_to`` keeps memory flat."""
         return await self._http.content("GET", f"files/{segment(file_id)}/content")
+
+    async def download_file_to(self, file_id: str, path: str | os.PathLike[str]) -> int:
+        """Stream a file's content to ``path`` and return the bytes written. It is written to a
+        temporary file beside ``path`` and renamed over it once whole, so ``path`` never holds
+        half a file. Memory stays flat whatever the file's size."""
+        return await self._http.save("GET", f"files/{segment(file_id)}/content", Path(path))
 
     # -- batches -------------------------------------------------------------------------------
 

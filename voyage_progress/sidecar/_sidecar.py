@@ -5,6 +5,10 @@ Watched batches are projected into snapshots as they change; a flush (soon after
 on every heartbeat) gives every output one frame. The state file keeps the watch list, and
 a batch's end once every output has it out. Nothing here may end the process on a bad answer
 from the API: the watcher keeps the last known state and says what is wrong.
+
+Nor may anything a peer sends wear it down: refreshes merge (one poll cycle at a time, however
+many arrive), the watch list and the cancels in flight are capped (a refusal is said in the
+health message, ``/sidecar/message`` on OSC), and the state file is saved at most once a second.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,20 +28,28 @@ from .._defaults import (
     DEFAULT_OSC_HOST,
     DEFAULT_OSC_PORT,
     DEFAULT_OSC_PREFIX,
+    MAX_CANCELS_IN_FLIGHT,
+    MAX_WATCHED_BATCHES,
 )
 from ..core.commands import Command, CommandKind
-from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Receipt, Summary
+from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Receipt
 from ..core.text import one_line
 from ..outputs import Output, open_output
 from ..outputs.osc import Destination
 from ..outputs.terminal import SidecarView
 from ..providers import BatchAPI, BatchRef, parse_batch_ref
 from ..watcher import Intervals, Listeners, WatchedBatch, WatchEntry, Watcher
-from ._state import StateFile
+from ._state import SaveSchedule, StateFile
 
 __all__ = ["Sidecar", "SidecarConfig"]
 
 logger = logging.getLogger("voyage_progress.sidecar")
+
+#: Seconds a refused control command stays in the health message: a few heartbeats, so that a
+#: receiver sees it.
+NOTICE_SECONDS = 10.0
+#: Seconds between two log lines about refused control commands (the others are counted).
+REFUSAL_LOG_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,8 @@ class SidecarConfig:
     heartbeat_interval: float = 1.0
     full_state_interval: float = 2.0
     multicast_ttl: int = 1
+    max_watched: int = MAX_WATCHED_BATCHES
+    max_cancels_in_flight: int = MAX_CANCELS_IN_FLIGHT
     #: The outputs by name (``voyage_progress.outputs.OUTPUTS``); the view is always one more.
     outputs: Sequence[str] = ("osc",)
 
@@ -90,6 +105,7 @@ class Sidecar:
         self.heartbeat = 0
         self.running = False
         self.state = StateFile(config.state_file) if config.state_file else None
+        self.saves = SaveSchedule(self.state, self._entries) if self.state else None
         self.watcher = Watcher(
             client,
             intervals=config.intervals,
@@ -102,20 +118,33 @@ class Sidecar:
         self._news: list[BatchSnapshot | Event] = []
         self._flush_scheduled = False
         self._opened: list[Output] = []
+        self._last_full_state = -math.inf
+        self._refreshed_in_cycle: int | None = None
+        self._cancels = 0
+        self.refused = 0
+        self._notice: tuple[str, float] | None = None
+        self._refusal_logged_at = -math.inf
         self.started = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Read the state file, then start every output (errors here are the user's to fix: a
-        state file that cannot be read, a port in use, a bad host); nothing is sent before."""
+        """Read the state file and take it, then start every output (errors here are the user's
+        to fix: a state file that cannot be read or that another sidecar holds, a port in use, a
+        bad host); nothing is sent before."""
         entries = self.state.load() if self.state else []
+        if self.state is not None:
+            self.watcher.history = self.state.history
+        if self.state:
+            self.state.lock()
         try:
             for output in self.outputs:
                 await output.start(self._command)
                 self._opened.append(output)
         except BaseException:
             await self._close_outputs()
+            if self.state:
+                self.state.unlock()
             raise
         self.running = True
         self._announce(EventKind.START)
@@ -158,6 +187,10 @@ class Sidecar:
         else:
             self._flush()
         await self._close_outputs()
+        if self.saves is not None:
+            await self.saves.flush()
+        if self.state is not None:
+            self.state.unlock()
 
     async def _close_outputs(self) -> None:
         opened, self._opened = self._opened, []
@@ -186,7 +219,8 @@ class Sidecar:
                 self.watcher.watch(ref.batch_id, label, provider=ref.provider)
         finally:
             self._restoring = False
-        self._save()
+        if self.saves is not None:
+            self.saves.save_now()
 
     # -- from the watcher -----------------------------------------------------------------------
 
@@ -224,16 +258,14 @@ class Sidecar:
             if isinstance(item, Event) and item.kind.is_end and item.batch is not None
         ]
         receipt = Receipt(lambda: self._ends_said(ends)) if ends else None
-        batches = tuple(batch.shown for batch in self.watcher.by_slot())
         frame = Frame(
             at=self.watcher.clock(),
             health=self._health(),
-            batches=batches,
-            summary=Summary.of(batches),
             news=news,
             beat=beat,
             full=full,
             receipt=receipt,
+            watched=self._shown,
         )
         for output in self._opened:
             try:
@@ -242,6 +274,9 @@ class Sidecar:
                 logger.exception("an output failed to publish")
         if receipt is not None:
             receipt.seal()
+
+    def _shown(self) -> list[BatchSnapshot]:
+        return [batch.shown for batch in self.watcher.by_slot()]
 
     def _ends_said(self, ends: list[tuple[str, EventKind]]) -> None:
         """The ends are out: only now may a restarted sidecar take them as said. (Saved when
@@ -254,12 +289,15 @@ class Sidecar:
 
     def _health(self) -> Health:
         health = self.watcher.health
+        message = health.message
+        if self._notice is not None and self.watcher.clock() < self._notice[1]:
+            message = f"{message}; {self._notice[0]}"
         return Health(
             heartbeat=self.heartbeat,
             epoch=self.epoch,
             running=self.running,
             api_ok=health.api_ok,
-            message=health.message,
+            message=message,
             poll_age=self.watcher.poll_age(),
             watching=len(self.watcher.batches),
             requests=health.requests,
@@ -273,12 +311,11 @@ class Sidecar:
     async def _heartbeats(self, stop: asyncio.Event) -> None:
         clock = self.watcher.clock
         next_beat = clock()
-        last_full = -float("inf")
         while not stop.is_set():
             self.heartbeat += 1
-            full = clock() - last_full >= self.config.full_state_interval - 1e-3
+            full = clock() - self._last_full_state >= self.config.full_state_interval - 1e-3
             if full:
-                last_full = clock()
+                self._last_full_state = clock()
             self._flush(beat=True, full=full)
             # on time, without catching up: after a jump of the clock (a machine waking from
             # sleep) the beats it skipped are not all sent at once
@@ -287,8 +324,12 @@ class Sidecar:
                 await asyncio.wait_for(stop.wait(), max(0.0, next_beat - clock()))
 
     def _save(self) -> None:
-        if self.state is not None and not self._restoring:
-            self.state.save(self.watcher.by_slot())
+        if self.saves is not None and not self._restoring:
+            self.saves.changed()
+
+    def _entries(self) -> list[WatchEntry]:
+        """The watch list as saved: copies, for a save in another thread."""
+        return [batch.entry() for batch in self.watcher.by_slot()]
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -296,7 +337,9 @@ class Sidecar:
         """The batch ``text`` names: by its ``provider:`` prefix, its shape, or the default."""
         return parse_batch_ref(text, self.config.provider or self.watcher.default_provider)
 
-    async def _command(self, command: Command) -> None:
+    def _command(self, command: Command) -> Awaitable[None] | None:
+        """Obey a command at once; only a cancel, which waits for the API, returns the rest of
+        its work (so a flood of commands is not a flood of tasks)."""
         logger.info("control from %s:%s: %s %s", *command.peer, command.kind, command.batch_id or "")
         ref = None
         if command.batch_id:
@@ -304,19 +347,39 @@ class Sidecar:
                 ref = self._ref(command.batch_id)
             except ValueError as exc:  # a bad id from the network is not the sidecar's end
                 logger.warning("control %s ignored: %s", command.kind, exc)
-                return
+                return None
         if command.kind is CommandKind.WATCH and ref:
-            self.watcher.watch(ref.batch_id, command.label or "", provider=ref.provider)
+            self._watch(ref, command.label or "")
         elif command.kind is CommandKind.UNWATCH and ref:
             self.watcher.unwatch(ref.batch_id)
         elif command.kind is CommandKind.REFRESH:
-            self.watcher.refresh()
+            self._refresh()
             self.send_full_state()
         elif command.kind is CommandKind.SHUTDOWN:
             if self._stop is not None:
                 self._stop.set()
         elif command.kind is CommandKind.CANCEL and ref:
-            await self._cancel(ref)
+            if self._cancels >= self.config.max_cancels_in_flight:
+                self._refuse("cancel", ref.batch_id, f"{self._cancels} cancels are already under way")
+                return None
+            self._cancels += 1
+            return self._cancel(ref)
+        return None
+
+    def _watch(self, ref: BatchRef, label: str) -> None:
+        watching = len(self.watcher.batches)
+        if watching >= self.config.max_watched and ref.batch_id not in self.watcher.batches:
+            self._refuse("watch", ref.batch_id, f"the watch list is full ({watching} batches)")
+            return
+        self.watcher.watch(ref.batch_id, label, provider=ref.provider)
+
+    def _refresh(self) -> None:
+        """Poll every batch now; a storm of refreshes is one per poll cycle (each costs a pass
+        over every batch), and never polls sooner than a ``Retry-After`` allows."""
+        cycle = self.watcher.health.cycles
+        if self._refreshed_in_cycle != cycle:
+            self._refreshed_in_cycle = cycle
+            self.watcher.refresh()
 
     async def _cancel(self, ref: BatchRef) -> None:
         watched = self.watcher.batches.get(ref.batch_id)
@@ -327,7 +390,20 @@ class Sidecar:
             await api.cancel_batch(ref.batch_id)
         except Exception as exc:  # a refused cancel must not end the sidecar
             logger.warning("cancel %s refused: %s", ref.batch_id, exc)
-        self.watcher.refresh()
+        finally:
+            self._cancels -= 1
+        self._refresh()
+
+    def _refuse(self, kind: str, batch_id: str, why: str) -> None:
+        """Say in the health message (``/sidecar/message``, for a few heartbeats) and in the log
+        (at most once a minute) that a command was not obeyed."""
+        self.refused += 1
+        text = f"control refused {kind} {batch_id}: {why}; {self.refused} refused so far"
+        now = self.watcher.clock()
+        self._notice = (text, now + NOTICE_SECONDS)
+        if now - self._refusal_logged_at >= REFUSAL_LOG_EVERY:
+            self._refusal_logged_at = now
+            logger.warning("%s; further refusals are counted, and logged once a minute", text)
 
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]

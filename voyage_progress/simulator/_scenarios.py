@@ -40,6 +40,11 @@ class Scenario:
     rate_spread: float = 0.5
     counts_hidden_until: float = 0.0
     expiry_status: str = "finalizing"
+    #: Each of the ten segments runs at this times the rate of the one before (a drift).
+    rate_trend: float = 1.0
+    #: From this share of the work on, the rate is cut to ``throttle_factor`` (and stays cut).
+    throttle_at: float | None = None
+    throttle_factor: float = 0.3
     #: Processing as a multiple of the time the window leaves after validating, so that the
     #: scenario runs out of any provider's window (12 h for Voyage, 24 h for OpenAI and
     #: Anthropic); ``processing`` is ignored when set.
@@ -92,6 +97,24 @@ SCENARIOS: dict[str, Scenario] = {
             "late_counts",
             "counts stay at 0 until 70 % of the work is done, then jump",
             counts_hidden_until=0.7,
+        ),
+        Scenario("slowing", "the rate falls by a sixth every tenth of the time", rate_trend=0.85),
+        Scenario(
+            "throttled",
+            "runs at an even rate, then is throttled to a third from 50 % on",
+            rate_spread=0.15,
+            throttle_at=0.5,
+            throttle_factor=1 / 3,
+        ),
+        Scenario(
+            "volatile", "the rate jumps by a factor of two or more from segment to segment", rate_spread=1.0
+        ),
+        Scenario(
+            "sparse_counts",
+            "counts refreshed every two minutes only, with a stall of three minutes at 60 %",
+            update_period=120.0,
+            stall_at=0.6,
+            stall_for=180.0,
         ),
         Scenario(
             "quick",
@@ -237,7 +260,7 @@ def _work_curve(scenario: Scenario, total: int, rng: random.Random) -> tuple[lis
     """Breakpoints ``(times, work)`` of cumulative processed requests over processing time:
     ten segments of uneven rate, one of them a burst, and the scenario's stall."""
     segments = 10
-    rates = [rng.lognormvariate(0.0, scenario.rate_spread) for _ in range(segments)]
+    rates = [rng.lognormvariate(0.0, scenario.rate_spread) * scenario.rate_trend**i for i in range(segments)]
     rates[rng.randrange(segments)] *= 3.0
     span = scenario.processing / segments
     scale = total / (sum(rates) * span)
@@ -246,9 +269,21 @@ def _work_curve(scenario: Scenario, total: int, rng: random.Random) -> tuple[lis
         times.append(times[-1] + span)
         work.append(work[-1] + rate * scale * span)
     work[-1] = float(total)
+    if scenario.throttle_at is not None:
+        _throttle(times, work, scenario.throttle_at * total, scenario.throttle_factor)
     if scenario.stall_at is not None and scenario.stall_for > 0:
         _insert_stall(times, work, scenario.stall_at * total, scenario.stall_for)
     return times, work
+
+
+def _throttle(times: list[float], work: list[float], at_work: float, factor: float) -> None:
+    """From ``at_work`` requests on, every segment takes ``1 / factor`` times as long."""
+    i = bisect.bisect_left(work, at_work)
+    t0, t1, w0, w1 = times[i - 1], times[i], work[i - 1], work[i]
+    at_time = t0 + (t1 - t0) * (at_work - w0) / (w1 - w0) if w1 > w0 else t0
+    stretched = [at_time + (t - at_time) / factor for t in times[i:]]
+    times[i:] = [at_time, *stretched]
+    work[i:] = [at_work, *work[i:]]
 
 
 def _insert_stall(times: list[float], work: list[float], at_work: float, duration: float) -> None:

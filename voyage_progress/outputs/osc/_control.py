@@ -10,7 +10,9 @@ minute per reason; it never reaches the handler, and nothing a peer sends can ra
 
 Which peers are accepted is the rule of ``voyage_progress._peers``, shared with the simulator.
 
-Async handlers run as tasks, started in the order the commands arrive.
+Async handlers run as tasks, started in the order the commands arrive. The socket asks for a
+receive buffer of a few megabytes, so that a burst of datagrams waits there, not lost, while
+the event loop is busy.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ logger = logging.getLogger("voyage_progress.osc")
 
 _LOG_EVERY = 60.0
 _CLOSE_TIMEOUT = 1.0
+#: Receive buffers to ask for, largest first: a system's default (about 200 KB on Linux) holds
+#: a burst of some 250 small datagrams, and a burst beyond it is lost before it is read. The
+#: system may grant less (Linux: up to net.core.rmem_max) or refuse; the default then stays.
+_RECEIVE_BUFFERS = (4 * 1024 * 1024, 1024 * 1024)
 _COMMANDS: dict[CommandKind, OscAddress] = {
     CommandKind.WATCH: CONTROL.WATCH,
     CommandKind.UNWATCH: CONTROL.UNWATCH,
@@ -245,7 +251,19 @@ def _bind(family: int, address: tuple[Any, ...], where: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise _bind_error(exc, where) from exc
+    _enlarge_receive_buffer(sock)
     return sock
+
+
+def _enlarge_receive_buffer(sock: socket.socket) -> None:
+    for size in _RECEIVE_BUFFERS:
+        try:
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= size:
+                return
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            return
+        except OSError:  # refused (macOS beyond kern.ipc.maxsockbuf): try a smaller one
+            continue
 
 
 def _bind_error(exc: OSError, where: str) -> OSError:

@@ -24,6 +24,11 @@ def _seconds(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) and value >= 0 else UNKNOWN
 
 
+def _deadline(value: float) -> float:
+    """Seconds to the deadline: 0 once passed, ``UNKNOWN`` when there is none."""
+    return max(0.0, value) if math.isfinite(value) else UNKNOWN
+
+
 def batch_messages(prefix: str, batch: BatchSnapshot, poll_age: float | None) -> list[Message]:
     """Every ``/batch/{slot}/...`` address for one batch."""
     values: list[tuple[OscAddress, Arg]] = [
@@ -42,6 +47,10 @@ def batch_messages(prefix: str, batch: BatchSnapshot, poll_age: float | None) ->
         (BATCH.ETA, _seconds(batch.eta)),
         (BATCH.ETA_LOW, _seconds(batch.eta_low)),
         (BATCH.ETA_HIGH, _seconds(batch.eta_high)),
+        (BATCH.ETA_FROM_HISTORY, int(batch.eta_from_history)),
+        (BATCH.STALLED, int(batch.stalled)),
+        (BATCH.DEADLINE, _deadline(batch.deadline)),
+        (BATCH.AT_RISK, int(batch.at_risk)),
         (BATCH.ELAPSED, _seconds(batch.elapsed)),
         (BATCH.POLL_AGE, _seconds(poll_age)),
         (BATCH.IS_COMPLETE, int(batch.is_complete)),

@@ -68,6 +68,7 @@ EVENT_KINDS: dict[EventKind, str] = {
     EventKind.CANCELLED: "a batch was cancelled",
     EventKind.EXPIRED: "a batch expired (OpenAI, Anthropic)",
     EventKind.ERROR: "a batch cannot be read (unknown id, no access)",
+    EventKind.AT_RISK: "a batch's ETA band first reached past its completion window (`at_risk` turned 1)",
 }
 
 
@@ -137,12 +138,40 @@ class BATCH:
     ETA = _a(
         "/batch/{slot}/eta",
         "f",
-        "seconds until all requests are done: 0 once completed, -1 once failed, cancelled or expired",
+        "seconds until the batch completes, finalizing included (never 0 while it is active): 0 once "
+        "completed, -1 once failed, cancelled or expired",
         "≥ 0, -1 unknown",
         "s",
     )
     ETA_LOW = _a("/batch/{slot}/eta_low", "f", "optimistic end of the ETA band", "≥ 0, -1 unknown", "s")
     ETA_HIGH = _a("/batch/{slot}/eta_high", "f", "pessimistic end of the ETA band", "≥ 0, -1 unknown", "s")
+    ETA_FROM_HISTORY = _a(
+        "/batch/{slot}/eta_from_history",
+        "i",
+        "1 while the ETA comes from past batches of the model (before the first progress; a wide "
+        "band), 0 when from this batch's own rate",
+        "0/1",
+    )
+    STALLED = _a(
+        "/batch/{slot}/stalled",
+        "i",
+        "1 while no progress has come for several times the usual wait between count changes",
+        "0/1",
+    )
+    DEADLINE = _a(
+        "/batch/{slot}/deadline",
+        "f",
+        "seconds until the completion window ends (expected_completion_at, or created_at + window); "
+        "0 once passed; -1 when unknown or the batch has ended",
+        "≥ 0, -1 unknown",
+        "s",
+    )
+    AT_RISK = _a(
+        "/batch/{slot}/at_risk",
+        "i",
+        "1 while the ETA band's high end passes the deadline (or the deadline has passed)",
+        "0/1",
+    )
     ELAPSED = _a("/batch/{slot}/elapsed", "f", "seconds since the batch was created", "≥ 0, -1 unknown", "s")
     POLL_AGE = _a(
         "/batch/{slot}/poll_age", "f", "seconds since this batch was last read", "≥ 0, -1 never", "s"

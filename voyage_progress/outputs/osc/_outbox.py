@@ -6,6 +6,12 @@ holds a few dozen such datagrams, so the last batches would never arrive. A few 
 every couple of milliseconds reach a receiver that reads at 60 fps without loss, and still
 send a hundred batches in a few tens of milliseconds.
 
+What waits is bounded by what is watched, however fast changes come: a batch's state is only
+worth its latest value, so it waits at most once (``put_state``: a newer state takes the place
+of the one waiting, and is built only when it leaves). One-shot bundles (events) are never
+merged or dropped. The heartbeat goes ahead of everything (``put_urgent``): a full state of ten
+thousand batches takes seconds to send, and a receiver must not take that for a dead sidecar.
+
 No datagram is bigger than ``MAX_DATAGRAM`` when it can be helped: the strings of a batch are
 cut short before they get here, and a bundle that is still too big (a very long address
 prefix) is sent as several bundles, each within the limit, rather than as one that fails to
@@ -18,6 +24,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from ..._defaults import MAX_DATAGRAM
 from ._codec import Message, encode_bundle, encode_message
@@ -25,11 +32,28 @@ from ._sender import OscSender
 
 __all__ = ["Outbox", "datagrams"]
 
-logger = logging.getLogger("voyage_progress.osc")
+logger = logging.getLogger("voyage_progress.sidecar")
 
 #: A bundle's ``#bundle`` tag and timetag, and the size before each of its elements.
 _BUNDLE_HEAD = 16
 _ELEMENT_SIZE = 4
+
+Build = Callable[[], list[Message]]
+Callback = Callable[[], None]
+
+
+@dataclass
+class _Once:
+    """A bundle sent as it is (or, with no datagram, a callback run when its turn comes)."""
+
+    datagram: bytes | None
+    sent: Callback | None
+
+
+@dataclass
+class _State:
+    key: str
+    build: Build
 
 
 class Outbox:
@@ -37,14 +61,86 @@ class Outbox:
         self.sender = sender
         self.burst = burst
         self.pause = pause
-        self._queue: collections.deque[tuple[bytes, Callable[[], None] | None]] = collections.deque()
+        self._queue: collections.deque[_Once | _State] = collections.deque()
+        self._states: dict[str, _State] = {}
+        self._urgent: bytes | None = None
         self._flusher: asyncio.Task[None] | None = None
         self.sent = 0
         self.split = 0
 
-    def put(self, messages: list[Message], sent: Callable[[], None] | None = None) -> None:
+    def put(self, messages: list[Message], sent: Callback | None = None) -> None:
         """Queue one bundle; it leaves after everything queued before it, and then ``sent`` is
         called (to record what can only be recorded once it is on the wire)."""
+        parts = self._datagrams(messages)
+        self._queue.extend(_Once(part, None) for part in parts[:-1])
+        self._queue.append(_Once(parts[-1], sent))
+        self._start()
+
+    def put_state(self, key: str, build: Build) -> None:
+        """Queue the state of ``key`` (a batch), built by ``build`` when it leaves. While one is
+        waiting, a newer one takes its place in the line instead of queueing behind it."""
+        waiting = self._states.get(key)
+        if waiting is not None:
+            waiting.build = build
+            return
+        state = self._states[key] = _State(key, build)
+        self._queue.append(state)
+        self._start()
+
+    def seal(self, key: str) -> None:
+        """Leave the state of ``key`` that is waiting as it is: a later one queues behind what
+        is queued now (a batch unwatched, then watched again, is another batch to a receiver)."""
+        self._states.pop(key, None)
+
+    def put_urgent(self, messages: list[Message]) -> None:
+        """Send this bundle ahead of the line, in the next burst; a newer one replaces it."""
+        self._urgent = encode_bundle(messages)
+        self._start()
+
+    def when_sent(self, callback: Callback) -> None:
+        """Call ``callback`` once everything queued so far has left."""
+        self._queue.append(_Once(None, callback))
+        self._start()
+
+    @property
+    def states_waiting(self) -> int:
+        return len(self._states)
+
+    def _start(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="osc-outbox")
+
+    async def _flush(self) -> None:
+        queue = self._queue
+        while queue or self._urgent is not None:
+            room = self.burst
+            if self._urgent is not None:
+                urgent, self._urgent = self._urgent, None
+                self._send(urgent)
+                room -= 1
+            for _ in range(min(room, len(queue))):
+                self._send_next(queue.popleft())
+            if queue or self._urgent is not None:
+                await asyncio.sleep(self.pause)
+
+    def _send_next(self, entry: _Once | _State) -> None:
+        if isinstance(entry, _State):
+            if self._states.get(entry.key) is entry:
+                del self._states[entry.key]
+            try:
+                parts = self._datagrams(entry.build())
+            except Exception:  # one batch's bad state must not stop the others' bundles
+                logger.exception("cannot build the bundle of %s", entry.key)
+                return
+            for datagram in parts:
+                self._send(datagram)
+            return
+        if entry.datagram is not None:
+            self._send(entry.datagram)
+        if entry.sent is not None:
+            entry.sent()
+
+    def _datagrams(self, messages: Sequence[Message]) -> list[bytes]:
         parts = datagrams(messages)
         if len(parts) > 1:
             self.split += 1
@@ -54,22 +150,11 @@ class Outbox:
                     MAX_DATAGRAM,
                     len(parts),
                 )
-        self._queue.extend((part, None) for part in parts[:-1])
-        self._queue.append((parts[-1], sent))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="osc-outbox")
+        return parts
 
-    async def _flush(self) -> None:
-        queue = self._queue
-        while queue:
-            for _ in range(min(self.burst, len(queue))):
-                datagram, sent = queue.popleft()
-                self.sender.send_datagram(datagram)
-                self.sent += 1
-                if sent is not None:
-                    sent()
-            if queue:
-                await asyncio.sleep(self.pause)
+    def _send(self, datagram: bytes) -> None:
+        self.sender.send_datagram(datagram)
+        self.sent += 1
 
     async def drain(self) -> None:
         """Wait until everything queued has been sent."""
@@ -77,7 +162,7 @@ class Outbox:
             await asyncio.shield(self._flusher)
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + (self._urgent is not None)
 
 
 def datagrams(messages: Sequence[Message], limit: int = MAX_DATAGRAM) -> list[bytes]:

@@ -1,18 +1,22 @@
 """The OSC output: each frame as bundles to every destination, and commands from the control port.
 
-Per frame, in this order: the health on a heartbeat, then the news (a bundle per changed batch,
-with the summary in it; a message per event), then on a full-state frame every batch, so that
-a receiver that starts late catches up. Bundles leave through the outbox, paced; a frame's
-receipt is signed once its last bundle is on the wire.
+Per frame: the health on a heartbeat, ahead of everything waiting (a full state of ten
+thousand batches takes seconds to send, and a receiver must not take that for a dead sidecar);
+then the news, in order: a batch's state (built with the summary when it leaves, and only its
+latest: what waits is bounded by what is watched), an event as it is; and on a full-state frame
+every batch, one pass at a time (asked for while one is on its way, the next starts once it has
+left), so that a receiver that starts late catches up. A frame's receipt is signed once all it
+queued has left.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Protocol
 
 from ...core.commands import CommandHandler
-from ...core.frame import Event, Frame
+from ...core.frame import BatchSnapshot, Event, EventKind, Frame
 from ...core.peers import host_port
 from ._codec import Message
 from ._control import ControlServer
@@ -49,6 +53,10 @@ class OscOutput:
         self.sender = OscSender(settings.destinations, multicast_ttl=settings.multicast_ttl)
         self.outbox = Outbox(self.sender)
         self.control: ControlServer | None = None
+        self._frame: Frame | None = None
+        self._summary: list[Message] = []
+        self._full_state_sending = False
+        self._full_state_wanted = False
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -79,23 +87,47 @@ class OscOutput:
             raise
 
     def publish(self, frame: Frame) -> None:
-        bundles = self._bundles(frame)
-        sent = frame.receipt.hold() if frame.receipt is not None and bundles else None
-        for number, bundle in enumerate(bundles, start=1):
-            self.outbox.put(bundle, sent if number == len(bundles) else None)
-
-    def _bundles(self, frame: Frame) -> list[list[Message]]:
-        prefix = self.prefix
-        bundles = [health_messages(prefix, frame.health)] if frame.beat else []
-        summary = summary_messages(prefix, frame.summary)
+        outbox = self.outbox
+        self._frame = frame
+        if frame.full or any(not isinstance(item, Event) for item in frame.news):
+            self._summary = summary_messages(self.prefix, frame.summary)
+        if frame.beat:
+            health = health_messages(self.prefix, frame.health)
+            if frame.health.running:
+                outbox.put_urgent(health)
+            else:  # the last word: after every batch's state
+                outbox.put(health)
         for item in frame.news:
-            if isinstance(item, Event):
-                bundles.append([event_message(prefix, item)])
-            else:
-                bundles.append(batch_messages(prefix, item, _age(frame, item.read_at)) + summary)
+            if not isinstance(item, Event):
+                outbox.put_state(item.batch_id, functools.partial(self._bundle, item))
+                continue
+            if item.kind is EventKind.UNWATCH and item.batch is not None:
+                outbox.seal(item.batch.batch_id)  # its last state leaves ahead of the event, as it is
+            outbox.put([event_message(self.prefix, item)])
         if frame.full:
-            bundles += [batch_messages(prefix, b, _age(frame, b.read_at)) + summary for b in frame.batches]
-        return bundles
+            self._send_full_state()
+        if frame.receipt is not None:
+            outbox.when_sent(frame.receipt.hold())
+
+    def _send_full_state(self) -> None:
+        if self._full_state_sending:
+            self._full_state_wanted = True
+            return
+        self._full_state_sending, self._full_state_wanted = True, False
+        for batch in self._frame.batches if self._frame is not None else ():
+            self.outbox.put_state(batch.batch_id, functools.partial(self._bundle, batch))
+        self.outbox.when_sent(self._full_state_sent)
+
+    def _full_state_sent(self) -> None:
+        self._full_state_sending = False
+        if self._full_state_wanted:
+            self._send_full_state()
+
+    def _bundle(self, batch: BatchSnapshot) -> list[Message]:
+        """A batch's bundle as it leaves: its state, and the latest summary."""
+        at = self._frame.at if self._frame is not None else 0.0
+        age = None if batch.read_at is None else max(0.0, at - batch.read_at)
+        return batch_messages(self.prefix, batch, age) + self._summary
 
     async def aclose(self) -> None:
         """Stop listening, let every queued bundle out, close the sockets."""
@@ -103,7 +135,3 @@ class OscOutput:
             await self.control.aclose()
         await self.outbox.drain()
         await self.sender.aclose()
-
-
-def _age(frame: Frame, read_at: float | None) -> float | None:
-    return None if read_at is None else max(0.0, frame.at - read_at)
