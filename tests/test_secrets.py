@@ -486,17 +486,17 @@ async def test_the_client_against_a_server_echoing_the_key(
     captured.assert_no_key()
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("answer", ESCAPED)
 async def test_the_key_is_redacted_in_every_escaped_form(
-    hostile: HostileServer, answer: str, captured: Captured, caplog: pytest.LogCaptureFixture
+    hostile: HostileServer, answer: str, provider: str, captured: Captured, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A key with a quote, a backslash, a slash, a plus, a percent, a space: its JSON, Python,
-    URL and HTML forms all differ from it, and none may show."""
+    URL and HTML forms all differ from it, and none may show, whichever header carries it."""
     caplog.set_level(logging.DEBUG, logger="voyage_progress")
     shown: list[object] = []
-    async with VoyageBatchClient(
-        api_key=ODD_KEY, base_url=hostile.base_url(answer), retry_policy=FAST_RETRIES
-    ) as client:
+    base_url = provider_url(hostile.base_url(answer), provider)
+    async with CLIENTS[provider](api_key=ODD_KEY, base_url=base_url, retry_policy=FAST_RETRIES) as client:
         for name, call in client_calls(client, shown).items():
             try:
                 shown.append(await call())
@@ -516,42 +516,49 @@ async def test_the_key_is_redacted_in_every_escaped_form(
 TWO_LINE_KEY = f"{KEY}\nvp-SECOND-LINE-0c1d"
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("bad", ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\u00e9", "\u2028"])
-def test_a_key_that_cannot_be_one_header_line_is_refused(bad: str) -> None:
+def test_a_key_that_cannot_be_one_header_line_is_refused(bad: str, provider: str) -> None:
     with pytest.raises(InvalidAPIKeyError) as raised:
-        VoyageBatchClient(api_key=f"{KEY}{bad}more", base_url="http://127.0.0.1:9/v1")
+        CLIENTS[provider](api_key=f"{KEY}{bad}more", base_url="http://127.0.0.1:9/v1")
     message = str(raised.value)
     assert isinstance(raised.value, ValueError) and "\n" not in message
+    assert f"({PROVIDERS[provider][0]} or api_key=)" in message  # where this provider's key comes from
     assert f"character {len(KEY) + 1} of {len(KEY) + 5}" in message
     assert not any(piece.decode() in message for piece in FORBIDDEN)
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("provider", "command"),
     [
-        ["status", "batch-x"],
-        ["list"],
-        ["cancel", "batch-x"],
-        ["results", "batch-x"],
-        ["submit", "input.jsonl"],
-        ["watch", "batch-x", "--no-control", "--no-display", "--osc", "127.0.0.1:9"],
+        ("voyage", ["status", "batch-x"]),
+        ("voyage", ["list"]),
+        ("voyage", ["cancel", "batch-x"]),
+        ("voyage", ["results", "batch-x"]),
+        ("voyage", ["submit", "input.jsonl"]),
+        ("voyage", ["watch", "batch-x", "--no-control", "--no-display", "--osc", "127.0.0.1:9"]),
+        ("openai", ["status", "batch_x"]),
+        ("openai", ["list", "--provider", "openai"]),
+        ("anthropic", ["cancel", "msgbatch_x"]),
+        ("anthropic", ["watch", "msgbatch_x", "--no-control", "--no-display", "--osc", "127.0.0.1:9"]),
     ],
-    ids=lambda command: command[0],
+    ids=lambda value: value if isinstance(value, str) else value[0],
 )
 async def test_every_command_refuses_a_key_of_two_lines(
-    hostile: HostileServer, command: list[str], tmp_path: Path, captured: Captured
+    hostile: HostileServer, provider: str, command: list[str], tmp_path: Path, captured: Captured
 ) -> None:
     """In one line that says why, without the key, and before anything is sent (the header
     would be refused, quoted escaped, and retried for ever as "API unreachable")."""
     (tmp_path / "input.jsonl").write_text('{"custom_id": "a", "body": {"input": ["x"]}}\n')
     command = [str(tmp_path / arg) if arg == "input.jsonl" else arg for arg in command]
-    base_url = hostile.base_url("200-echo")
-    env = api_env(base_url, TWO_LINE_KEY)
+    base_url = provider_url(hostile.base_url("200-echo"), provider)
+    env = api_env(base_url, TWO_LINE_KEY, provider=provider)
     async with started(command[0], *command, env=env, folder=tmp_path, captured=captured) as run:
         code = await asyncio.wait_for(run.process.wait(), 20)
     err = run.err.read_text()
     assert code == 1 and err.count("\n") == 1, err
-    assert err.startswith("voyage-progress: error: the API key") and "line break at character 31" in err
+    assert err.startswith(f"voyage-progress: error: the API key ({PROVIDERS[provider][0]} or api_key=)"), err
+    assert "line break at character 31" in err
     captured.assert_no_key()
     assert hostile.requests(base_url) == 0
 
