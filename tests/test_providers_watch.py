@@ -18,6 +18,8 @@ from tests.reference_server import serve
 from tests.test_cli import assert_one_line_error, cli
 from tests.test_operational_errors import FAST_POLLING, ended_ids, sidecar_process
 from tests.test_watch_command import env_for
+from voyage_progress import AnthropicBatchClient, OpenAIBatchClient
+from voyage_progress.core.errors import ServerError
 from voyage_progress.simulator import run_simulator
 
 OPENAI_KEY = "sk-proj-reference-openai-key-0001"
@@ -340,3 +342,33 @@ async def test_a_base_url_in_the_wrong_form_says_the_providers_form(
     assert_one_line_error(run, f"did you mean {url}?", "no /v1", "ANTHROPIC_BASE_URL")
     run = await cli("list", "--provider", "openai", env=openai_env(url.replace("http://", "http://") + "/x"))
     assert run.code != 0 and "OPENAI_BASE_URL" in run.err
+
+
+async def test_trouble_that_lasts_is_one_line_in_each_providers_shape(
+    openai_api: tuple[OpenAIReference, str], anthropic_api: tuple[AnthropicReference, str]
+) -> None:
+    """A 429 that outlasts the retries ends the command in one line with the provider's own
+    message; a 5xx is raised (after the retries) as one line with the status and that message."""
+    (openai_server, openai_url), (anthropic_server, anthropic_url) = openai_api, anthropic_api
+    openai_server.add("batch_busy", 2, openai_reference.step("in_progress", 1))
+    openai_server.fail_next(429, "Rate limit reached for requests", times=5)
+    run = await cli("status", "batch_busy", env=openai_env(openai_url))
+    assert_one_line_error(run, "429", "Rate limit reached for requests")
+    anthropic_server.add("msgbatch_01busy", anthropic_reference.step("in_progress", processing=3))
+    anthropic_server.fail_next(
+        429, "Number of request tokens has exceeded your per-minute rate limit", times=5
+    )
+    run = await cli("cancel", "msgbatch_01busy", "--max-rps", "50", env=anthropic_env(anthropic_url))
+    assert_one_line_error(run, "429", "per-minute rate limit")
+
+    cases = [
+        (OpenAIBatchClient, openai_server, openai_url + "/v1", OPENAI_KEY, "batch_busy", 503),
+        (AnthropicBatchClient, anthropic_server, anthropic_url, ANTHROPIC_KEY, "msgbatch_01busy", 529),
+    ]
+    for client_class, server, url, key, batch_id, status in cases:
+        server.fail_next(status, "The service is overloaded; try again later")
+        async with client_class(api_key=key, base_url=url, max_retries=0) as client:
+            with pytest.raises(ServerError) as raised:
+                await client.get_batch(batch_id)
+        text = str(raised.value)
+        assert "\n" not in text and str(status) in text and "overloaded; try again later" in text, text
