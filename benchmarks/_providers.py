@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from benchmarks._processes import SimulatorControl, simulator
@@ -51,6 +51,18 @@ def simulators(*options: str, speed: float, api_key: str) -> Iterator[dict[str, 
 def dialect_of(number: int) -> str:
     """Batch ``number``'s provider: each in turn."""
     return list(DIALECTS)[number % len(DIALECTS)]
+
+
+def ends_by_provider(ids: Sequence[str], ended: Collection[str]) -> tuple[str, bool]:
+    """How many of each provider's batches ended (``ids`` in the order they were made, each
+    provider's in turn), and whether every provider had batches and all of them ended."""
+    tallies = {dialect: [0, 0] for dialect in DIALECTS}
+    for number, batch_id in enumerate(ids):
+        tally = tallies[dialect_of(number)]
+        tally[0] += batch_id in ended
+        tally[1] += 1
+    figure = ", ".join(f"{dialect} {done}/{made}" for dialect, (done, made) in tallies.items())
+    return figure, all(made and done == made for done, made in tallies.values())
 
 
 def sidecar_env(

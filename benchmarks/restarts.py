@@ -50,7 +50,7 @@ from typing import Any
 
 from benchmarks._capture import END_STATUS, Capture
 from benchmarks._processes import SimulatorControl, child, interrupt
-from benchmarks._providers import dialect_of, sidecar_env, simulators, truth
+from benchmarks._providers import dialect_of, ends_by_provider, sidecar_env, simulators, truth
 from benchmarks._report import Result, table
 
 NAME = "restarts"
@@ -193,6 +193,7 @@ def rows(outcome: Outcome) -> list[Result]:
     duplicates = sum(count - 1 for ends in per_life for count in ends.values() if count > 1)
     again = sum(1 for i, ends in enumerate(per_life) for b in ends if any(b in p for p in per_life[:i]))
     reported = outcome.reported()
+    by_provider, each_ended = ends_by_provider(outcome.ids, reported)
     agree = sum(1 for b, kind in reported.items() if END_STATUS.get(kind) == outcome.truth.get(b))
     spoke = [life for life in outcome.lives if life.latest("watching") is not None]
     complete_lists = sum(1 for life in spoke if life.latest("watching") == n)
@@ -210,6 +211,7 @@ def rows(outcome: Outcome) -> list[Result]:
             "all", complete_lists == len(spoke) and bool(spoke)),
         row("batches whose end arrived at least once", f"{len(reported)}/{n}", f"{n}/{n}",
             len(reported) == n),
+        row("batches whose end arrived, by provider", by_provider, "all of each", each_ended),
         row("ends that agree with the API's final status", f"{agree}/{n}", f"{n}/{n}", agree == n),
         row("duplicate ends within one sidecar life", str(duplicates), "0", duplicates == 0),
         row("ends sent by lives that were then killed (the rest by the last life)", f"{before_last}/{n}"),

@@ -53,7 +53,7 @@ from typing import IO, Any
 
 from benchmarks._capture import END_STATUS, Capture
 from benchmarks._processes import Child, SimulatorControl, child, interrupt, meter
-from benchmarks._providers import dialect_of, sidecar_env, simulators, truth, window_hours
+from benchmarks._providers import dialect_of, ends_by_provider, sidecar_env, simulators, truth, window_hours
 from benchmarks._report import Result, table
 
 NAME = "soak"
@@ -238,6 +238,7 @@ def _share(count: int, of: int) -> str:
 
 def rows(outcome: Outcome) -> list[Result]:
     n = len(outcome.ids)
+    by_provider, each_ended = ends_by_provider(outcome.ids, outcome.ended_on_osc)
     stats = outcome.stats
     peaks = {dialect: served["peak_per_second"] for dialect, served in stats.items()}
     requests = sum(served["requests"] for served in stats.values())
@@ -257,6 +258,7 @@ def rows(outcome: Outcome) -> list[Result]:
     return [
         row(f"batch ends received on OSC ({where})", _share(len(outcome.ended_on_osc), n), "100 %",
             len(outcome.ended_on_osc) == n),
+        row("batch ends received on OSC, by provider", by_provider, "all of each", each_ended),
         row("ends that agree with the API's final status", _share(outcome.ends_agreeing(), n), "100 %",
             outcome.ends_agreeing() == n),
         row("final status and counts on OSC equal to the API's", _share(outcome.exact_counts(), n), "100 %",

@@ -6,7 +6,8 @@ fills in what a user fills in (BATCH_ID: the id the last ``submit`` printed) and
 machine needs (free ports instead of the defaults), and drives the simulator's clock itself so
 that nothing waits for real minutes: the simulator runs at speed 0 and moves only while a
 command waits for a batch to progress. Every other command block of the user documentation is
-checked to be one that a shell runs as it is written.
+checked to be one that a shell runs as it is written; the README's watch of batches of every
+provider is run too, against a simulator per provider.
 """
 
 from __future__ import annotations
