@@ -280,12 +280,14 @@ class Sidecar:
 
     def _ends_said(self, ends: list[tuple[str, EventKind]]) -> None:
         """The ends are out: only now may a restarted sidecar take them as said. (Saved when
-        they were decided, a kill before the datagrams left would lose them for good.)"""
+        they were decided, a kill before the datagrams left would lose them for good.) Saved at
+        once: left for the next save, up to a second later, a kill meanwhile would make the next
+        sidecar send them again."""
         for batch_id, kind in ends:
             batch = self.watcher.batches.get(batch_id)
             if batch is not None:
                 batch.end_said = kind
-        self._save()
+        self._save(at_once=True)
 
     def _health(self) -> Health:
         health = self.watcher.health
@@ -323,9 +325,9 @@ class Sidecar:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, next_beat - clock()))
 
-    def _save(self) -> None:
+    def _save(self, *, at_once: bool = False) -> None:
         if self.saves is not None and not self._restoring:
-            self.saves.changed()
+            self.saves.changed(at_once=at_once)
 
     def _entries(self) -> list[WatchEntry]:
         """The watch list as saved: copies, for a save in another thread."""

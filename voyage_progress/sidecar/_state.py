@@ -208,8 +208,9 @@ class StateFile:
 
 class SaveSchedule:
     """When to save: the first change after a quiet second at once, later ones at most once
-    a second, each time the list as it is then. A save runs in a worker thread (a slow disk's
-    fsync must not hold up the event loop), one at a time. ``flush`` saves what is left."""
+    a second, each time the list as it is then; a change ``at_once`` (an end that is out) is
+    saved without waiting out the second. A save runs in a worker thread (a slow disk's fsync
+    must not hold up the event loop), one at a time. ``flush`` saves what is left."""
 
     def __init__(
         self, state: StateFile, entries: Callable[[], list[WatchEntry]], interval: float = SAVE_INTERVAL
@@ -221,6 +222,7 @@ class SaveSchedule:
         self._wanted = False
         self._saved_at = -math.inf
         self._hurry = asyncio.Event()
+        self._flushing = False
         self._saver: asyncio.Task[None] | None = None
 
     def save_now(self) -> None:
@@ -234,13 +236,20 @@ class SaveSchedule:
         while the event loop adds to it."""
         return PhaseHistory.from_dict(self.state.history.to_dict())
 
-    def changed(self) -> None:
+    def changed(self, *, at_once: bool = False) -> None:
+        """Something to save: within a second, or ``at_once``. An end that is out is saved at
+        once: until it is on disk, a kill makes the next sidecar send it again. (Ends come at
+        most once per batch and as fast as the request budget reads them: a bounded number of
+        saves, where a flood of watch commands is not.)"""
         self._wanted = True
+        if at_once:
+            self._hurry.set()
         if self._saver is None or self._saver.done():
             self._saver = asyncio.get_running_loop().create_task(self._saving(), name="state-file")
 
     async def flush(self) -> None:
         """Save what changed, now; return once it is on disk (or the disk refused it)."""
+        self._flushing = True
         self._hurry.set()
         if self._wanted and (self._saver is None or self._saver.done()):
             self._saver = asyncio.get_running_loop().create_task(self._saving(), name="state-file")
@@ -254,6 +263,8 @@ class SaveSchedule:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._hurry.wait(), wait)
             self._wanted = False
+            if not self._flushing:  # this save takes what hurried it; later changes wait again
+                self._hurry.clear()
             await asyncio.to_thread(self.state.save, self._entries(), self._history())
             self._saved_at = time.monotonic()
             self.saves += 1
