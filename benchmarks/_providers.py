@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmarks._processes import SimulatorControl, simulator
 from voyage_progress.providers import open_provider
+from voyage_progress.providers._client import iter_batches
 
 #: Each dialect: its completion window in hours, and the variables of its key and base URL.
 DIALECTS = {
@@ -89,17 +90,8 @@ async def _read_all(sims: Mapping[str, SimulatorControl], api_key: str) -> dict[
     for dialect, sim in sims.items():
         provider = open_provider(dialect, api_key=api_key, base_url=sim.base_url)
         try:
-            after = None
-            while True:
-                page = await provider.list_batches(limit=100, after=after)
-                for job in page.data:
-                    batches[job.id] = {
-                        "status": job.status.value,
-                        "request_counts": job.request_counts.to_dict(),
-                    }
-                if not page.has_more or not page.data:
-                    break
-                after = page.last_id or page.data[-1].id
+            async for job in iter_batches(provider, limit=100):
+                batches[job.id] = {"status": job.status.value, "request_counts": job.request_counts.to_dict()}
         finally:
             await provider.aclose()
     return batches

@@ -211,7 +211,7 @@ def soak(plan: Plan) -> Outcome:
             exit_code = interrupt(sidecar.process)
             levels, restarts, tracebacks = _logs(sidecar, output)
     capture.close()
-    ends = {}
+    ends: dict[str, str] = {}
     for kind, batch_id in capture.events():
         ends.setdefault(batch_id, kind)
     return Outcome(
