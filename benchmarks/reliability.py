@@ -1,6 +1,6 @@
 """Every reliability run, one table: ``python3 scripts/reliability.py`` (or ``python -m
-benchmarks.reliability``): the fault soak, the crash-and-restart run, the control-port fuzz and
-the hostile API and the control floods.
+benchmarks.reliability``): the fault soak, the crash-and-restart run, the control-port fuzz, the
+hostile API, the control floods and the WebSocket fuzz.
 
 ``--quick`` runs the short versions (what CI runs on every change); ``--write-docs`` also
 writes the table, the command, the machine and the date to docs/RELIABILITY.md. The exit code
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import flood, fuzz, hostile, restarts, soak
+from benchmarks import flood, fuzz, hostile, restarts, soak, wsfuzz
 from benchmarks._report import Result
 from benchmarks.run import run_main
 
@@ -23,6 +23,7 @@ RUNS: dict[str, Callable[[bool], list[Result]]] = {
     "fuzz": fuzz.run,
     "hostile": hostile.run,
     "flood": flood.run,
+    "wsfuzz": wsfuzz.run,
 }
 DOCS = Path(__file__).parent.parent / "docs" / "RELIABILITY.md"
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import api, emit, endtoend, eta, footprint, scale
+from benchmarks import api, emit, endtoend, eta, footprint, hub, scale
 from benchmarks._report import Result, table
 
 BENCHMARKS = {
@@ -25,6 +25,7 @@ BENCHMARKS = {
     "footprint": footprint.run,
     "api": api.run,
     "scale": scale.run,
+    "hub": hub.run,
 }
 DOCS = Path(__file__).parent.parent / "docs" / "PERFORMANCE.md"
 MARKER = "<!-- figures -->"

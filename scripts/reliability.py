@@ -1,9 +1,10 @@
 """Run the reliability runs: ``python3 scripts/reliability.py`` (Windows: ``py scripts\\reliability.py``).
 
 Why it exists: one command sets up what the runs need (the same ``.venv`` as the tests), puts
-the sidecar through the fault soak, twenty kills, the control-port fuzz, a hostile API and the
-control floods, and prints one table of every figure against its target; ``--quick`` for the
-short versions (a few minutes), ``--write-docs`` to record the figures in docs/RELIABILITY.md.
+the sidecar through the fault soak, twenty kills, the control-port fuzz, a hostile API, the
+control floods and the WebSocket fuzz, and prints one table of every figure against its target;
+``--quick`` for the short versions (a few minutes), ``--write-docs`` to record the figures in
+docs/RELIABILITY.md.
 """
 
 import sys

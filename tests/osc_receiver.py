@@ -107,11 +107,15 @@ async def open_receiver(host: str = "127.0.0.1", port: int = 0) -> OscReceiver:
     return receiver
 
 
+#: The Debian package of each interoperability tool (.ci/run installs them).
+DEBIAN_PACKAGES = {"oscdump": "liblo-tools", "pd": "puredata-core", "chromium": "chromium"}
+
+
 def require_tool(name: str) -> str:
     """The path of an interoperability tool; skipped locally without it, a failure in CI."""
     path = shutil.which(name)
     if path is None:
         if os.environ.get("VOYAGE_PROGRESS_REQUIRE_INTEROP") == "1":
             pytest.fail(f"{name} is required here (VOYAGE_PROGRESS_REQUIRE_INTEROP=1) but is not installed")
-        pytest.skip(f"{name} is not installed (Debian: apt install liblo-tools puredata-core)")
+        pytest.skip(f"{name} is not installed (Debian: apt install {DEBIAN_PACKAGES.get(name, name)})")
     return path

@@ -4,14 +4,18 @@ them, broadcast and multicast options, and the parsing of ``--osc HOST:PORT``.""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import math
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from voyage_progress.outputs.osc import Destination, OscSender, encode_bundle, encode_message
+from voyage_progress.outputs.osc._outbox import Outbox
 from voyage_progress.outputs.osc._sender import Link
 
 
@@ -272,3 +276,46 @@ def test_destination_parse_rejects_ports_out_of_range(text: str) -> None:
 def test_destination_str_round_trips() -> None:
     for text in ["127.0.0.1:7000", "[::1]:7000", "localhost:9"]:
         assert str(Destination.parse(text)) == text
+
+
+# -- the outbox's pace ---------------------------------------------------------------------------
+
+
+class _Counting:
+    """Stands in for the sender: notes when each datagram leaves."""
+
+    def __init__(self) -> None:
+        self.sent: list[float] = []
+
+    def send_datagram(self, data: bytes) -> None:
+        self.sent.append(time.monotonic())
+
+
+def _states(outbox: Outbox, count: int) -> None:
+    for slot in range(count):
+        outbox.put_state(f"batch-{slot}", lambda slot=slot: [(f"/voyage/batch/{slot}/progress", [0.5])])
+
+
+async def test_a_frame_s_first_datagrams_leave_at_once_and_the_rest_at_the_pace() -> None:
+    sender = _Counting()
+    outbox = Outbox(sender, burst=8, pause=0.002, catch_up=32)  # type: ignore[arg-type]
+    _states(outbox, 100)
+    outbox.send_now()
+    assert len(sender.sent) == 32  # before the caller goes on to the other outputs
+    await outbox.drain()
+    assert len(sender.sent) == 100
+    assert sender.sent[-1] - sender.sent[0] >= 68 / 8 * 0.002 * 0.9  # the rest paced: 8 per 2 ms
+
+
+async def test_a_late_wake_up_sends_what_the_pace_allowed_meanwhile() -> None:
+    """The pace is kept by the clock, not by turns of the loop: a loop busy elsewhere for 20 ms
+    (twenty WebSocket clients) does not make each burst of 8 wait for its own turn."""
+    sender = _Counting()
+    outbox = Outbox(sender, burst=8, pause=0.002, catch_up=32)  # type: ignore[arg-type]
+    _states(outbox, 200)
+    outbox.send_now()
+    while outbox:
+        time.sleep(0.02)  # the rest of the loop's turn, busy
+        await asyncio.sleep(0)
+    wake_ups = 1 + sum(1 for before, after in itertools.pairwise(sender.sent) if after - before > 0.01)
+    assert wake_ups == math.ceil(200 / 32)  # 32 each time, where a burst a wake-up needed 25

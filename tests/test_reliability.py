@@ -1,13 +1,13 @@
 """The reliability runs' short versions, as CI runs them on every change: a fault soak of 30
-batches over twelve simulated hours, five SIGKILLs with restarts, the hostile API and the
-control floods. Unlike the benchmarks' short versions, every target here is asserted: each is a
-correctness property (nothing lost, nothing duplicated, no crash, never over the request
-budget, a heartbeat every second and polling that goes on through hostile answers and whatever
-the control port is sent, in bounded memory), not a speed."""
+batches over twelve simulated hours, five SIGKILLs with restarts, the hostile API, the control
+floods and the WebSocket fuzz. Unlike the benchmarks' short versions, every target here is
+asserted: each is a correctness property (nothing lost, nothing duplicated, no crash, never
+over the request budget, a heartbeat every second and polling that goes on through hostile
+answers and whatever the control port is sent, in bounded memory), not a speed."""
 
 from __future__ import annotations
 
-from benchmarks import flood, hostile, restarts, soak
+from benchmarks import flood, hostile, restarts, soak, wsfuzz
 from benchmarks._report import Result, table
 
 
@@ -33,3 +33,7 @@ def test_short_hostile_api_run() -> None:
 
 def test_short_control_flood() -> None:
     assert_all_met(flood.run(quick=True))
+
+
+def test_short_websocket_fuzz() -> None:
+    assert_all_met(wsfuzz.run(quick=True))

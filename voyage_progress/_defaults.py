@@ -57,6 +57,14 @@ MAX_WATCHED_BATCHES = 10_000
 #: takes a place in the request budget, and polling must keep most of it.
 MAX_CANCELS_IN_FLIGHT = 4
 
+#: The HTTP server (OSCQuery, the JSON stream, the dashboard): on loopback, on the port next to
+#: the OSC ones (docs/SIDECAR.md, "Why ports 7450 and 7451"), so a show's firewall rule can name
+#: one small range. When this default port is taken, the sidecar says so and runs without HTTP
+#: rather than not at all: OSC is the show, the dashboard an extra. A port given with --http
+#: must be free.
+DEFAULT_HTTP_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 7452
+
 #: The local simulator.
 DEFAULT_SIMULATOR_HOST = "127.0.0.1"
 DEFAULT_SIMULATOR_PORT = 8765

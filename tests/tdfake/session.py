@@ -694,6 +694,28 @@ class TouchDesigner:
             )
         return row
 
+    def deliver_websocket_text(self, dat: OP, message: str) -> int | None:
+        """A text message arrives at a WebSocket DAT: a row is added (Maximum Lines kept when Clamp
+        Output is on) and its callbacks DAT's ``onReceiveText(dat, rowIndex, message)`` is called
+        (Derivative's WebSocket DAT page). Returns the row index; None when the DAT is not Active."""
+        if dat.OPType != "websocketDAT":
+            raise TDError(f"deliver_websocket_text needs a WebSocket DAT, not {dat!r}")
+        if not dat.par.active.eval():
+            return None
+        rows = dat._rows  # type: ignore[attr-defined]
+        rows.append([message])
+        limit = int(dat.par.maxlines.eval()) if dat.par.clamp.eval() else 0
+        if limit > 0:
+            del rows[: max(len(rows) - limit, 0)]
+        row = len(rows) - 1
+        callbacks = dat.par.callbacks.eval()
+        function = getattr(callbacks.module, "onReceiveText", None) if callbacks is not None else None
+        if function is not None:
+            self._fake_callback(
+                "websocketDAT", "onReceiveText", function, dat=dat, rowIndex=row, message=message
+            )
+        return row
+
     def deliver_osc_packet(
         self, dat: OP, datagram: bytes, *, peer: tuple[str, int] = ("127.0.0.1", 50000)
     ) -> list[int | None]:

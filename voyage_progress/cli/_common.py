@@ -239,6 +239,18 @@ def destination(text: str) -> Destination:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def http_address(text: str) -> tuple[str, int]:
+    """``--http HOST:PORT``: IPv6 addresses in brackets (``[::1]:7452``); port 0 picks a free one."""
+    host, colon, number = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""
+    if not (colon and host and number.isascii() and number.isdigit() and int(number) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT, e.g. 127.0.0.1:7452")
+    return host, int(number)
+
+
 def prefix(text: str) -> str:
     if not text.startswith("/") or text.endswith("/") or any(c in text for c in " #*,?[]{}"):
         raise argparse.ArgumentTypeError(f"{text!r} is not an OSC address prefix such as /voyage")

@@ -8,7 +8,6 @@ minute at the default speed), or runs forever with ``--forever`` for installatio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import random
 
@@ -19,7 +18,7 @@ from ..sidecar._sidecar import Sidecar, SidecarConfig
 from ..simulator import run_simulator
 from ..watcher import Intervals
 
-__all__ = ["DEMO_BATCHES", "run_demo"]
+__all__ = ["DEMO_BATCHES", "run_demo", "say_where"]
 
 #: (label, scenario, requests): one runs normally, one loses requests, one fails, one runs long.
 DEMO_BATCHES = [
@@ -60,14 +59,24 @@ async def run_demo(
         destinations = ", ".join(map(str, config.destinations))
         view.message(f"demo: simulator at {sim.base_url} ({speed:g}x), OSC to {destinations}")
         helper = _keep_busy(client, sidecar, stop) if forever else _stop_when_all_ended(sidecar, stop)
-        helper_task = asyncio.create_task(helper)
+        helpers = [asyncio.create_task(helper), asyncio.create_task(say_where(sidecar, view))]
         try:
             await sidecar.run(stop)
         finally:
-            helper_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await helper_task
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
     return 0
+
+
+async def say_where(sidecar: Sidecar, view: SidecarView) -> None:
+    """Once the sidecar runs, where its HTTP server is (the live table shows it anyway)."""
+    await sidecar.started.wait()
+    for output in sidecar.outputs:
+        for where in output.endpoints:
+            if where.startswith("HTTP ") and view.mode != "live":
+                url = where.removeprefix("HTTP ").removesuffix("/ui")
+                view.message(f"dashboard {url}/ui · OSCQuery {url}/ · JSON stream {url}/events")
 
 
 async def _submit(client: VoyageBatchClient, label: str, scenario: str, requests: int) -> BatchJob:

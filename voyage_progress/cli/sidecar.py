@@ -17,6 +17,7 @@ from ._common import (
     base_url_hint,
     batch_id,
     destination,
+    http_address,
     pair,
     port,
     positive,
@@ -126,6 +127,19 @@ def _sidecar_options(parser: argparse.ArgumentParser, api: bool = True) -> None:
         help="accept control messages from this address (needed to listen beyond loopback)",
     )
     osc.add_argument("--allow-cancel", action="store_true", help="obey /control/cancel")
+    http = parser.add_argument_group("HTTP: OSCQuery, the JSON stream and the dashboard")
+    http.add_argument(
+        "--http",
+        type=http_address,
+        metavar="HOST:PORT",
+        help="where the HTTP server listens (default: "
+        f"{defaults.DEFAULT_HTTP_HOST}:{defaults.DEFAULT_HTTP_PORT}, skipped if that port is taken); "
+        "beyond loopback it needs --allow-peer",
+    )
+    http.add_argument("--no-http", action="store_true", help="no HTTP server")
+    http.add_argument(
+        "--no-mdns", action="store_true", help="do not announce OSCQuery on mDNS (only done beyond loopback)"
+    )
     if api:
         _polling_options(parser)
     output = parser.add_argument_group("terminal output")
@@ -177,6 +191,7 @@ def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
                 f"({args.poll_interval:g}) <= --max-interval ({args.max_interval:g})"
             )
         watching["intervals"] = Intervals(args.poll_interval, args.min_interval, args.max_interval)
+    http_host, http_port = args.http or (defaults.DEFAULT_HTTP_HOST, defaults.DEFAULT_HTTP_PORT)
     return SidecarConfig(
         destinations=args.osc or [Destination(defaults.DEFAULT_OSC_HOST, defaults.DEFAULT_OSC_PORT)],
         prefix=args.prefix,
@@ -185,6 +200,11 @@ def _sidecar_config(args: argparse.Namespace, **watching: Any) -> SidecarConfig:
         allowed_peers=args.allow_peer,
         allow_cancel=args.allow_cancel,
         multicast_ttl=args.multicast_ttl,
+        outputs=("osc",) if args.no_http else ("osc", "oscquery", "web"),
+        http_host=http_host,
+        http_port=None if args.no_http else http_port,
+        http_optional=args.http is None,
+        mdns=not args.no_mdns,
         **watching,
     )
 
@@ -207,6 +227,7 @@ async def _watch(args: argparse.Namespace) -> int:
     from ..providers import provider_title
     from ..sidecar import Sidecar
     from ._signals import stop_on_signals
+    from .demo import say_where
 
     refs = batch_refs(args.batch_ids, args.provider)
     asked = _providers_asked(args, [ref.provider for ref in refs])
@@ -238,8 +259,13 @@ async def _watch(args: argparse.Namespace) -> int:
             await _require_a_batch(providers, refs)
         polled = {name: providers[name] for name in asked} if args.all_active else providers
         stop = asyncio.Event()
-        with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
-            await Sidecar(config, polled, view).run(stop)
+        sidecar = Sidecar(config, polled, view)
+        where = asyncio.create_task(say_where(sidecar, view))
+        try:
+            with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
+                await sidecar.run(stop)
+        finally:
+            where.cancel()
     return 0
 
 
@@ -290,13 +316,16 @@ async def _demo(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _control_port_free() -> Iterator[None]:
-    """A control port in use, with the way out the command line adds to the control input's own."""
+    """A control or HTTP port in use, with the way out the command line adds to the listener's own."""
+    from ..outputs._http import HttpPortInUse
     from ..outputs.osc import ControlPortInUse
 
     try:
         yield
     except ControlPortInUse as exc:
         raise CommandError(f"{exc}; or listen for none with --no-control") from None
+    except HttpPortInUse as exc:
+        raise CommandError(f"{exc} (is another sidecar running? pick another --http, or --no-http)") from None
 
 
 async def _td_export(args: argparse.Namespace) -> int:

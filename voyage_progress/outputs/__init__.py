@@ -1,4 +1,5 @@
-"""Where the sidecar's state goes: OSC and the terminal today.
+"""Where the sidecar's state goes: OSC, the terminal, OSCQuery, and a WebSocket JSON stream with
+a web dashboard (the last two on one HTTP server).
 
 An output is one module with a class that has the calls of :class:`Output`; one line in
 ``OUTPUTS`` makes it known by name (``SidecarConfig.outputs``). Outputs know the frame and the
@@ -14,7 +15,7 @@ from ..core.commands import CommandHandler
 from ..core.frame import Frame
 from ..core.registry import load
 
-__all__ = ["OUTPUTS", "Output", "open_output"]
+__all__ = ["OUTPUTS", "Output", "open_output", "open_outputs"]
 
 
 class Output(Protocol):
@@ -42,6 +43,8 @@ class Output(Protocol):
 #: the fields it needs).
 OUTPUTS: dict[str, str] = {
     "osc": "voyage_progress.outputs.osc:OscOutput",
+    "oscquery": "voyage_progress.outputs.oscquery:OscQueryOutput",
+    "web": "voyage_progress.outputs.web:WebOutput",
 }
 
 
@@ -49,3 +52,16 @@ def open_output(name: str, config: Any) -> Output:
     """The output registered as ``name``, made from the sidecar's ``config``."""
     output: Output = load(OUTPUTS, name, "output")(config)
     return output
+
+
+def open_outputs(names: Sequence[str], config: Any) -> list[Output]:
+    """The outputs registered as ``names``; if any of them answers over HTTP (``routes``), the
+    one HTTP server they share comes last, so that it starts once they have started and closes
+    once they have closed."""
+    outputs = [open_output(name, config) for name in names]
+    served = [output for output in outputs if hasattr(output, "routes")]
+    if served and getattr(config, "http_port", None) is not None:
+        from ._http import HttpServer
+
+        outputs.append(HttpServer(config, served))  # type: ignore[arg-type]
+    return outputs

@@ -25,6 +25,8 @@ from pathlib import Path
 from .._defaults import (
     DEFAULT_CONTROL_HOST,
     DEFAULT_CONTROL_PORT,
+    DEFAULT_HTTP_HOST,
+    DEFAULT_HTTP_PORT,
     DEFAULT_OSC_HOST,
     DEFAULT_OSC_PORT,
     DEFAULT_OSC_PREFIX,
@@ -34,7 +36,7 @@ from .._defaults import (
 from ..core.commands import Command, CommandKind
 from ..core.frame import BatchSnapshot, Event, EventKind, Frame, Health, Receipt
 from ..core.text import one_line
-from ..outputs import Output, open_output
+from ..outputs import Output, open_outputs
 from ..outputs.osc import Destination
 from ..outputs.terminal import SidecarView
 from ..providers import BatchAPI, BatchRef, parse_batch_ref
@@ -80,6 +82,15 @@ class SidecarConfig:
     max_cancels_in_flight: int = MAX_CANCELS_IN_FLIGHT
     #: The outputs by name (``voyage_progress.outputs.OUTPUTS``); the view is always one more.
     outputs: Sequence[str] = ("osc",)
+    #: The HTTP server of the ``oscquery`` and ``web`` outputs; None: not listening. Optional:
+    #: when the port is in use, say so and go on without HTTP (the command line's default port).
+    http_host: str = DEFAULT_HTTP_HOST
+    http_port: int | None = DEFAULT_HTTP_PORT
+    http_optional: bool = False
+    #: Announce OSCQuery on mDNS when the HTTP server listens beyond loopback; on loopback too
+    #: with ``mdns_on_loopback`` (for tests: nothing else on the network can use it there).
+    mdns: bool = True
+    mdns_on_loopback: bool = False
 
 
 class Sidecar:
@@ -99,7 +110,7 @@ class Sidecar:
         self.client = client
         self.view = view or SidecarView("none")
         if outputs is None:
-            outputs = [open_output(name, config) for name in config.outputs]
+            outputs = open_outputs(config.outputs, config)
         self.outputs: list[Output] = [*outputs, self.view]
         self.epoch = random.randint(1, 2**31 - 1)
         self.heartbeat = 0

@@ -43,7 +43,7 @@ from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve
 
-__all__ = ["ControlPortInUse", "ControlServer"]
+__all__ = ["ControlPortInUse", "ControlRules", "ControlServer", "dispatch"]
 
 logger = logging.getLogger("voyage_progress.osc")
 
@@ -86,10 +86,9 @@ class ControlServer(asyncio.DatagramProtocol):
         allow_cancel: bool = False,
     ) -> None:
         self._handler = handler
-        self._kinds = {prefix + address.path: (kind, address) for kind, address in _COMMANDS.items()}
+        self.rules = ControlRules(prefix, allow_cancel)
         self._address: tuple[str, int] = (host, port)
         self._allowed = parse_allowed_peers(allowed_peers)
-        self._allow_cancel = allow_cancel
         self.accepted = 0
         self.rejected: collections.Counter[str] = collections.Counter()
         self._transport: asyncio.DatagramTransport | None = None
@@ -172,7 +171,7 @@ class ControlServer(asyncio.DatagramProtocol):
         except OscDecodeError as exc:
             return self._reject("malformed", peer, str(exc))
         for address, args in messages:
-            command = self._command(address, args, peer)
+            command = self.rules.command(address, args, peer)
             if isinstance(command, str):
                 self._reject(command, peer, address)
             else:
@@ -183,35 +182,8 @@ class ControlServer(asyncio.DatagramProtocol):
     def _peer_allowed(self, host: str) -> bool:
         return peer_allowed(host, self._allowed)
 
-    def _command(self, address: str, args: list[Arg], peer: tuple[str, int]) -> Command | str:
-        """The command, or why it is rejected."""
-        known = self._kinds.get(address)
-        if known is None:
-            return "unknown_address"
-        kind, osc = known
-        if kind is CommandKind.CANCEL and not self._allow_cancel:
-            return "cancel_disabled"
-        if not _valid_arguments(args, osc.types):
-            return "bad_arguments"
-        batch_id = args[0] if args and isinstance(args[0], str) else None
-        label = str(args[1]) if len(args) > 1 else None
-        return Command(kind, batch_id, label, peer)
-
     def _dispatch(self, command: Command) -> None:
-        try:
-            result = self._handler(command)
-        except Exception:
-            logger.exception("control handler failed on %s", command)
-            return
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._tasks.add(task)
-            task.add_done_callback(lambda done: self._handled(done, command))
-
-    def _handled(self, task: asyncio.Future[Any], command: Command) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("control handler failed on %s", command, exc_info=task.exception())
+        dispatch(self._handler, command, self._tasks)
 
     def _reject(self, reason: str, peer: tuple[str, int], detail: str = "") -> None:
         self.rejected[reason] += 1
@@ -222,6 +194,54 @@ class ControlServer(asyncio.DatagramProtocol):
             logger.warning(
                 "control input: rejected from %s: %s%s (logged once a minute)", peer[0], reason, shown
             )
+
+
+def dispatch(handler: Handler, command: Command, tasks: set[asyncio.Future[Any]]) -> None:
+    """Hand ``command`` to ``handler``; the rest of its work, if it returns some, runs as a task
+    kept in ``tasks`` (for the input to cancel at close). A failure is logged, never raised: one
+    bad command must not stop the input."""
+    try:
+        result = handler(command)
+    except Exception:
+        logger.exception("control handler failed on %s", command)
+        return
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        tasks.add(task)
+        task.add_done_callback(lambda done: _handled(done, command, tasks))
+
+
+def _handled(task: asyncio.Future[Any], command: Command, tasks: set[asyncio.Future[Any]]) -> None:
+    tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("control handler failed on %s", command, exc_info=task.exception())
+
+
+class ControlRules:
+    """What a control message must be to become a command: one of the control addresses under
+    ``prefix``, with the arguments the namespace gives it; cancel only when allowed. Shared by
+    every input that takes control messages (the UDP port, OSCQuery's WebSocket)."""
+
+    def __init__(self, prefix: str = "/voyage", allow_cancel: bool = False) -> None:
+        self._kinds = {prefix + address.path: (kind, address) for kind, address in _COMMANDS.items()}
+        self.allow_cancel = allow_cancel
+
+    def accepts(self, kind: CommandKind) -> bool:
+        return kind is not CommandKind.CANCEL or self.allow_cancel
+
+    def command(self, address: str, args: list[Arg], peer: tuple[str, int]) -> Command | str:
+        """The command, or why it is rejected."""
+        known = self._kinds.get(address)
+        if known is None:
+            return "unknown_address"
+        kind, osc = known
+        if not self.accepts(kind):
+            return "cancel_disabled"
+        if not _valid_arguments(args, osc.types):
+            return "bad_arguments"
+        batch_id = args[0] if args and isinstance(args[0], str) else None
+        label = str(args[1]) if len(args) > 1 else None
+        return Command(kind, batch_id, label, peer)
 
 
 def _valid_arguments(args: list[Arg], types: str) -> bool:

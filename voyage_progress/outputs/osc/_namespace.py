@@ -10,7 +10,10 @@ epoch times, which a float32 cannot hold.
 
 from __future__ import annotations
 
+import enum
+import functools
 import json
+import re
 from dataclasses import asdict, dataclass
 
 from ...core.frame import STATUS_ERROR, STATUS_PENDING, EventKind
@@ -29,6 +32,8 @@ __all__ = [
     "STATUS_ERROR",
     "STATUS_PENDING",
     "UNKNOWN",
+    "Access",
+    "Bounds",
     "OscAddress",
     "render_json",
     "render_markdown",
@@ -85,6 +90,90 @@ class OscAddress:
     def full(self, prefix: str, slot: int | None = None) -> str:
         path = self.path.replace("{slot}", str(slot)) if slot is not None else self.path
         return prefix + path
+
+    @property
+    def name(self) -> str:
+        """The last part of the path: the key of this value in the JSON stream."""
+        return self.path.rsplit("/", 1)[1]
+
+    @property
+    def access(self) -> Access:
+        """Whether the sidecar sends it (read) or listens to it (write)."""
+        return Access.WRITE if self.path.startswith("/control/") else Access.READ
+
+    @property
+    def bounds(self) -> Bounds:
+        """The range as numbers, read from ``range`` (see ``Bounds.parse``)."""
+        return _bounds(self.range)
+
+    @property
+    def standard_unit(self) -> str | None:
+        """The unit in OSCQuery's vocabulary (its ``units.md``), where it has one."""
+        return OSCQUERY_UNITS.get(self.unit)
+
+    @property
+    def is_flag(self) -> bool:
+        """An int that is only ever 0 or 1: a boolean in JSON."""
+        return self.types == "i" and self.range == "0/1"
+
+
+class Access(enum.IntEnum):
+    """OSCQuery's ACCESS: 0 no value (a container), 1 read, 2 write."""
+
+    NONE = 0
+    READ = 1
+    WRITE = 2
+
+
+#: Units of the table that OSCQuery's unit vocabulary has a name for; the others (%, requests/s)
+#: have none there and are only described.
+OSCQUERY_UNITS = {"s": "time.second"}
+
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_BOUNDS_FORMS = [
+    re.compile(rf"(?P<low>{_NUMBER})[–/](?P<high>{_NUMBER})"),  # 0–1, 0/1
+    re.compile(rf"≥ (?P<low>{_NUMBER})"),  # ≥ 0
+    re.compile(rf"(?P<low>{_NUMBER}), {_NUMBER}, "),  # 1, 2, 3...
+]
+_SENTINEL = re.compile(rf", (?P<sentinel>{_NUMBER}) \w")  # ", -1 unknown"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A number's range as OSCQuery and the JSON stream need it.
+
+    Read from the ``range`` text of the table, so that it is written once: ``0–1`` and ``0/1``
+    (low and high), ``≥ 0`` (low only), ``1, 2, 3...`` (low only), each optionally followed by
+    ``, -1 <meaning>``: a value sent when the number is not known, which ``low`` then includes.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    #: The value that stands for "not known" (``UNKNOWN``), or None.
+    sentinel: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Bounds:
+        """The bounds in ``text``; no bounds for a text in none of the forms (strings)."""
+        for form in _BOUNDS_FORMS:
+            match = form.match(text)
+            if match is not None:
+                found = match.groupdict()
+                low = float(found["low"])
+                high = float(found["high"]) if found.get("high") is not None else None
+                sentinel_match = _SENTINEL.search(text, match.end())
+                sentinel = float(sentinel_match["sentinel"]) if sentinel_match else None
+                if sentinel is not None:
+                    low = min(low, sentinel)
+                return cls(low, high, sentinel)
+        return cls()
+
+
+@functools.cache
+def _bounds(text: str) -> Bounds:
+    """``Bounds.parse``, once per range text: the JSON stream reads every field's bounds for
+    every batch it sends."""
+    return Bounds.parse(text)
 
 
 def _a(path: str, types: str, meaning: str, range: str = "", unit: str = "") -> OscAddress:
@@ -245,7 +334,7 @@ NAMESPACE: dict[str, list[OscAddress]] = {
     "control": _members(CONTROL),
 }
 
-_GROUP_TITLES = {
+GROUP_TITLES = {
     "sidecar": "Sidecar health — one bundle every second",
     "batch": "Batches — one bundle per batch on every change, and the full state every 2 s",
     "all": "All batches — in every batch bundle",
@@ -268,11 +357,22 @@ def render_json(prefix: str = "/voyage") -> str:
         "statuses": STATUSES,
         "event_kinds": EVENT_KINDS,
         "groups": {
-            group: [{**asdict(address), "address": prefix + address.path} for address in addresses]
+            group: [_address_json(prefix, address) for address in addresses]
             for group, addresses in NAMESPACE.items()
         },
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _address_json(prefix: str, address: OscAddress) -> dict[str, object]:
+    bounds = address.bounds
+    return {
+        **asdict(address),
+        "address": prefix + address.path,
+        "access": address.access.name.lower(),
+        "min": bounds.low,
+        "max": bounds.high,
+    }
 
 
 def render_markdown(prefix: str = "/voyage") -> str:
@@ -290,7 +390,7 @@ def render_markdown(prefix: str = "/voyage") -> str:
     ]
     for group, addresses in NAMESPACE.items():
         lines += [
-            f"## {_GROUP_TITLES[group]}",
+            f"## {GROUP_TITLES[group]}",
             "",
             "| address | type | range | unit | meaning |",
             "|---|---|---|---|---|",

@@ -6,6 +6,16 @@ holds a few dozen such datagrams, so the last batches would never arrive. A few 
 every couple of milliseconds reach a receiver that reads at 60 fps without loss, and still
 send a hundred batches in a few tens of milliseconds.
 
+The pace is a rate (``burst`` datagrams per ``pause`` seconds), kept by the clock, not by turns
+of the event loop: ``asyncio.sleep(pause)`` returns when the loop next gets to it, which on a
+loop busy with twenty WebSocket clients is tens of milliseconds later, and a fixed burst per
+wake-up then made the OSC datagrams the slowest of the sidecar's outputs (a hundred batches took
+half a second). A late wake-up sends what the rate allowed meanwhile, up to ``catch_up``
+datagrams at once: a receiver reading once a frame sees at most that many more in a frame than
+the rate gives it. The OSC output sends what the pace allows the moment it has a frame
+(``send_now``), before the sidecar's other outputs and their WebSocket clients take the loop:
+OSC is the show.
+
 What waits is bounded by what is watched, however fast changes come: a batch's state is only
 worth its latest value, so it waits at most once (``put_state``: a newer state takes the place
 of the one waiting, and is built only when it leaves). One-shot bundles (events) are never
@@ -23,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -57,10 +68,13 @@ class _State:
 
 
 class Outbox:
-    def __init__(self, sender: OscSender, burst: int = 8, pause: float = 0.002) -> None:
+    def __init__(self, sender: OscSender, burst: int = 8, pause: float = 0.002, catch_up: int = 32) -> None:
         self.sender = sender
         self.burst = burst
         self.pause = pause
+        self.catch_up = catch_up
+        self._allowed = float(max(catch_up, burst))
+        self._since = time.monotonic()
         self._queue: collections.deque[_Once | _State] = collections.deque()
         self._states: dict[str, _State] = {}
         self._urgent: bytes | None = None
@@ -106,22 +120,40 @@ class Outbox:
     def states_waiting(self) -> int:
         return len(self._states)
 
+    def send_now(self) -> None:
+        """Send at once what the pace allows, and leave the rest to follow paced: called at the
+        end of a frame, so that its datagrams leave before the sidecar's other outputs (and
+        their WebSocket clients) take the loop."""
+        self._send_allowed()
+        if self:
+            self._start()
+
     def _start(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="osc-outbox")
 
     async def _flush(self) -> None:
+        while True:
+            self._send_allowed()
+            if not self:
+                return
+            await asyncio.sleep(self.pause)
+
+    def _send_allowed(self) -> None:
+        """Send, heartbeat first, as many datagrams as the pace has allowed since the last time
+        (at most ``catch_up`` after a long wait)."""
+        now = time.monotonic()
+        most = max(self.catch_up, self.burst)
+        self._allowed = min(most, self._allowed + (now - self._since) * self.burst / self.pause)
+        self._since = now
+        if self._urgent is not None and self._allowed >= 1:
+            urgent, self._urgent = self._urgent, None
+            self._send(urgent)
+            self._allowed -= 1
         queue = self._queue
-        while queue or self._urgent is not None:
-            room = self.burst
-            if self._urgent is not None:
-                urgent, self._urgent = self._urgent, None
-                self._send(urgent)
-                room -= 1
-            for _ in range(min(room, len(queue))):
-                self._send_next(queue.popleft())
-            if queue or self._urgent is not None:
-                await asyncio.sleep(self.pause)
+        while queue and self._allowed >= 1:
+            self._send_next(queue.popleft())
+            self._allowed -= 1
 
     def _send_next(self, entry: _Once | _State) -> None:
         if isinstance(entry, _State):

@@ -108,6 +108,7 @@ class OscOutput:
             self._send_full_state()
         if frame.receipt is not None:
             outbox.when_sent(frame.receipt.hold())
+        outbox.send_now()
 
     def _send_full_state(self) -> None:
         if self._full_state_sending:
