@@ -24,6 +24,8 @@ class Capture:
     messages: list[tuple[str, list[Any]]] = field(default_factory=list)
     undecodable: int = 0
     ends: list[tuple[str, str]] = field(default_factory=list)
+    #: When each batch's end first arrived (monotonic time), by batch id.
+    first_end_at: dict[str, float] = field(default_factory=dict)
     #: ``(monotonic time received, name, first argument)`` of every ``/sidecar/NAME`` message.
     sidecar: list[tuple[float, str, Any]] = field(default_factory=list)
 
@@ -61,6 +63,7 @@ class Capture:
                         self.sidecar.append((received, address[len(health) :], args[0]))
                     if address == event and len(args) > 1 and args[0] in END_KINDS:
                         self.ends.append((str(args[0]), str(args[1])))
+                        self.first_end_at.setdefault(str(args[1]), received)
 
     def timeline(self, name: str) -> list[tuple[float, Any]]:
         """When each ``/sidecar/NAME`` arrived, and its value."""

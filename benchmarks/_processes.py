@@ -135,11 +135,14 @@ def simulator(*options: str, speed: float = 1.0) -> Iterator[SimulatorControl]:
         *options,
     ]
     with child("simulator", args, subprocess.PIPE) as started:
-        match = re.search(r"(http://\S+?)/v1\b", _first_line(started))
+        match = re.search(r" at (http://\S+)", _first_line(started))
         if match is None:
             raise RuntimeError("no URL in the simulator's first line")
-        with httpx.Client(base_url=match.group(1), headers=_steering_headers(options), timeout=30) as http:
-            yield SimulatorControl(match.group(1) + "/v1", http, started)
+        base_url = match.group(1)  # with /v1, or without for Anthropic's dialect
+        with httpx.Client(
+            base_url=base_url.removesuffix("/v1"), headers=_steering_headers(options), timeout=30
+        ) as http:
+            yield SimulatorControl(base_url, http, started)
 
 
 def _steering_headers(options: tuple[str, ...]) -> dict[str, str]:

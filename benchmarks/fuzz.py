@@ -125,7 +125,8 @@ CONTROL_CHARACTERS = [
     )
 ]
 FOREIGN_ID_CHARACTERS = "äößéçñøЖж中٣１ｂ\u00a0"
-ID_BREAKERS = "/ .:,;!?@#$%^&*()+=[]{}<>|\\'\"`~"
+#: Each breaks any id; a colon is not among them: one may say the provider (``openai:ID``).
+ID_BREAKERS = ["/", " ", ".", "::", *",;!?@#$%^&*()+=[]{}<>|\\'\"`~"]
 LOOK_ALIKES = {"o": "о", "a": "а", "e": "е", "c": "с", "p": "р"}
 PATTERNS = ("*", "?", "[a-z]*", "{watch,refresh}")
 OTHER_PREFIXES = ("/td", "/voyage2", "/VOYAGE", "/Voyage", "/voyage/voyage", "", "/vp", "//voyage")
@@ -342,7 +343,7 @@ class PacketMaker:
             length = self.rng.choice((MAX_ID + 1, self.rng.randint(MAX_ID + 1, 3 * MAX_ID)))
             return self.text(length, ID_BYTES)
         wrong = self.rng.choice((ID_BREAKERS, FOREIGN_ID_CHARACTERS, CONTROL_CHARACTERS)[way - 2])
-        return _insert(self.rng, self.batch_id(), wrong)
+        return _insert(self.rng, self.batch_id(), [wrong])
 
     def bad_label(self) -> str:
         if self.rng.random() < 0.3:

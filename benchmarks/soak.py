@@ -1,32 +1,36 @@
-"""The fault soak: a hundred batches over twelve simulated hours, through an API that fails a
-third of the time, watched by the sidecar exactly as a user runs it.
+"""The fault soak: a hundred batches of three providers over their whole windows, through APIs
+that fail a third of the time, watched by one sidecar exactly as a user runs it.
 
 What runs, and how it is judged.
 
-- The simulator runs as its own process (``voyage-progress simulate``) at the speed that fits
-  twelve simulated hours into the run's real minutes (4 by default: speed 180), with these
-  faults on every API request (``FAULTS``): 20 % 5xx (500, 502, 503), 5 % dropped connections,
-  429s that come in runs of four with and without ``Retry-After``, 1 % answers slower than the
-  client's timeout, and 1 % malformed or truncated bodies.
-- A hundred batches are created on it at the start (``POST /_sim/batches``) with a seeded mix of
-  scenarios (normal, partial failures, stalls, cancels, failed validation, long finalizing,
-  late counts, all failed, and expiry at the twelve-hour deadline), sizes from 15 to 3,000
-  requests and work times from ten minutes to ten hours (``metadata["sim_processing"]``), so
-  their ends spread over the whole twelve hours.
+- Three simulators run as their own processes (``voyage-progress simulate --dialect voyage``,
+  ``openai``, ``anthropic``) at the speed that fits each provider's window into the run's real
+  minutes (4 by default: twelve simulated hours at speed 180 for Voyage, twenty-four at 360 for
+  OpenAI and Anthropic), with these faults on every API request (``FAULTS``), in each
+  provider's own error shapes: 20 % 5xx (500, 502, 503), 5 % dropped connections, 429s that
+  come in runs of four with and without ``Retry-After``, 1 % answers slower than the client's
+  timeout, and 1 % malformed or truncated bodies.
+- A hundred batches are created on them at the start (``POST /_sim/batches``), each provider in
+  turn, with a seeded mix of scenarios (normal, partial failures, stalls, cancels, failed
+  validation, long finalizing, late counts, all failed, and expiry at the window's end), sizes
+  from 15 to 3,000 requests and work times from ten minutes to ten hours
+  (``metadata["sim_processing"]``), so their ends spread over the whole run.
 - The sidecar runs as its own process: ``python -m voyage_progress watch <the ids>
   --poll-interval 1 --min-interval 0.5 --max-interval 8 --timeout 2 --max-rps 4 --state-file F
-  --no-control --no-display --log-format json --osc 127.0.0.1:<port>``, its OSC read by a
-  thread of this process, its log lines kept.
-- The run ends when every batch's end has arrived on OSC and twelve simulated hours have passed
-  (or at a deadline of twice the planned time). Then the faults are switched off, the truth is
-  read from the simulator (``GET /v1/batches``), and the sidecar is stopped as Ctrl+C would.
+  --no-control --no-display --log-format json --osc 127.0.0.1:<port>`` (each id's shape says its
+  provider; every key and base URL is in its environment), its OSC read by a thread of this
+  process, its log lines kept.
+- The run ends when every batch's end has arrived on OSC and every window has passed (or at a
+  deadline of twice the planned time). Then the faults are switched off, the truth is read from
+  each simulator through its provider's client, and the sidecar is stopped as Ctrl+C would.
 
 Reported: the share of batches whose end event arrived, and whose end agrees with the truth; the
 share whose last OSC counts (total, completed, failed) and status equal the truth; crashes (the
 process exiting before it was told to, a loop restarted by its supervisor, a traceback in the
-log); the peak requests the simulator served in one second (of the clock's seconds) against the
-budget; the sidecar's resident memory a few seconds after the start and at the end; and, for
-context, the requests and faults served and the log lines by level.
+log); the peak requests each simulator served in one second (of the clock's seconds) against the
+budget, which each provider has for itself; the sidecar's resident memory a few seconds after
+the start and at the end; and, for context, the requests and faults served and the log lines by
+level.
 
 ``python -m benchmarks.soak [--quick]`` prints the table; ``--quick`` is 30 batches in 40 s.
 """
@@ -48,7 +52,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks._capture import END_STATUS, Capture
-from benchmarks._processes import Child, SimulatorControl, child, interrupt, meter, simulator
+from benchmarks._processes import Child, SimulatorControl, child, interrupt, meter
+from benchmarks._providers import dialect_of, ends_by_provider, sidecar_env, simulators, truth, window_hours
 from benchmarks._report import Result, table
 
 NAME = "soak"
@@ -96,7 +101,8 @@ class Outcome:
     truth: dict[str, dict[str, Any]]
     ended_on_osc: dict[str, str]
     last_on_osc: dict[str, dict[str, Any]]
-    stats: dict[str, Any]
+    #: Each simulator's statistics, by dialect.
+    stats: dict[str, dict[str, Any]]
     exited_early: int | None
     exit_code: int | None
     log_levels: Counter[str]
@@ -132,10 +138,11 @@ class Outcome:
         return int(self.exited_early is not None) + self.loop_restarts + self.tracebacks
 
 
-def create_batches(sim: SimulatorControl, plan: Plan) -> list[str]:
+def create_batches(sims: dict[str, SimulatorControl], plan: Plan) -> list[str]:
     rng = random.Random(plan.seed)
     ids = []
     for number in range(plan.batches):
+        sim = sims[dialect_of(number)]
         scenario = rng.choice(MIX)
         requests = round(math.exp(rng.uniform(math.log(15), math.log(3000))))
         metadata = {"label": f"soak-{number}"}
@@ -146,20 +153,15 @@ def create_batches(sim: SimulatorControl, plan: Plan) -> list[str]:
 
 
 def _sidecar(
-    sim: SimulatorControl, ids: list[str], capture: Capture, state: Path, output: IO[str]
+    sims: dict[str, SimulatorControl], ids: list[str], capture: Capture, state: Path, output: IO[str]
 ) -> contextlib.AbstractContextManager[Child]:
     args = [sys.executable, "-m", "voyage_progress", "watch", *ids, *SIDECAR_OPTIONS]
     args += ["--osc", f"127.0.0.1:{capture.port}", "--state-file", str(state)]
-    env = {**os.environ, "VOYAGE_API_KEY": API_KEY, "VOYAGE_BASE_URL": sim.base_url}
-    return child("sidecar", args, output, env)
+    return child("sidecar", args, output, sidecar_env(os.environ, sims, API_KEY))
 
 
-def _truth(sim: SimulatorControl) -> dict[str, dict[str, Any]]:
-    sim.http.post("/_sim/faults", content=b"").raise_for_status()
-    page = sim.http.get(
-        sim.base_url + "/batches", params={"limit": 100}, headers={"Authorization": f"Bearer {API_KEY}"}
-    )
-    return {batch["id"]: batch for batch in page.raise_for_status().json()["data"]}
+def _windows_passed(sims: dict[str, SimulatorControl]) -> bool:
+    return all(sim.stats()["sim_elapsed"] >= window_hours(dialect) * 3600 for dialect, sim in sims.items())
 
 
 def _logs(sidecar: Child, output: IO[str]) -> tuple[Counter[str], int, int]:
@@ -183,11 +185,11 @@ def soak(plan: Plan) -> Outcome:
     with (
         tempfile.TemporaryDirectory() as folder,
         tempfile.TemporaryFile("w+") as output,
-        simulator("--faults", f"{FAULTS},seed={plan.seed}", "--api-key", API_KEY, speed=plan.speed) as sim,
+        simulators("--faults", f"{FAULTS},seed={plan.seed}", speed=plan.speed, api_key=API_KEY) as sims,
     ):
-        ids = create_batches(sim, plan)
+        ids = create_batches(sims, plan)
         started = time.monotonic()
-        with _sidecar(sim, ids, capture, Path(folder) / "state.json", output) as sidecar:
+        with _sidecar(sims, ids, capture, Path(folder) / "state.json", output) as sidecar:
             gauge = meter(sidecar.process.pid)
             rss: list[float] = []
             deadline = started + 2 * plan.minutes * 60 + 30
@@ -200,22 +202,22 @@ def soak(plan: Plan) -> Outcome:
                 if gauge is not None:
                     rss.append(gauge.rss() / 1e6)
                 ended = {batch_id for _, batch_id in capture.events()}
-                if ended >= set(ids) and sim.stats()["sim_elapsed"] >= plan.hours * 3600:
+                if ended >= set(ids) and _windows_passed(sims):
                     break
-            stats = sim.stats()
+            stats = {dialect: sim.stats() for dialect, sim in sims.items()}
             seconds = time.monotonic() - started
             time.sleep(2.5)  # one more full state: the last values of every batch
-            truth = _truth(sim)
+            truths = truth(sims, API_KEY)
             exit_code = interrupt(sidecar.process)
             levels, restarts, tracebacks = _logs(sidecar, output)
     capture.close()
-    ends = {}
+    ends: dict[str, str] = {}
     for kind, batch_id in capture.events():
         ends.setdefault(batch_id, kind)
     return Outcome(
         plan=plan,
         ids=ids,
-        truth=truth,
+        truth=truths,
         ended_on_osc=ends,
         last_on_osc=capture.batches(),
         stats=stats,
@@ -226,7 +228,7 @@ def soak(plan: Plan) -> Outcome:
         tracebacks=tracebacks,
         rss=rss,
         seconds=seconds,
-        sim_hours=stats["sim_elapsed"] / 3600,
+        sim_hours=stats["voyage"]["sim_elapsed"] / 3600,
     )
 
 
@@ -236,13 +238,19 @@ def _share(count: int, of: int) -> str:
 
 def rows(outcome: Outcome) -> list[Result]:
     n = len(outcome.ids)
+    by_provider, each_ended = ends_by_provider(outcome.ids, outcome.ended_on_osc)
     stats = outcome.stats
+    peaks = {dialect: served["peak_per_second"] for dialect, served in stats.items()}
+    requests = sum(served["requests"] for served in stats.values())
+    served_faults: Counter[str] = Counter()
+    for served in stats.values():
+        served_faults.update(served["faults"])
     rss = outcome.rss
     marks = [rss[min(2, len(rss) - 1)], rss[len(rss) // 4], rss[len(rss) // 2], rss[-1]] if rss else []
     flat = bool(marks) and marks[-1] <= marks[1] * (1 + RSS_GROWTH_LIMIT)
-    faults = ", ".join(f"{kind} {count}" for kind, count in sorted(stats["faults"].items()))
+    faults = ", ".join(f"{kind} {count}" for kind, count in sorted(served_faults.items()))
     levels = ", ".join(f"{level} {count}" for level, count in sorted(outcome.log_levels.items()))
-    where = f"{n} batches, {outcome.sim_hours:.1f} simulated h in {outcome.seconds:.0f} s"
+    where = f"{n} batches of 3 providers, {outcome.sim_hours:.1f} h of Voyage's in {outcome.seconds:.0f} s"
 
     def row(metric: str, ours: str, target: str = "-", met: bool | None = None) -> Result:
         return Result(NAME, metric, ours, "-", "-", target, met)
@@ -250,6 +258,7 @@ def rows(outcome: Outcome) -> list[Result]:
     return [
         row(f"batch ends received on OSC ({where})", _share(len(outcome.ended_on_osc), n), "100 %",
             len(outcome.ended_on_osc) == n),
+        row("batch ends received on OSC, by provider", by_provider, "all of each", each_ended),
         row("ends that agree with the API's final status", _share(outcome.ends_agreeing(), n), "100 %",
             outcome.ends_agreeing() == n),
         row("final status and counts on OSC equal to the API's", _share(outcome.exact_counts(), n), "100 %",
@@ -257,13 +266,13 @@ def rows(outcome: Outcome) -> list[Result]:
         row("crashes (early exits, restarted loops, tracebacks)", str(outcome.crashes), "0",
             outcome.crashes == 0),
         row("exit code after Ctrl+C", str(outcome.exit_code), "0", outcome.exit_code == 0),
-        row(f"peak API requests in one second (budget --max-rps {BUDGET:g})", str(stats["peak_per_second"]),
-            f"≤ {BUDGET:g}", stats["peak_per_second"] <= BUDGET),
+        row(f"peak API requests in one second, per provider (budget --max-rps {BUDGET:g} each)",
+            ", ".join(f"{dialect} {peak}" for dialect, peak in peaks.items()), f"≤ {BUDGET:g}",
+            max(peaks.values()) <= BUDGET),
         row("sidecar RSS at 3 s, 25 %, 50 % and the end of the run",
             " → ".join(f"{mark:.1f}" for mark in marks) + " MB" if marks else "not measured here",
             f"25 % → end ≤ +{RSS_GROWTH_LIMIT:.0%}", flat if marks else None),
-        row("API requests served (per second)",
-            f"{stats['requests']} ({stats['requests'] / outcome.seconds:.1f}/s)"),
+        row("API requests served (per second)", f"{requests} ({requests / outcome.seconds:.1f}/s)"),
         row("faults served", faults or "none"),
         row("log lines by level", levels or "none"),
     ]  # fmt: skip

@@ -51,6 +51,7 @@ STATUS_COLORS = {
 SLOT_DEFAULTS = {
     "id": "",
     "label": "",
+    "provider": "",
     "status": "",
     "error": "",
     "phase": UNKNOWN_PHASE,
@@ -133,7 +134,8 @@ SLOT_CHANNELS = (
     "stalled",
     "at_risk",
 )
-TABLE_HEADER = ("slot", "id", "label", "status", "error")
+#: ``provider`` came last, after the others: tables read by column number keep working.
+TABLE_HEADER = ("slot", "id", "label", "status", "error", "provider")
 SIDECAR_TABLE_HEADER = ("name", "value")
 
 #: One-shot events the user's callbacks hear about, by the sidecar's event kind.
@@ -427,7 +429,7 @@ def table_rows(state):
     rows = [list(TABLE_HEADER)]
     for slot in sorted(state["slots"]):
         values = state["slots"][slot]
-        rows.append([str(slot), values["id"], values["label"], values["status"], values["error"]])
+        rows.append([str(slot), *(values[name] for name in TABLE_HEADER[1:])])
     return rows
 
 

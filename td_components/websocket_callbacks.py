@@ -28,6 +28,8 @@ COLUMNS = (
     "eta_low",
     "eta_high",
     "is_terminal",
+    # last, as in the component's out_strings: tables read by column number keep working
+    "provider",
 )
 #: The stream's schema this file reads; a newer one is refused, not misread.
 SCHEMA = 1

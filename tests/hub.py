@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from pythonosc.osc_message import OscMessage
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import FAST_RETRIES
-from voyage_progress import VoyageBatchClient
+from voyage_progress import AnthropicBatchClient, OpenAIBatchClient, VoyageBatchClient
 from voyage_progress.outputs._http import HttpServer
 from voyage_progress.outputs.osc._sender import Destination
 from voyage_progress.outputs.oscquery import OscQueryOutput
@@ -28,6 +28,7 @@ from voyage_progress.watcher import Intervals
 
 PREFIX = "/voyage"
 HUB_OUTPUTS = ("osc", "oscquery", "web")
+_CLIENTS = {"voyage": VoyageBatchClient, "openai": OpenAIBatchClient, "anthropic": AnthropicBatchClient}
 
 
 def free_udp_port() -> int:
@@ -83,9 +84,20 @@ class Hub:
 
 
 @contextlib.asynccontextmanager
-async def running_hub(sim: Simulator, **kwargs: Any) -> AsyncIterator[Hub]:
-    async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
-        sidecar = Sidecar(hub_config(**kwargs), client)
+async def running_hub(
+    sim: Simulator, *, beside: Mapping[str, Simulator] | None = None, **kwargs: Any
+) -> AsyncIterator[Hub]:
+    """A hub following ``sim`` (Voyage's dialect) and, with ``beside``, the simulators of other
+    providers' dialects by provider name: one sidecar for all of them."""
+    async with contextlib.AsyncExitStack() as clients:
+        sims = {"voyage": sim, **(beside or {})}
+        providers = {
+            name: await clients.enter_async_context(
+                _CLIENTS[name](api_key="k", base_url=each.base_url, retry_policy=FAST_RETRIES)
+            )
+            for name, each in sims.items()
+        }
+        sidecar = Sidecar(hub_config(**kwargs), providers)
         stop = asyncio.Event()
         task = asyncio.create_task(sidecar.run(stop))
         started = asyncio.ensure_future(sidecar.started.wait())

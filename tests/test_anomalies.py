@@ -16,6 +16,7 @@ from voyage_progress import BatchJob, VoyageBatchClient
 from voyage_progress.outputs.osc._messages import batch_messages
 from voyage_progress.simulator import Faults, run_simulator
 from voyage_progress.simulator._glitches import GLITCHES, glitch_body
+from voyage_progress.simulator._voyage import VOYAGE
 from voyage_progress.watcher import Listeners, WatchedBatch
 
 
@@ -97,11 +98,11 @@ def test_each_glitch_changes_a_batch_object() -> None:
         original = batch_object()
         changed = batch_object()
         for _ in range(5):
-            glitch(changed, rng)
+            glitch(changed, VOYAGE.glitch_shape, rng)
         assert changed != original, name
     page = {"object": "list", "data": [batch_object(), batch_object(), {"object": "file"}]}
-    assert len(glitch_body(page, rng)) == 2
-    assert glitch_body({"detail": "nope"}, rng) == []
+    assert len(glitch_body(page, rng, VOYAGE)) == 2
+    assert glitch_body({"detail": "nope"}, rng, VOYAGE) == []
 
 
 def test_rate_limits_come_in_bursts() -> None:

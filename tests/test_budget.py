@@ -11,6 +11,7 @@ from tests.conftest import FAST_RETRIES
 from voyage_progress import VoyageBatchClient
 from voyage_progress._defaults import DEFAULT_MAX_REQUESTS_PER_SECOND
 from voyage_progress.cli import build_parser
+from voyage_progress.cli._common import budget
 from voyage_progress.providers._budget import RequestBudget
 from voyage_progress.simulator import Faults, run_simulator
 
@@ -97,5 +98,8 @@ def test_every_api_command_has_a_budget_by_default(command: str) -> None:
         "submit": ["in.jsonl"],
         "results": ["b"],
     }
-    assert parser.parse_args([command, *extra[command]]).max_rps == DEFAULT_MAX_REQUESTS_PER_SECOND
-    assert parser.parse_args([command, *extra[command], "--max-rps", "0.5"]).max_rps == 0.5
+    by_default = parser.parse_args([command, *extra[command]])
+    assert budget(by_default, "voyage") == DEFAULT_MAX_REQUESTS_PER_SECOND
+    assert budget(by_default, "anthropic") == 0.5  # 30 of the 50 a minute its lowest tier allows
+    asked = parser.parse_args([command, *extra[command], "--max-rps", "0.25"])
+    assert budget(asked, "voyage") == budget(asked, "openai") == 0.25

@@ -37,7 +37,7 @@ async def test_bad_metadata_names_metadata(tmp_path: Path) -> None:
 )
 async def test_a_missing_key_says_how_the_command_line_takes_one(args: list[str]) -> None:
     run = await cli(*args, *(QUIET_WATCH if args[0] == "watch" else []), env=env_for())
-    assert_one_line_error(run, "no API key: set VOYAGE_API_KEY")
+    assert_one_line_error(run, "no API key for Voyage: set VOYAGE_API_KEY")
     assert "api_key" not in run.err
 
 
@@ -45,7 +45,7 @@ async def test_a_missing_key_for_submit_after_the_file_checks_out(tmp_path: Path
     path = tmp_path / "corpus.jsonl"
     path.write_bytes(jsonl(2))
     run = await cli("submit", str(path), env=env_for())
-    assert_one_line_error(run, "no API key: set VOYAGE_API_KEY")
+    assert_one_line_error(run, "no API key for Voyage: set VOYAGE_API_KEY")
     assert "api_key" not in run.err
 
 

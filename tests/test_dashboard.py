@@ -8,6 +8,7 @@ import contextlib
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 from tests.chromium import open_page
 from tests.hub import running_hub
@@ -33,7 +34,7 @@ async def test_the_dashboard_shows_the_batches_live_and_survives_a_restart(tmp_p
             sim.add_batch(50, "fail_validation", label="broken input"),
         ]
         labels = dict(zip(ids, ["corpus", "archive", "broken input"], strict=True))
-        hub_settings = {"batch_ids": ids, "labels": labels, "http_port": port}
+        hub_settings: dict[str, Any] = {"batch_ids": ids, "labels": labels, "http_port": port}
         restart = contextlib.AsyncExitStack()
         await restart.enter_async_context(running_hub(sim, **hub_settings))
         async with open_page(f"http://127.0.0.1:{port}/ui") as page:
@@ -41,6 +42,8 @@ async def test_the_dashboard_shows_the_batches_live_and_survives_a_restart(tmp_p
             assert shown == ids
             labels_shown = await page.evaluate(f"{CARDS}.map(c => c.querySelector('.label').textContent)")
             assert labels_shown == ["corpus", "archive", "broken input"]
+            # one provider: nothing to tell apart, so the cards do not name it
+            assert await page.evaluate(f"{CARDS}.every(c => c.querySelector('.provider').hidden)")
             assert await page.evaluate("document.getElementById('health').dataset.state") == "ok"
 
             sim.advance(90)  # live: the first batch moves without a reload
@@ -64,3 +67,21 @@ async def test_the_dashboard_shows_the_batches_live_and_survives_a_restart(tmp_p
                 assert await page.evaluate(f"{CARDS}[0].querySelector('.percent').textContent") == "100.0 %"
                 await page.screenshot(tmp_path / "after-restart.png")
         await asyncio.sleep(0)
+
+
+async def test_the_cards_name_each_batchs_provider_when_the_batches_are_of_several() -> None:
+    port = free_tcp_port()
+    async with run_simulator(speed=0) as voyage, run_simulator(speed=0, dialect="openai") as openai:
+        ids = [voyage.add_batch(10), openai.add_batch(10)]
+        async with (
+            running_hub(voyage, beside={"openai": openai}, batch_ids=ids, http_port=port),
+            open_page(f"http://127.0.0.1:{port}/ui") as page,
+        ):
+            await page.wait_for(f"{CARDS}.length === 2")
+            shown = await page.evaluate(
+                f"{CARDS}.map(c => [c.dataset.id, c.querySelector('.provider').hidden,"
+                " c.querySelector('.provider').textContent])"
+            )
+            if SCREENSHOT_DIR:
+                await page.screenshot(Path(SCREENSHOT_DIR) / "dashboard-providers.png")
+    assert shown == [[ids[0], False, "voyage"], [ids[1], False, "openai"]]

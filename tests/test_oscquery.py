@@ -84,6 +84,19 @@ async def test_one_node_one_attribute_and_host_info(sim: Simulator) -> None:
     assert watch_value.status_code == 204  # write-only: no value to give
 
 
+async def test_each_slot_says_whose_batch_it_is_as_a_value_and_over_listen() -> None:
+    async with run_simulator(speed=0) as voyage, run_simulator(speed=0, dialect="anthropic") as anthropic:
+        ids = [voyage.add_batch(10), anthropic.add_batch(10)]
+        async with running_hub(voyage, beside={"anthropic": anthropic}, batch_ids=ids) as hub:
+            whose = [f"{PREFIX}/batch/{slot}/provider" for slot in (0, 1)]
+            await until(lambda: all(address in hub.oscquery.values for address in whose))
+            node = (await get(hub.url + whose[1])).json()
+            async with listening(hub, *whose) as listener:
+                await listener.read(lambda r: all(address in r.values for address in whose))
+    assert node["TYPE"] == "s" and node["ACCESS"] == 1 and node["VALUE"] == ["anthropic"]
+    assert [listener.values[address] for address in whose] == [["voyage"], ["anthropic"]]
+
+
 async def test_unknown_paths_and_attributes_get_json_errors(sim: Simulator) -> None:
     async with running_hub(sim) as hub:
         missing = await get(hub.url + f"{PREFIX}/batch/7/progress")

@@ -101,7 +101,7 @@ async def test_an_end_is_said_once_the_output_has_it_out(tmp_path: Path) -> None
 
 
 def test_an_unknown_name_is_one_line() -> None:
-    with pytest.raises(ValueError, match=r"unknown provider 'nope'; one of: voyage, fake"):
+    with pytest.raises(ValueError, match=r"unknown provider 'nope'; one of: voyage, openai, anthropic, fake"):
         open_provider("nope")
     with pytest.raises(ValueError, match=r"unknown output 'nope'; one of: osc, oscquery, web, fake"):
         Sidecar(SidecarConfig(outputs=("nope",)), FakeProvider())

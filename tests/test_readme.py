@@ -6,7 +6,8 @@ fills in what a user fills in (BATCH_ID: the id the last ``submit`` printed) and
 machine needs (free ports instead of the defaults), and drives the simulator's clock itself so
 that nothing waits for real minutes: the simulator runs at speed 0 and moves only while a
 command waits for a batch to progress. Every other command block of the user documentation is
-checked to be one that a shell runs as it is written.
+checked to be one that a shell runs as it is written; the README's watch of batches of every
+provider is run too, against a simulator per provider.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from tests.test_operational_errors import OWN_GROUP, STOP_SIGNAL, Finished, free
 from tests.test_watch_command import free_udp_port
 from voyage_progress import _defaults as defaults
 from voyage_progress.cli import build_parser
+from voyage_progress.providers import provider_of_id
+from voyage_progress.simulator import Simulator, run_simulator
 
 COMMAND_LINE = "The command line"
 PROGRAM = "voyage-progress"
@@ -335,3 +338,63 @@ async def test_the_command_line_section_runs_as_written(tmp_path: Path) -> None:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+# -- the mixed watch, run --------------------------------------------------------------------
+
+
+async def test_the_mixed_watch_runs_as_written(tmp_path: Path) -> None:
+    """The README's watch of a Voyage, an OpenAI and an Anthropic batch: its ``export`` and its
+    ``watch`` as written, with each id replaced by a batch of that id's provider (the ids a user
+    fills in) on the simulator in that provider's dialect, where the base URLs point."""
+    (block,) = [b for b in shell_blocks(README) if any("msgbatch_" in line for line in b.lines)]
+    receiver = await open_receiver()
+    try:
+        async with (
+            run_simulator(speed=300) as voyage,
+            run_simulator(speed=300, dialect="openai") as openai,
+            run_simulator(speed=300, dialect="anthropic") as anthropic,
+        ):
+            sims = {"voyage": voyage, "openai": openai, "anthropic": anthropic}
+            session = Session(tmp_path, receiver)
+            session.env["VOYAGE_API_KEY"] = "pa-demo"  # the Quick start's export
+            for name, sim in sims.items():
+                session.env[f"{name.upper()}_BASE_URL"] = sim.base_url
+            whose: dict[str, str] = {}
+            for argv in block.commands():
+                if argv[0] == "export":
+                    await export_keys(session, argv)
+                    continue
+                assert argv[:2] == [PROGRAM, "watch"], f"{block.where}: unchecked: {shlex.join(argv)}"
+                filled = [fill_in_id(arg, sims, whose) for arg in argv]
+                assert len(whose) == 3, "one batch of each provider"
+                await watch_to_the_end(session, filled, list(whose))
+    finally:
+        receiver.close()
+    slots = {str(e[1]): int(e[2]) for e in receiver.events("watch")}  # type: ignore[call-overload]
+    shown = {batch_id: receiver.last(f"/voyage/batch/{slots[batch_id]}/provider") for batch_id in whose}
+    assert shown == whose
+
+
+async def export_keys(session: Session, argv: list[str]) -> None:
+    assert all(arg.split("=", 1)[0].endswith("_API_KEY") for arg in argv[1:]), shlex.join(argv)
+    session.env.update(arg.split("=", 1) for arg in argv[1:])  # type: ignore[misc]
+
+
+def fill_in_id(arg: str, sims: dict[str, Simulator], whose: dict[str, str]) -> str:
+    """An id of the README as a batch of the same provider on that provider's simulator."""
+    provider = provider_of_id(arg)
+    if provider is None:
+        return arg
+    batch_id = sims[provider].add_batch(4, "quick")
+    assert provider_of_id(batch_id) == provider
+    whose[batch_id] = provider
+    return batch_id
+
+
+async def watch_to_the_end(session: Session, argv: list[str], batch_ids: list[str]) -> None:
+    process = await session.start(argv + session.osc_options() + FAST_POLLING)
+    await session.receiver.wait_for(lambda r: set(batch_ids) <= set(_ended(r)), timeout=30)
+    process.send_signal(STOP_SIGNAL)
+    _, err = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0, err.decode()

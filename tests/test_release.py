@@ -18,6 +18,7 @@ import pytest
 
 from tests.osc_receiver import open_receiver
 from voyage_progress import __version__
+from voyage_progress.simulator import run_simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_PYTHON = Path("/usr/bin/python3")
@@ -100,6 +101,45 @@ async def test_the_pyz_runs_the_demo_isolated_from_an_empty_folder(
     assert {"complete", "failed"} <= ends
     assert receiver.last("/voyage/sidecar/running") == 0  # it said goodbye
     assert 100.0 in receiver.values("/voyage/batch/0/percent")
+
+
+@pytest.mark.parametrize("python", _interpreters(), ids=lambda p: str(p))
+async def test_the_pyz_watches_batches_of_every_provider_isolated(
+    release: dict[str, Path], python: Path, tmp_path: Path
+) -> None:
+    """One watch of a Voyage, an OpenAI and an Anthropic batch, from the .pyz with nothing
+    installed: each provider's client comes from the zip, and each batch is followed to its end."""
+    receiver = await open_receiver()
+    try:
+        async with (
+            run_simulator(speed=300) as voyage,
+            run_simulator(speed=300, dialect="openai") as openai,
+            run_simulator(speed=300, dialect="anthropic") as anthropic,
+        ):
+            ids = [sim.add_batch(4, "quick") for sim in (voyage, openai, anthropic)]
+            env = {
+                k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+            }
+            for variable, sim in (("VOYAGE", voyage), ("OPENAI", openai), ("ANTHROPIC", anthropic)):
+                env.update({f"{variable}_API_KEY": "k", f"{variable}_BASE_URL": sim.base_url})
+            args = [str(python), "-I", str(release["pyz"]), "watch", *ids, "--no-control", "--no-display"]
+            args += ["--osc", f"127.0.0.1:{receiver.port}", "--poll-interval", "0.2", "--min-interval", "0.1"]
+            process = await asyncio.create_subprocess_exec(
+                *args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            try:
+                await receiver.wait_for(
+                    lambda r: {e[1] for e in r.events("complete")} >= set(ids), timeout=60
+                )
+            finally:
+                process.terminate()
+                _, stderr = await process.communicate()
+    finally:
+        receiver.close()
+    assert "Traceback" not in stderr.decode()
+    slots = {str(e[1]): int(e[2]) for e in receiver.events("watch")}  # type: ignore[call-overload]
+    providers = {receiver.last(f"/voyage/batch/{slots[batch_id]}/provider") for batch_id in ids}
+    assert providers == {"voyage", "openai", "anthropic"}
 
 
 def _component_files() -> dict[str, bytes]:

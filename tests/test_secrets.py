@@ -1,10 +1,11 @@
 """The API key never leaves the process: not on OSC, not in stdout or stderr (text or JSON
 logs), not in the state file, not in any error. Real processes run with a distinctive key, and
 every byte they emit is searched for it: against the simulator with heavy faults, with a wrong
-key, against a port where nothing listens, and against a hostile server that echoes the
-``Authorization`` header back in every answer, error or malformed 200, as is and escaped (as a
-Python ``repr``, JSON, a URL, HTML). A key that cannot be sent as one header line (a key file
-of two lines) is refused before anything is sent, by every command.
+key, against a port where nothing listens, and against a hostile server that echoes the key's
+header back in every answer, error or malformed 200, as is and escaped (as a Python ``repr``,
+JSON, a URL, HTML). Each provider's key is checked, in its own header: ``Authorization:
+Bearer`` for Voyage and OpenAI, ``x-api-key`` for Anthropic. A key that cannot be sent as one
+header line (a key file of two lines) is refused before anything is sent, by every command.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import pytest
 from tests.conftest import FAST_RETRIES
 from tests.osc_receiver import OscReceiver, open_receiver
 from tests.test_watch_command import env_for, free_udp_port
-from voyage_progress import InvalidAPIKeyError, VoyageBatchClient
+from voyage_progress import AnthropicBatchClient, InvalidAPIKeyError, OpenAIBatchClient, VoyageBatchClient
 
 KEY = "vp-SECRET-3f9a1c7e-do-not-leak"
 WRONG_KEY = "vp-WRONGKEY-8b2e5d04-nope"
@@ -53,9 +54,17 @@ def pieces(secret: str) -> set[bytes]:
     return {secret[i : i + PIECE].encode() for i in range(len(secret) - PIECE + 1)}
 
 
-FORBIDDEN = pieces(KEY) | pieces(WRONG_KEY) | {f"Bearer {KEY}".encode()}
+FORBIDDEN = pieces(KEY) | pieces(WRONG_KEY) | {f"Bearer {KEY}".encode(), f"x-api-key: {KEY}".encode()}
 #: A key (still one line of printable ASCII) whose escaped forms differ from the key itself.
 ODD_KEY = 'vp-ODD/9c4e+"quoted" back\\slash%41&<tag>=end'
+
+#: Each provider: its key and base URL variables, what its base URL ends in, an id of its shape.
+PROVIDERS = {
+    "voyage": ("VOYAGE_API_KEY", "VOYAGE_BASE_URL", "/v1", "batch-x"),
+    "openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL", "/v1", "batch_x"),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "", "msgbatch_x"),
+}
+CLIENTS = {"voyage": VoyageBatchClient, "openai": OpenAIBatchClient, "anthropic": AnthropicBatchClient}
 
 
 def escaped_forms(secret: str) -> set[str]:
@@ -166,19 +175,25 @@ async def finished(
     return code, run.out.read_text(), run.err.read_text()
 
 
-def api_env(base_url: str, key: str = KEY) -> dict[str, str]:
+def api_env(base_url: str, key: str = KEY, provider: str = "voyage") -> dict[str, str]:
+    key_env, url_env, _suffix, _id = PROVIDERS[provider]
     env = env_for()
-    env.update(VOYAGE_API_KEY=key, VOYAGE_BASE_URL=base_url)
+    env.update({key_env: key, url_env: base_url})
     return env
+
+
+def provider_url(base_url: str, provider: str) -> str:
+    """A base URL as the provider's variable takes it (``/v1`` or not)."""
+    return base_url.removesuffix("/v1") + PROVIDERS[provider][2]
 
 
 @dataclass
 class SimulatorProcess:
-    root: str
+    base_url: str
 
     @property
-    def base_url(self) -> str:
-        return self.root + "/v1"
+    def root(self) -> str:
+        return self.base_url.removesuffix("/v1")
 
     async def add_batch(self, requests: int = 20, scenario: str = "quick") -> str:
         async with httpx.AsyncClient(headers=STEERING_HEADERS) as http:
@@ -202,7 +217,7 @@ async def simulator(*args: str, folder: Path, captured: Captured) -> AsyncIterat
         assert run.process.stdout is not None
         first = await asyncio.wait_for(run.process.stdout.readline(), 20)
         captured.add("simulate stdout", first)
-        yield SimulatorProcess(first.decode().split()[3].removesuffix("/v1"))
+        yield SimulatorProcess(first.decode().split()[3])
 
 
 def watch_args(receiver: OscReceiver, *batch_ids: str, state: Path) -> list[str]:
@@ -223,16 +238,17 @@ def watch_args(receiver: OscReceiver, *batch_ids: str, state: Path) -> list[str]
 # -- against the simulator --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 async def test_watching_through_heavy_faults(
-    tmp_path: Path, captured: Captured, receiver: OscReceiver
+    provider: str, tmp_path: Path, captured: Captured, receiver: OscReceiver
 ) -> None:
     state = tmp_path / "state.json"
-    async with simulator("--speed", "25", "--faults", FAULTS, folder=tmp_path, captured=captured) as sim:
+    faults = ["--faults", FAULTS, "--dialect", provider]
+    async with simulator("--speed", "25", *faults, folder=tmp_path, captured=captured) as sim:
         batch_ids = [await sim.add_batch() for _ in range(3)]
         args = [*watch_args(receiver, *batch_ids, state=state), "--log-format", "json", "--max-rps", "50"]
-        async with started(
-            "watch", *args, env=api_env(sim.base_url), folder=tmp_path, captured=captured
-        ) as run:
+        env = api_env(sim.base_url, provider=provider)
+        async with started("watch", *args, env=env, folder=tmp_path, captured=captured) as run:
             await receiver.wait_for(
                 lambda r: {e[1] for e in r.events("complete")} == set(batch_ids), timeout=30
             )
@@ -246,10 +262,11 @@ async def test_watching_through_heavy_faults(
     assert json.loads(state.read_text())  # the state file was written
 
 
-async def test_a_wrong_key(tmp_path: Path, captured: Captured, receiver: OscReceiver) -> None:
-    async with simulator(folder=tmp_path, captured=captured) as sim:
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_wrong_key(provider: str, tmp_path: Path, captured: Captured, receiver: OscReceiver) -> None:
+    async with simulator("--dialect", provider, folder=tmp_path, captured=captured) as sim:
         batch_id = await sim.add_batch()
-        env = api_env(sim.base_url, WRONG_KEY)
+        env = api_env(sim.base_url, WRONG_KEY, provider)
         watched, listed = await asyncio.gather(
             finished(
                 "watch",
@@ -258,7 +275,7 @@ async def test_a_wrong_key(tmp_path: Path, captured: Captured, receiver: OscRece
                 folder=tmp_path,
                 captured=captured,
             ),
-            finished("list", "list", env=env, folder=tmp_path, captured=captured),
+            finished("list", "list", "--provider", provider, env=env, folder=tmp_path, captured=captured),
         )
     for code, _out, err in (watched, listed):
         assert code == 1 and "401" in err and "invalid" in err
@@ -311,7 +328,8 @@ class Hostile(BaseHTTPRequestHandler):
         _, run, plan, *_ = self.path.split("/", 3)
         answers = plan.split("+")
         answer = answers[self.server.count(run) % len(answers)]
-        auth = self.headers.get("Authorization", "")
+        key_header = self.headers.get("x-api-key")  # Anthropic's key; the others' as Bearer
+        auth = f"Key {key_header}" if key_header else self.headers.get("Authorization", "")
         echo = f"you sent Authorization: {auth} - your key is {auth.partition(' ')[2]}"
         if answer in ("status-line", "header-line"):
             head = (
@@ -421,12 +439,20 @@ def inspect_error(captured: Captured, what: str, error: BaseException) -> None:
 
 
 def client_calls(
-    client: VoyageBatchClient, shown: list[object]
+    client: VoyageBatchClient | OpenAIBatchClient | AnthropicBatchClient, shown: list[object]
 ) -> dict[str, Callable[[], Awaitable[object]]]:
-    return {
+    batch_calls: dict[str, Callable[[], Awaitable[object]]] = {
         "get_batch": lambda: client.get_batch("batch-x"),
         "list_batches": lambda: client.list_batches(),
         "cancel_batch": lambda: client.cancel_batch("batch-x"),
+        "wait_for_batch": lambda: client.wait_for_batch_completion_with_progress(
+            "batch-x", shown.append, poll_interval=0.01, max_wait=0.3
+        ),
+    }
+    if not isinstance(client, VoyageBatchClient):
+        return batch_calls
+    return {
+        **batch_calls,
         "create_batch": lambda: client.create_batch("file-x", model="voyage-3.5"),
         "upload_file": lambda: client.upload_file(b"{}\n", filename="x.jsonl"),
         "list_files": lambda: client.list_files(),
@@ -434,21 +460,18 @@ def client_calls(
         "delete_file": lambda: client.delete_file("file-x"),
         "delete_files": lambda: client.delete_files(["file-x"]),
         "download_file": lambda: client.download_file("file-x"),
-        "wait_for_batch": lambda: client.wait_for_batch_completion_with_progress(
-            "batch-x", shown.append, poll_interval=0.01, max_wait=0.3
-        ),
     }
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("answer", ANSWERS)
 async def test_the_client_against_a_server_echoing_the_key(
-    hostile: HostileServer, answer: str, captured: Captured, caplog: pytest.LogCaptureFixture
+    hostile: HostileServer, answer: str, provider: str, captured: Captured, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="voyage_progress")
     shown: list[object] = []
-    async with VoyageBatchClient(
-        api_key=KEY, base_url=hostile.base_url(answer), retry_policy=FAST_RETRIES
-    ) as client:
+    base_url = provider_url(hostile.base_url(answer), provider)
+    async with CLIENTS[provider](api_key=KEY, base_url=base_url, retry_policy=FAST_RETRIES) as client:
         captured.add("repr of the client", repr(client))
         for name, call in client_calls(client, shown).items():
             try:
@@ -463,17 +486,17 @@ async def test_the_client_against_a_server_echoing_the_key(
     captured.assert_no_key()
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("answer", ESCAPED)
 async def test_the_key_is_redacted_in_every_escaped_form(
-    hostile: HostileServer, answer: str, captured: Captured, caplog: pytest.LogCaptureFixture
+    hostile: HostileServer, answer: str, provider: str, captured: Captured, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A key with a quote, a backslash, a slash, a plus, a percent, a space: its JSON, Python,
-    URL and HTML forms all differ from it, and none may show."""
+    URL and HTML forms all differ from it, and none may show, whichever header carries it."""
     caplog.set_level(logging.DEBUG, logger="voyage_progress")
     shown: list[object] = []
-    async with VoyageBatchClient(
-        api_key=ODD_KEY, base_url=hostile.base_url(answer), retry_policy=FAST_RETRIES
-    ) as client:
+    base_url = provider_url(hostile.base_url(answer), provider)
+    async with CLIENTS[provider](api_key=ODD_KEY, base_url=base_url, retry_policy=FAST_RETRIES) as client:
         for name, call in client_calls(client, shown).items():
             try:
                 shown.append(await call())
@@ -493,42 +516,49 @@ async def test_the_key_is_redacted_in_every_escaped_form(
 TWO_LINE_KEY = f"{KEY}\nvp-SECOND-LINE-0c1d"
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("bad", ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\u00e9", "\u2028"])
-def test_a_key_that_cannot_be_one_header_line_is_refused(bad: str) -> None:
+def test_a_key_that_cannot_be_one_header_line_is_refused(bad: str, provider: str) -> None:
     with pytest.raises(InvalidAPIKeyError) as raised:
-        VoyageBatchClient(api_key=f"{KEY}{bad}more", base_url="http://127.0.0.1:9/v1")
+        CLIENTS[provider](api_key=f"{KEY}{bad}more", base_url="http://127.0.0.1:9/v1")
     message = str(raised.value)
     assert isinstance(raised.value, ValueError) and "\n" not in message
+    assert f"({PROVIDERS[provider][0]} or api_key=)" in message  # where this provider's key comes from
     assert f"character {len(KEY) + 1} of {len(KEY) + 5}" in message
     assert not any(piece.decode() in message for piece in FORBIDDEN)
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("provider", "command"),
     [
-        ["status", "batch-x"],
-        ["list"],
-        ["cancel", "batch-x"],
-        ["results", "batch-x"],
-        ["submit", "input.jsonl"],
-        ["watch", "batch-x", "--no-control", "--no-display", "--osc", "127.0.0.1:9"],
+        ("voyage", ["status", "batch-x"]),
+        ("voyage", ["list"]),
+        ("voyage", ["cancel", "batch-x"]),
+        ("voyage", ["results", "batch-x"]),
+        ("voyage", ["submit", "input.jsonl"]),
+        ("voyage", ["watch", "batch-x", "--no-control", "--no-display", "--osc", "127.0.0.1:9"]),
+        ("openai", ["status", "batch_x"]),
+        ("openai", ["list", "--provider", "openai"]),
+        ("anthropic", ["cancel", "msgbatch_x"]),
+        ("anthropic", ["watch", "msgbatch_x", "--no-control", "--no-display", "--osc", "127.0.0.1:9"]),
     ],
-    ids=lambda command: command[0],
+    ids=lambda value: value if isinstance(value, str) else value[0],
 )
 async def test_every_command_refuses_a_key_of_two_lines(
-    hostile: HostileServer, command: list[str], tmp_path: Path, captured: Captured
+    hostile: HostileServer, provider: str, command: list[str], tmp_path: Path, captured: Captured
 ) -> None:
     """In one line that says why, without the key, and before anything is sent (the header
     would be refused, quoted escaped, and retried for ever as "API unreachable")."""
     (tmp_path / "input.jsonl").write_text('{"custom_id": "a", "body": {"input": ["x"]}}\n')
     command = [str(tmp_path / arg) if arg == "input.jsonl" else arg for arg in command]
-    base_url = hostile.base_url("200-echo")
-    env = api_env(base_url, TWO_LINE_KEY)
+    base_url = provider_url(hostile.base_url("200-echo"), provider)
+    env = api_env(base_url, TWO_LINE_KEY, provider=provider)
     async with started(command[0], *command, env=env, folder=tmp_path, captured=captured) as run:
         code = await asyncio.wait_for(run.process.wait(), 20)
     err = run.err.read_text()
     assert code == 1 and err.count("\n") == 1, err
-    assert err.startswith("voyage-progress: error: the API key") and "line break at character 31" in err
+    assert err.startswith(f"voyage-progress: error: the API key ({PROVIDERS[provider][0]} or api_key=)"), err
+    assert "line break at character 31" in err
     captured.assert_no_key()
     assert hostile.requests(base_url) == 0
 
@@ -543,15 +573,28 @@ COMMAND_PLANS = (
 )
 
 
-@pytest.mark.parametrize("command", [["status", "batch-x"], ["list"], ["cancel", "batch-x"]], ids=" ".join)
+@pytest.mark.parametrize(
+    ("provider", "command"),
+    [
+        ("voyage", ["status", "batch-x"]),
+        ("voyage", ["list"]),
+        ("voyage", ["cancel", "batch-x"]),
+        ("openai", ["status", "batch_x"]),
+        ("anthropic", ["status", "msgbatch_x"]),
+        ("anthropic", ["list", "--provider", "anthropic"]),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else value,
+)
 async def test_commands_against_a_server_echoing_the_key(
-    hostile: HostileServer, command: list[str], tmp_path: Path, captured: Captured
+    hostile: HostileServer, provider: str, command: list[str], tmp_path: Path, captured: Captured
 ) -> None:
     runs = [
         finished(
             f"{command[0]}-{i}",
             *command,
-            env=api_env(hostile.base_url(*plan)),
+            "--max-rps",
+            "50",
+            env=api_env(provider_url(hostile.base_url(*plan), provider), provider=provider),
             folder=tmp_path,
             captured=captured,
         )
@@ -577,17 +620,26 @@ WATCH_PLANS = {
 }
 
 
-@pytest.mark.parametrize("polls", WATCH_PLANS)
+@pytest.mark.parametrize(
+    ("provider", "polls"), [("voyage", "get"), ("voyage", "list"), ("openai", "list"), ("anthropic", "get")]
+)
 async def test_watch_against_a_server_echoing_the_key(
-    hostile: HostileServer, polls: str, tmp_path: Path, captured: Captured, receiver: OscReceiver
+    hostile: HostileServer,
+    provider: str,
+    polls: str,
+    tmp_path: Path,
+    captured: Captured,
+    receiver: OscReceiver,
 ) -> None:
     """One batch is polled by ``GET /batches/{id}``, two by the list."""
     plan = WATCH_PLANS[polls]
-    base_url = hostile.base_url(*plan)
+    base_url = provider_url(hostile.base_url(*plan), provider)
     state = tmp_path / "state.json"
-    batch_ids = ["batch-x"] if polls == "get" else ["batch-x", "batch-y"]
+    shaped = PROVIDERS[provider][3]
+    batch_ids = [shaped] if polls == "get" else [shaped, shaped + "y"]
     args = [*watch_args(receiver, *batch_ids, state=state), "--max-interval", "0.3", "--max-rps", "50"]
-    async with started("watch", *args, env=api_env(base_url), folder=tmp_path, captured=captured):
+    env = api_env(base_url, provider=provider)
+    async with started("watch", *args, env=env, folder=tmp_path, captured=captured):
         deadline = time.monotonic() + 8
         while hostile.requests(base_url) < len(plan) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

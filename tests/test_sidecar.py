@@ -352,6 +352,31 @@ async def test_an_end_is_saved_as_said_only_once_it_is_on_the_wire(
             await sidecar.shutdown()
 
 
+async def test_an_end_on_the_wire_is_saved_at_once_other_changes_within_the_interval(
+    receiver: OscReceiver, tmp_path: Path
+) -> None:
+    """An end that is out is saved at once, not with the next save up to an interval later: a
+    kill meanwhile made the next sidecar send it again (the restart run's lives, killed a second
+    or two after starting, sent 38 ends a second time). Other changes still wait the interval."""
+    state = tmp_path / "sidecar.json"
+    async with run_simulator(speed=0) as sim:
+        batch_id = sim.add_batch(10)
+        async with VoyageBatchClient(api_key="k", base_url=sim.base_url, retry_policy=FAST_RETRIES) as client:
+            sidecar = Sidecar(fast_config(receiver, batch_ids=[batch_id], state_file=state), client)
+            assert sidecar.saves is not None
+            sidecar.saves.interval = 60.0  # the next save on the schedule is far away
+            await sidecar.start()  # saved once: the next scheduled save is an interval later
+            sim.advance(3600)
+            await sidecar.watcher.poll_once()
+            await receiver.wait_for(lambda r: bool(r.events("complete")))
+            await sidecar_saved(sidecar, lambda batches: batches[0]["reported_end"] == "complete")
+            sidecar.watcher.watch(sim.add_batch(10), "later")
+            await asyncio.sleep(0.3)
+            assert len(json.loads(state.read_text())["batches"]) == 1, "a new batch waits the interval"
+            await sidecar.shutdown()
+    assert [b["label"] for b in json.loads(state.read_text())["batches"]] == ["", "later"]
+
+
 async def sidecar_saved(sidecar: Sidecar, condition: Callable[[list[dict[str, object]]], bool]) -> None:
     """Wait for the state file to hold what ``condition`` wants: saves are at most one a second."""
     assert sidecar.config.state_file is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -61,6 +62,34 @@ async def test_the_fields_are_the_namespace_with_null_for_unknown_and_booleans_f
     assert batch["id"] == batch_id and batch["status"] == "validating"
     assert batch["rate"] is None and batch["eta"] is None  # -1 on OSC
     assert batch["is_complete"] is False and state["sidecar"]["running"] is True
+
+
+async def test_each_batch_says_whose_it_is_in_the_snapshot_and_the_stream() -> None:
+    async with (
+        run_simulator(speed=0) as voyage,
+        run_simulator(speed=0, dialect="openai") as openai,
+        run_simulator(speed=0, dialect="anthropic") as anthropic,
+    ):
+        sims = {"voyage": voyage, "openai": openai, "anthropic": anthropic}
+        ids = {sim.add_batch(100, "normal"): name for name, sim in sims.items()}
+        async with running_hub(
+            voyage, beside={"openai": openai, "anthropic": anthropic}, batch_ids=list(ids)
+        ) as hub:
+            async with connect(hub.ws_url + "/events") as stream, httpx.AsyncClient() as http:
+                await read_json(stream, lambda m: m["type"] == "state")
+                for sim in sims.values():
+                    sim.advance(60)
+                streamed: dict[str, str] = {}
+
+                def whose(message: dict[str, Any]) -> bool:
+                    if message["type"] == "batch":
+                        streamed[message["batch"]["id"]] = message["batch"]["provider"]
+                    return len(streamed) == len(ids)
+
+                await read_json(stream, whose)
+                snapshot = (await http.get(hub.url + "/state")).json()
+    assert streamed == ids
+    assert {batch["id"]: batch["provider"] for batch in snapshot["batches"]} == ids
 
 
 async def test_the_snapshot_and_the_stream_say_the_same(sim: Simulator) -> None:

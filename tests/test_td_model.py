@@ -153,20 +153,21 @@ def test_failed_batches_and_strings() -> None:
         [
             *batch_bundle(
                 3,
-                "batch-b",
+                "batch_b",
                 status="failed",
                 error="invalid_request (line 1): bad",
                 is_failed=1,
                 is_terminal=1,
                 phase=4,
+                provider="openai",
             ),
-            ("/voyage/event", ["failed", "batch-b", 3]),
+            ("/voyage/event", ["failed", "batch_b", 3]),
         ],
     )
     assert [name for name, _ in fired] == ["onBatchFailed"]
     assert model.table_rows(state) == [
-        ["slot", "id", "label", "status", "error"],
-        ["3", "batch-b", "", "failed", "invalid_request (line 1): bad"],
+        ["slot", "id", "label", "status", "error", "provider"],
+        ["3", "batch_b", "", "failed", "invalid_request (line 1): bad", "openai"],
     ]
     assert model.slot_channels(state)["b3_is_failed"] == 1
 

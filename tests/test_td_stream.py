@@ -33,9 +33,11 @@ def setup(td: TouchDesigner, port: int) -> tuple[object, object]:
 
 async def test_the_websocket_dat_consumer_tables_the_stream(tmp_path: Path) -> None:
     td = TouchDesigner(tmp_path)
-    async with run_simulator(speed=0) as sim:
+    async with run_simulator(speed=0) as sim, run_simulator(speed=0, dialect="openai") as openai:
         ids = [sim.add_batch(100, "normal", label="corpus"), sim.add_batch(20, "fail_validation")]
-        async with running_hub(sim, batch_ids=ids, labels={ids[0]: "corpus"}) as hub:
+        ids.append(openai.add_batch(10))
+        labels = {ids[0]: "corpus"}
+        async with running_hub(sim, beside={"openai": openai}, batch_ids=ids, labels=labels) as hub:
             comp, websocket = setup(td, hub.http.port)
             async with connect(hub.ws_url + "/events") as stream:
                 received = [await stream.recv()]
@@ -55,6 +57,7 @@ async def test_the_websocket_dat_consumer_tables_the_stream(tmp_path: Path) -> N
     assert 0 < float(first["percent"]) < 100 and first["total"] == "100"
     second = {name: table[2, name].val for name in header}
     assert second["status"] == "failed" and second["eta"] == "" and second["is_terminal"] == "1"
+    assert [table[row, "provider"].val for row in (1, 2, 3)] == ["voyage", "voyage", "openai"]
     stored = websocket.fetch("voyage_stream_batches")  # type: ignore[attr-defined]
-    assert sorted(stored) == [0, 1]  # kept in storage: a reloaded callbacks DAT keeps them
+    assert sorted(stored) == [0, 1, 2]  # kept in storage: a reloaded callbacks DAT keeps them
     assert json.loads(str(received[0]))["type"] == "state"

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from voyage_progress import BatchJob, BatchProgressEvent, BatchProgressMetrics
 from voyage_progress.core.format import format_duration
-from voyage_progress.core.frame import BatchSnapshot, EventKind, Health
+from voyage_progress.core.frame import BatchSnapshot, EventKind, Frame, Health
 from voyage_progress.outputs.table import COLUMNS, ProgressView
 from voyage_progress.outputs.terminal import SidecarView, _table
 from voyage_progress.watcher import WatchedBatch
@@ -32,8 +32,9 @@ def batch(
     error: str | None = None,
     failed: int = 0,
     errors: list[dict[str, Any]] | None = None,
+    provider: str = "voyage",
 ) -> WatchedBatch:
-    watched = WatchedBatch(f"batch-{slot:037d}", slot, label)
+    watched = WatchedBatch(f"batch-{slot:037d}", slot, label, provider=provider)
     if error:
         watched.error = error
         return watched
@@ -135,6 +136,31 @@ def test_json_lines() -> None:
     assert records[1] == {**records[1], "type": "event", "kind": "watch", "slot": 3}
 
 
+def test_log_lines_name_the_provider_in_a_show_of_several() -> None:
+    voyage, anthropic = (
+        batch(0, "in_progress", 1, 4, "corpus"),
+        batch(1, "in_progress", 2, 4, "prompts", provider="anthropic"),
+    )
+    frame = Frame(
+        at=0.0,
+        health=HEALTH,
+        news=(anthropic.snapshot(),),
+        watched=lambda: (voyage.snapshot(), anthropic.snapshot()),
+    )
+    text, as_json = io.StringIO(), io.StringIO()
+    SidecarView("text", text).publish(frame)
+    SidecarView("json", as_json).publish(frame)
+    assert text.getvalue().split(" ", 1)[1].startswith("slot 1 anthropic prompts in_progress 2/4")
+    assert json.loads(as_json.getvalue())["provider"] == "anthropic"
+    alone = io.StringIO()
+    SidecarView("text", alone).publish(
+        Frame(at=0.0, health=HEALTH, news=(voyage.snapshot(),), watched=lambda: (voyage.snapshot(),))
+    )
+    assert (
+        alone.getvalue().split(" ", 1)[1].startswith("slot 0 corpus in_progress")
+    )  # one provider: as before
+
+
 LONG_LABEL = "product descriptions, spring catalogue 2026, every locale"
 VALIDATION_ERROR = "invalid_request (line 7): the input is not JSON Lines, and nothing was embedded"
 WIDTHS = (60, 80, 100, 160)
@@ -151,10 +177,11 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def crowded() -> list[WatchedBatch]:
-    """Long labels, failures, an error: the batches that make a table too wide."""
+    """Long labels, failures, an error, batches of three providers: those that make a table too
+    wide."""
     return [
         batch(0, "in_progress", 250, 1000, "corpus"),
-        batch(1, "in_progress", 4321, 12000, LONG_LABEL, failed=37),
+        batch(1, "in_progress", 4321, 12000, LONG_LABEL, failed=37, provider="anthropic"),
         batch(
             2,
             "failed",
@@ -169,7 +196,7 @@ def crowded() -> list[WatchedBatch]:
         ),
         batch(3, "x", error="batch not found: it was deleted or belongs to another organisation"),
         batch(4, "validating"),
-        batch(5, "completed", 800, 800, "a finished batch with a long name"),
+        batch(5, "completed", 800, 800, "a finished batch with a long name", provider="openai"),
     ]
 
 
@@ -234,7 +261,7 @@ def test_the_header_drops_its_least_useful_parts_first() -> None:
 
 
 def test_the_error_text_shows_when_there_is_room() -> None:
-    narrow, wide = ("\n".join(render(crowded_table(), width, False)) for width in (80, 160))
+    narrow, wide = ("\n".join(render(crowded_table(), width, False)) for width in (80, 180))
     assert "invalid_request (line 7)" in wide and "batch not found: it was" in wide
     assert "invalid_request" not in narrow
 

@@ -32,7 +32,7 @@ async def receiver() -> AsyncIterator[OscReceiver]:
 
 
 def env_for(sim: Simulator | None = None, key: str = "k") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOYAGE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOYAGE_", "OPENAI_", "ANTHROPIC_"))}
     if sim is not None:
         env.update(VOYAGE_API_KEY=key, VOYAGE_BASE_URL=sim.base_url)
     return env

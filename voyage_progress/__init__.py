@@ -39,11 +39,21 @@ if TYPE_CHECKING:
     from .core.events import BatchProgressEvent, Milestones
     from .core.metrics import BatchProgressMetrics
     from .core.models import BatchError, BatchJob, BatchStatus, FileObject, Page, RequestCounts
+    from .providers import BatchAPI, open_provider
+    from .providers.anthropic import AnthropicBatchClient
+    from .providers.openai import OpenAIBatchClient
+    from .providers.progress import stream_batch_progress, wait_for_batch_completion_with_progress
     from .providers.retry import RetryPolicy
     from .providers.voyage import VoyageBatchClient
 
 _EXPORTS = {
     "VoyageBatchClient": ".providers.voyage",
+    "OpenAIBatchClient": ".providers.openai",
+    "AnthropicBatchClient": ".providers.anthropic",
+    "BatchAPI": ".providers",
+    "open_provider": ".providers",
+    "stream_batch_progress": ".providers.progress",
+    "wait_for_batch_completion_with_progress": ".providers.progress",
     "BatchProgressEvent": ".core.events",
     "Milestones": ".core.events",
     "BatchProgressMetrics": ".core.metrics",
@@ -82,8 +92,10 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnthropicBatchClient",
     "AuthenticationError",
     "BadRequestError",
+    "BatchAPI",
     "BatchError",
     "BatchJob",
     "BatchProgressEvent",
@@ -97,6 +109,7 @@ __all__ = [
     "Milestones",
     "MissingAPIKeyError",
     "NotFoundError",
+    "OpenAIBatchClient",
     "Page",
     "PermissionDeniedError",
     "PollingError",
@@ -108,6 +121,9 @@ __all__ = [
     "VoyageBatchClient",
     "VoyageProgressError",
     "__version__",
+    "open_provider",
+    "stream_batch_progress",
+    "wait_for_batch_completion_with_progress",
 ]
 
 

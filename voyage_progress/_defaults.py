@@ -68,3 +68,20 @@ DEFAULT_HTTP_PORT = 7452
 #: The local simulator.
 DEFAULT_SIMULATOR_HOST = "127.0.0.1"
 DEFAULT_SIMULATOR_PORT = 8765
+
+#: The other providers, each as its official SDK reads the environment: OpenAI's base URL ends
+#: in ``/v1``, Anthropic's does not.
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"
+ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
+ANTHROPIC_API_KEY_ENV = "ANTHROPIC_API_KEY"
+ANTHROPIC_BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+#: The version of the Messages API this package reads (the ``anthropic-version`` header).
+ANTHROPIC_VERSION = "2023-06-01"
+
+#: Each provider's request budget for the command line, under its documented limits with room
+#: left for whatever submits the batches on the same key. Anthropic allows 50 requests a
+#: minute to all Message Batches endpoints at its lowest tier: 0.5/s is 30 of them. OpenAI
+#: publishes no limit for reading batches (its limits are per model, per organisation).
+MAX_REQUESTS_PER_SECOND = {"voyage": DEFAULT_MAX_REQUESTS_PER_SECOND, "openai": 5.0, "anthropic": 0.5}

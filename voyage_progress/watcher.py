@@ -10,6 +10,10 @@ is that batch's anomaly, never the end of a cycle for the others.
 The watcher knows providers only as ``BatchAPI`` (get and list batches), and nothing of
 outputs: it keeps the state and calls its listeners. ``WatchedBatch.snapshot`` is how that
 state is shown.
+
+It may poll several providers at once (Voyage, OpenAI and Anthropic batches of one show): each
+batch belongs to one, each provider is polled on its own, and one that fails (a revoked key, an
+outage) is paused and retried on its own while the others go on.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ._defaults import COMPLETION_WINDOW_HOURS
+from ._defaults import COMPLETION_WINDOW_HOURS, DEFAULT_PROVIDER
 from .core.errors import (
     TRANSIENT_ERRORS,
     APIError,
@@ -49,8 +53,9 @@ PAGE_SIZE = 100
 #: The most list pages one cycle reads, whether for due batches or in search of in-flight ones
 #: (a search that needs more pages goes on in the next cycles).
 MAX_LIST_PAGES = 3
-#: How long after its creation a batch may still be in flight: the completion window, and an
-#: hour more for finalizing or cancelling and for a server clock that runs behind ours.
+#: How long after its creation a batch may still be in flight: the completion window (Voyage's, or
+#: a provider's own ``window_hours``), and an hour more for finalizing or cancelling and for a
+#: server clock that runs behind ours.
 IN_FLIGHT_AT_MOST = timedelta(hours=COMPLETION_WINDOW_HOURS + 1)
 #: The longest health message: one line on a screen, one small OSC string.
 _MAX_HEALTH_MESSAGE = 200
@@ -78,6 +83,8 @@ class WatchEntry:
     auto: bool = False
     #: The end event, once it is out: a restart does not say it again (None: not said yet).
     end_said: EventKind | None = None
+    #: Whose batch it is: a name of ``voyage_progress.providers.PROVIDERS``.
+    provider: str = DEFAULT_PROVIDER
 
     def entry(self) -> WatchEntry:
         """Just what is kept across restarts, as a copy of its own (to save it elsewhere)."""
@@ -124,6 +131,7 @@ class WatchedBatch(WatchEntry):
             self.batch_id,
             self.slot,
             self.label,
+            provider=self.provider,
             event=self.event,
             error=self.error,
             anomalies=self.anomalies,
@@ -209,7 +217,10 @@ class Listeners:
 
 @dataclass
 class Watcher:
-    client: BatchAPI
+    """Polls ``client``: one provider (every batch goes to it), or several by name (a batch goes
+    to its ``provider``'s)."""
+
+    client: BatchAPI | Mapping[str, BatchAPI]
     intervals: Intervals = field(default_factory=Intervals)
     all_active: bool = False
     retire_after: float | None = None
@@ -217,19 +228,44 @@ class Watcher:
     clock: Callable[[], float] = time.monotonic
     health: WatcherHealth = field(default_factory=WatcherHealth)
     batches: dict[str, WatchedBatch] = field(default_factory=dict)
+    #: The providers polled, by name.
+    providers: dict[str, BatchAPI] = field(init=False)
     #: How long the phases around the work took, learned from the batches seen to complete.
     history: PhaseHistory = field(default_factory=PhaseHistory)
-    _discovery_due: float = 0.0
-    _discovery: Discovery = field(default_factory=Discovery)
-    _paused_until: float = 0.0
-    _not_before: float = 0.0  # a Retry-After: no request before it, refresh or not
+    #: Each provider's search for in-flight batches, when it is due, and its pause after a failure.
+    _discovery_due: dict[str, float] = field(default_factory=dict)
+    _discovery: dict[str, Discovery] = field(default_factory=dict)
+    _paused_until: dict[str, float] = field(default_factory=dict)
+    #: Each provider's Retry-After: no request to it before then, refresh or not.
+    _not_before: dict[str, float] = field(default_factory=dict)
+    #: What is wrong with each provider that failed its latest poll, and how many times in a row.
+    _problems: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    _failures: dict[str, int] = field(default_factory=dict)
     _slots: Slots = field(default_factory=Slots)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _origin: tuple[float, datetime] = (0.0, datetime.min)
+    _only: BatchAPI | None = field(init=False, default=None)
     _last_answer: float = 0.0
 
     def __post_init__(self) -> None:
         self._origin = (self.clock(), datetime.now(UTC))
+        if isinstance(self.client, Mapping):
+            self.providers = dict(self.client)
+        else:
+            self._only = self.client
+            self.providers = {str(getattr(self.client, "name", DEFAULT_PROVIDER)): self.client}
+        if not self.providers:
+            raise ValueError("a watcher needs at least one provider")
+
+    @property
+    def default_provider(self) -> str:
+        """The provider of a batch watched without saying whose: the first one."""
+        return next(iter(self.providers))
+
+    def api_for(self, provider: str) -> BatchAPI | None:
+        """The provider that reads batches of ``provider``: the one polled under that name (a
+        watcher of one client: that client); None when it is not polled."""
+        return self._only if self._only is not None else self.providers.get(provider)
 
     def wall_time(self) -> datetime:
         """Now, as a date, but counted on the watcher's monotonic clock: rates and ETAs are
@@ -247,9 +283,11 @@ class Watcher:
         slot: int | None = None,
         auto: bool = False,
         end_said: EventKind | None = None,
+        provider: str | None = None,
     ) -> WatchedBatch:
-        """Add a batch (or relabel it); it keeps its slot for as long as it is watched. Raises
-        ``ValueError`` for an id that is not a batch id (see ``voyage_progress.core.text``)."""
+        """Add a batch of ``provider`` (the default one when None), or relabel it; it keeps its
+        slot for as long as it is watched. A batch of a provider not polled cannot be read.
+        Raises ``ValueError`` for an id that is not a batch id (see ``voyage_progress.core.text``)."""
         check_batch_id(batch_id)
         label = clean_label(label)
         existing = self.batches.get(batch_id)
@@ -259,10 +297,19 @@ class Watcher:
                 self._show(existing)
                 self.listeners.on_watchlist()
             return existing
-        batch = WatchedBatch(batch_id, self._slots.take(slot), label, auto=auto, end_said=end_said)
+        batch = WatchedBatch(
+            batch_id,
+            self._slots.take(slot),
+            label,
+            auto=auto,
+            end_said=end_said,
+            provider=provider or self.default_provider,
+        )
         self.batches[batch_id] = batch
         self.listeners.on_event(EventKind.WATCH, batch)
         self.listeners.on_watchlist()
+        if self.api_for(batch.provider) is None:
+            self._unreadable(batch, f"no {batch.provider} key: its batches are not polled")
         self.wake()
         return batch
 
@@ -278,8 +325,8 @@ class Watcher:
         """Poll every batch that is still moving, now."""
         for batch in self.batches.values():
             batch.next_due = 0.0
-        self._discovery_due = 0.0
-        self._paused_until = self._not_before
+        self._discovery_due.clear()
+        self._paused_until = dict(self._not_before)
         self.wake()
 
     def wake(self) -> None:
@@ -291,10 +338,19 @@ class Watcher:
     # -- scheduling -------------------------------------------------------------------------------
 
     def next_cycle_at(self) -> float:
-        due = [b.next_due for b in self.batches.values() if b.is_active]
+        return min((self._next_for(name) for name in self.providers), default=math.inf)
+
+    def _next_for(self, provider: str) -> float:
+        """When ``provider`` is next due: its first batch, or its search for new ones, unless
+        it is paused after a failure."""
+        due = [b.next_due for b in self._batches_of(provider) if b.is_active]
         if self.all_active:
-            due.append(self._discovery_due)
-        return max(self._paused_until, min(due, default=math.inf))
+            due.append(self._discovery_due.get(provider, 0.0))
+        return max(self._paused_until.get(provider, 0.0), min(due, default=math.inf))
+
+    def _batches_of(self, provider: str) -> list[WatchedBatch]:
+        batches = self.batches.values()
+        return list(batches) if self._only is not None else [b for b in batches if b.provider == provider]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set."""
@@ -316,111 +372,120 @@ class Watcher:
             self._retire_ended()
 
     async def poll_once(self) -> int:
-        """One cycle: refresh every due batch. Returns the number of requests it took."""
+        """One cycle: refresh every due batch, provider by provider. Returns the number of
+        requests it took."""
         now = self.clock()
-        due = [b for b in self.batches.values() if b.is_active and b.next_due <= now]
-        discover = self.all_active and self._discovery_due <= now
         requests_before = self.health.requests
-        self._last_answer = now
-        watchdog = asyncio.ensure_future(self._flag_silence())
-        try:
-            if discover or len(due) > 1:
-                due = await self._refresh_from_list(due, discover)
-            await self._look_up(due, until=now + self.intervals.poll)
-        except TRANSIENT_ERRORS as exc:
-            self._failed(exc)
-        except (AuthenticationError, PermissionDeniedError) as exc:
-            self._failed(exc, auth=True)
-        except APIError as exc:  # any other refusal of the list (a 400, a 404): try again later
-            self._failed(exc)
-        else:
-            self._succeeded()
-        finally:
-            watchdog.cancel()
+        for name, api in self.providers.items():
+            if self._paused_until.get(name, 0.0) > now:
+                continue
+            due = [b for b in self._batches_of(name) if b.is_active and b.next_due <= now]
+            discover = self.all_active and self._discovery_due.get(name, 0.0) <= now
+            if due or discover:
+                await self._poll_provider(name, api, due, discover)
         self.health.cycles += 1
         self.health.last_cycle_requests = self.health.requests - requests_before
         return self.health.last_cycle_requests
 
-    def silence_limit(self) -> float:
-        """Seconds a poll cycle may go without an answer before ``api_ok`` goes to 0."""
-        return max(3 * self.intervals.poll, self.client.timeout + SILENCE_MARGIN)
+    async def _poll_provider(self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool) -> None:
+        started = self._last_answer = self.clock()
+        watchdog = asyncio.ensure_future(self._flag_silence(name))
+        try:
+            if discover or len(due) > 1:
+                due = await self._refresh_from_list(name, api, due, discover)
+            await self._look_up(api, due, until=started + self.intervals.poll)
+        except TRANSIENT_ERRORS as exc:
+            self._failed(name, exc)
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._failed(name, exc, auth=True)
+        except APIError as exc:  # any other refusal of the list (a 400, a 404): try again later
+            self._failed(name, exc)
+        else:
+            self._succeeded(name)
+        finally:
+            watchdog.cancel()
 
-    async def _flag_silence(self) -> None:
-        """While a cycle runs: once no answer has come for ``silence_limit`` seconds (a server
-        that drips its answers, a request retried after each deadline), say so at once rather
-        than when the cycle finally fails."""
-        limit = self.silence_limit()
+    def silence_limit(self, provider: str | None = None) -> float:
+        """Seconds a poll of ``provider`` (None: the slowest one) may go without an answer
+        before ``api_ok`` goes to 0."""
+        apis = [self.providers[provider]] if provider is not None else list(self.providers.values())
+        return max(3 * self.intervals.poll, max(api.timeout for api in apis) + SILENCE_MARGIN)
+
+    async def _flag_silence(self, provider: str) -> None:
+        """While ``provider`` is polled: once no answer has come for ``silence_limit`` seconds
+        (a server that drips its answers, a request retried after each deadline), say so at once
+        rather than when the poll finally fails."""
+        limit = self.silence_limit(provider)
         while (left := self._last_answer + limit - self.clock()) > 0:
             await asyncio.sleep(left)
-        health = self.health
-        if health.api_ok or health.consecutive_failures == 0:
+        if self._failures.get(provider, 0) == 0:
             silent = self.clock() - self._last_answer
-            health.api_ok = False
-            health.message = f"API not answering: no answer for {silent:.0f} s, still waiting"
-            logger.warning("the API has not answered for %.0f s; still waiting", silent)
+            message = f"API not answering: no answer for {silent:.0f} s, still waiting"
+            self._problems[provider] = (message, False)
+            self._sum_up()
+            whose = f"{provider}: " if len(self.providers) > 1 else ""
+            logger.warning("%sthe API has not answered for %.0f s; still waiting", whose, silent)
 
-    async def _refresh_from_list(self, due: list[WatchedBatch], discover: bool) -> list[WatchedBatch]:
-        """Update from list pages, the newest first, then those a search for in-flight batches
-        still has to read (see ``Discovery``), or those that may show the due batches not seen
-        yet; returns the due batches the pages did not show."""
+    async def _refresh_from_list(
+        self, name: str, api: BatchAPI, due: list[WatchedBatch], discover: bool
+    ) -> list[WatchedBatch]:
+        """Update from ``api``'s list pages, the newest first, then those a search for in-flight
+        batches still has to read (see ``Discovery``), or those that may show the due batches
+        not seen yet; returns the due batches the pages did not show."""
         missing = {b.batch_id: b for b in due}
-        search = self._discovery if discover else None
+        search = self._discovery.setdefault(name, Discovery()) if discover else None
         resuming = search is not None and search.cursor is not None
-        page = await self._read_page(None, missing, discover)
+        too_old = self.wall_time() - _in_flight_at_most(api)
+        page = await self._read_page(name, api, None, missing, discover)
         if search is not None and not resuming:
             search.begin(page)
-            search.advance(page, self._too_old())
+            search.advance(page, too_old)
         after = _next_page(page)
         for _ in range(MAX_LIST_PAGES - 1):
             if search is not None and search.cursor is not None:
                 # taken before the read: a cursor the server refuses starts the search afresh
                 after, search.cursor = search.cursor, None
-                page = await self._read_page(after, missing, discover)
-                search.advance(page, self._too_old())
+                page = await self._read_page(name, api, after, missing, discover)
+                search.advance(page, too_old)
             elif missing and after is not None:
-                page = await self._read_page(after, missing, discover)
+                page = await self._read_page(name, api, after, missing, discover)
             else:
                 break
             after = _next_page(page)
         if discover:
-            self._discovery_due = self.clock() + self.intervals.poll
+            self._discovery_due[name] = self.clock() + self.intervals.poll
         return list(missing.values())
 
     async def _read_page(
-        self, after: str | None, missing: dict[str, WatchedBatch], discover: bool
+        self, name: str, api: BatchAPI, after: str | None, missing: dict[str, WatchedBatch], discover: bool
     ) -> Page[BatchJob]:
         """One list page, applied to the batches it shows (and, when discovering, watching those
-        in flight); the due batches it showed are taken out of ``missing``."""
+        in flight as ``name``'s); the due batches it showed are taken out of ``missing``."""
         self.health.requests += 1
-        page = await self.client.list_batches(limit=PAGE_SIZE, after=after)
+        page = await api.list_batches(limit=PAGE_SIZE, after=after)
         self._last_answer = self.clock()
         for job in page.data:
             watched = self.batches.get(job.id)
             if watched is None and discover and job.status.is_in_flight:
-                watched = self.watch(job.id, job.metadata.get("label", ""), auto=True)
+                watched = self.watch(job.id, job.metadata.get("label", ""), auto=True, provider=name)
             if watched is not None and watched.is_active:
                 self._apply(watched, job)
                 missing.pop(job.id, None)
         return page
 
-    def _too_old(self) -> datetime:
-        """Batches created before this cannot be in flight any more (on the watcher's clock: a
-        server's dates, which may be anything, never cut a search short)."""
-        return self.wall_time() - IN_FLIGHT_AT_MOST
-
-    async def _look_up(self, due: list[WatchedBatch], until: float) -> None:
+    async def _look_up(self, api: BatchAPI, due: list[WatchedBatch], until: float) -> None:
         """Read one by one the due batches that no page showed, the longest waiting first, until
         the listed ones are due again: thousands of unknown ids are looked up a few at a time
         between polls of the others, not all before the next one."""
         for batch in sorted(due, key=lambda b: b.next_due):
             if self.clock() >= until:
                 break
-            await self._refresh_one(batch)
+            await self._refresh_one(api, batch)
 
-    async def _refresh_one(self, batch: WatchedBatch) -> None:
+    async def _refresh_one(self, api: BatchAPI, batch: WatchedBatch) -> None:
         self.health.requests += 1
         try:
-            job = await self.client.get_batch(batch.batch_id)
+            job = await api.get_batch(batch.batch_id)
         except NotFoundError:
             self._last_answer = self.clock()
             if batch.job is None or self._gone(batch):
@@ -576,31 +641,41 @@ class Watcher:
 
     # -- health -----------------------------------------------------------------------------------
 
-    def _succeeded(self) -> None:
-        health = self.health
-        health.api_ok, health.auth_failed, health.consecutive_failures = True, False, 0
-        health.message = "ok"
-        health.last_success = self.clock()
+    def _succeeded(self, provider: str) -> None:
+        self._problems.pop(provider, None)
+        self._failures[provider] = 0
+        self.health.last_success = self.clock()
+        self._sum_up()
 
-    def _failed(self, exc: Exception, auth: bool = False) -> None:
-        health = self.health
-        health.api_ok = False
-        health.auth_failed = auth
-        health.consecutive_failures += 1
+    def _failed(self, provider: str, exc: Exception, auth: bool = False) -> None:
+        failures = self._failures[provider] = self._failures.get(provider, 0) + 1
         transient = isinstance(exc, TRANSIENT_ERRORS)
         what = "invalid API key" if auth else "API unreachable" if transient else "API error"
-        health.message = clean_text(f"{what}: {exc}", _MAX_HEALTH_MESSAGE)
-        backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(health.consecutive_failures, 6))
+        self._problems[provider] = (f"{what}: {exc}", auth)
+        backoff = min(self.intervals.maximum, self.intervals.poll * 2 ** min(failures, 6))
         delay = random.uniform(self.intervals.minimum, max(self.intervals.minimum, backoff))
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:  # honoured up to the slowest polling the user asked for
             retry_after = min(retry_after, self.intervals.maximum)
             delay = max(delay, retry_after)
-            self._not_before = self.clock() + retry_after
-        self._paused_until = self.clock() + delay
-        logger.warning(
-            "poll failed (%d in a row), next try in %.0f s: %s", health.consecutive_failures, delay, exc
-        )
+            self._not_before[provider] = self.clock() + retry_after
+        self._paused_until[provider] = self.clock() + delay
+        self._sum_up()
+        whose = f"{provider}: " if len(self.providers) > 1 else ""
+        logger.warning("%spoll failed (%d in a row), next try in %.0f s: %s", whose, failures, delay, exc)
+
+    def _sum_up(self) -> None:
+        """The health of all providers in one: ok only while none is failing; the message names
+        each one that is (by name, when there are several)."""
+        health, problems = self.health, self._problems
+        health.api_ok = not problems
+        health.auth_failed = any(auth for _, auth in problems.values())
+        health.consecutive_failures = max(self._failures.values(), default=0)
+        if len(self.providers) == 1:
+            message = next(iter(problems.values()))[0] if problems else "ok"
+        else:
+            message = "; ".join(f"{name}: {text}" for name, (text, _) in problems.items()) or "ok"
+        health.message = clean_text(message, _MAX_HEALTH_MESSAGE)
 
     def loop_failed(self, exc: BaseException) -> None:
         """The polling loop itself failed (a bug): health says so until a cycle succeeds."""
@@ -643,6 +718,15 @@ def _search_ends(page: Page[BatchJob], known_below: str | None, too_old: datetim
         job.id == known_below or (job.created_at is not None and job.created_at < too_old)
         for job in page.data
     )
+
+
+def _in_flight_at_most(api: BatchAPI) -> timedelta:
+    """How long after its creation a batch of ``api``'s may still be in flight: its window
+    (``window_hours``, where the provider has one of its own), and the hour more."""
+    window = getattr(api, "window_hours", None)
+    if not isinstance(window, (int, float)):
+        return IN_FLIGHT_AT_MOST
+    return timedelta(hours=window + 1)
 
 
 def _start_time(job: BatchJob, now: datetime) -> datetime:

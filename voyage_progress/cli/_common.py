@@ -51,7 +51,10 @@ class Commands:
 
 def _api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--base-url", help=f"the API's base URL (default: ${defaults.BASE_URL_ENV} or Voyage)"
+        "--base-url",
+        help="the API's base URL, for --provider's API or the one provider the batches are of "
+        f"(default: each provider's variable, ${defaults.BASE_URL_ENV}, ${defaults.OPENAI_BASE_URL_ENV}, "
+        f"${defaults.ANTHROPIC_BASE_URL_ENV}, or its public API)",
     )
     parser.add_argument(
         "--timeout",
@@ -59,38 +62,70 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
         default=defaults.DEFAULT_TIMEOUT,
         help="seconds per HTTP request (default: %(default)s)",
     )
+    budgets = ", ".join(f"{name} {rate:g}" for name, rate in defaults.MAX_REQUESTS_PER_SECOND.items())
     parser.add_argument(
         "--max-rps",
         type=positive,
-        default=defaults.DEFAULT_MAX_REQUESTS_PER_SECOND,
         metavar="N",
-        help="never more than N API requests in any second, retries included (default: %(default)s)",
+        help="never more than N API requests in any second to each provider, retries included "
+        f"(default: each provider's own, under its documented limits: {budgets})",
     )
 
 
 # -- the API -----------------------------------------------------------------------------------
 
 
-def open_api(args: argparse.Namespace, **options: Any) -> Provider:
-    """The provider the API options name; a missing key or a bad URL said in one line."""
+#: ``open_api``'s base URL when none is given: the one of ``--base-url``.
+_FROM_ARGS = object()
+
+
+def budget(args: argparse.Namespace, provider: str) -> float:
+    """Requests per second for ``provider``: ``--max-rps``, else its own default."""
+    if args.max_rps is not None:
+        return float(args.max_rps)
+    return defaults.MAX_REQUESTS_PER_SECOND.get(provider, defaults.DEFAULT_MAX_REQUESTS_PER_SECOND)
+
+
+def open_api(
+    args: argparse.Namespace,
+    provider: str = defaults.DEFAULT_PROVIDER,
+    *,
+    base_url: object = _FROM_ARGS,
+    **options: Any,
+) -> Provider:
+    """``provider``'s API, with the API options (its own request budget; ``--base-url`` unless
+    ``base_url`` is given); a missing key or a bad URL said in one line that names the
+    provider's variable."""
     from ..core.errors import MissingAPIKeyError
     from ..providers import open_provider
 
     try:
         return open_provider(
-            defaults.DEFAULT_PROVIDER,
-            base_url=args.base_url,
+            provider,
+            base_url=args.base_url if base_url is _FROM_ARGS else base_url,
             timeout=args.timeout,
-            max_requests_per_second=args.max_rps,
+            max_requests_per_second=budget(args, provider),
             **options,
         )
-    except MissingAPIKeyError:
+    except MissingAPIKeyError as exc:
         raise CommandError(
-            f"no API key: set {defaults.API_KEY_ENV} (the simulator takes any key, "
-            f"e.g. {defaults.API_KEY_ENV}=demo)"
+            f"no API key for {exc.provider}: set {exc.variable} (the simulator takes any key, "
+            f"e.g. {exc.variable}=demo)"
         ) from None
     except ValueError as exc:  # the base URL
-        raise CommandError(f"{exc} (from --base-url or {defaults.BASE_URL_ENV})") from None
+        raise CommandError(
+            f"{exc} (from --base-url or {_provider_attribute(provider, 'base_url_env')})"
+        ) from None
+
+
+def _provider_attribute(provider: str, name: str) -> str:
+    """One of a provider class's settings (its variables, its default URL) by the provider's name."""
+    from ..core.registry import load
+    from ..providers import PROVIDERS
+
+    if provider not in PROVIDERS:
+        return ""
+    return str(getattr(load(PROVIDERS, provider, "provider"), name, "") or "")
 
 
 @contextlib.asynccontextmanager
@@ -102,18 +137,30 @@ async def known_batch(client: Provider, batch_id: str) -> AsyncIterator[None]:
         yield
     except NotFoundError:
         await check_base_url(client)
-        raise CommandError(f"no batch {batch_id}") from None
+        raise CommandError(
+            no_batch(batch_id, str(getattr(client, "name", defaults.DEFAULT_PROVIDER)))
+        ) from None
+
+
+def no_batch(batch_id: str, provider: str, *, named: bool = False) -> str:
+    """What every command says of a batch the API does not know: the provider is named when it
+    is not Voyage (the default), or when ``named`` (a command about several providers' batches)."""
+    from ..providers import provider_title
+
+    whose = f" at {provider_title(provider)}" if named or provider != defaults.DEFAULT_PROVIDER else ""
+    return f"no batch {batch_id}{whose}"
 
 
 async def check_base_url(client: Provider) -> None:
-    """Before saying that a batch does not exist: is the URL the API's? A base URL without its
-    path (most often ``/v1``) answers 404 to every request, the list of batches included."""
+    """Before saying that a batch does not exist: is the URL the API's? A base URL with the
+    wrong path (most often without ``/v1``, or with it for Anthropic's) answers 404 to every
+    request, the list of batches included."""
     from ..core.errors import APIConnectionError, APIError, NotFoundError
 
     try:
         await client.list_batches(limit=1)
     except NotFoundError:
-        raise _wrong_base_url(client.base_url) from None
+        raise _wrong_base_url(client) from None
     except (APIConnectionError, APIError):
         pass  # no answer either way: the batch's 404 stands
 
@@ -126,14 +173,23 @@ def base_url_hint(client: Provider) -> Iterator[None]:
     try:
         yield
     except NotFoundError:
-        raise _wrong_base_url(client.base_url) from None
+        raise _wrong_base_url(client) from None
 
 
-def _wrong_base_url(url: str) -> CommandError:
-    hint = f"did you mean {url}/v1?" if not url.endswith("/v1") else "is it the Batch API's URL?"
+def _wrong_base_url(client: Provider) -> CommandError:
+    """What to do about a base URL that is not the provider's API, as its official SDK takes it:
+    with ``/v1`` (Voyage, OpenAI) or without (Anthropic)."""
+    url = client.base_url
+    wanted = str(getattr(type(client), "default_base_url", defaults.DEFAULT_BASE_URL))
+    variable = str(getattr(type(client), "base_url_env", defaults.BASE_URL_ENV))
+    if wanted.endswith("/v1") and not url.endswith("/v1"):
+        hint = f"did you mean {url}/v1?"
+    elif not wanted.endswith("/v1") and url.endswith("/v1"):
+        hint = f"did you mean {url.removesuffix('/v1')}? (this API's base URL has no /v1)"
+    else:
+        hint = "is it the Batch API's URL?"
     return CommandError(
-        f"{url} answers 404 Not Found to the API's paths: {hint} "
-        f"(set it with --base-url or {defaults.BASE_URL_ENV})"
+        f"{url} answers 404 Not Found to the API's paths: {hint} (set it with --base-url or {variable})"
     )
 
 
@@ -224,10 +280,11 @@ def _whole(text: str, least: int, most: int) -> int:
 
 
 def batch_id(text: str) -> str:
-    from ..core.text import check_batch_id
+    """A batch id, or ``provider:ID`` (whose provider it is comes later: see ``_providers``)."""
+    from ..core.text import check_batch_ref
 
     try:
-        return check_batch_id(text)
+        return check_batch_ref(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

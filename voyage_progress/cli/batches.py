@@ -1,4 +1,5 @@
-"""The commands that talk to the Batch API directly: status, list, cancel, submit, results."""
+"""The commands that talk to the Batch API directly: status, list and cancel (for every provider),
+submit and results (Voyage's)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from ._common import (
     check_base_url,
     known_batch,
     limit,
+    no_batch,
     open_api,
     pair,
     per_request,
     positive,
 )
+from ._providers import add_provider_option, batch_refs, open_providers, provider_names
 
 if TYPE_CHECKING:
     from ..core.models import BatchJob
@@ -36,8 +39,15 @@ def add_commands(commands: Commands) -> None:
     status = commands.add("status", _status, "show batches' status and progress")
     status.add_argument("batch_ids", nargs="+", type=batch_id, metavar="BATCH_ID")
     status.add_argument("--json", action="store_true", help="print the batch objects as JSON")
+    add_provider_option(status, "whose batches they are")
 
     listing = commands.add("list", _list, "list the organisation's batches, newest first")
+    listing.add_argument(
+        "--provider",
+        choices=provider_names(),
+        default=defaults.DEFAULT_PROVIDER,
+        help="whose batches to list (default: %(default)s)",
+    )
     listing.add_argument("--limit", type=limit, default=20, help="batches per page, 1-100 (default: 20)")
     listing.add_argument("--all", action="store_true", help="every page, not only the first")
     listing.add_argument("--active", action="store_true", help="only batches still in flight")
@@ -45,6 +55,7 @@ def add_commands(commands: Commands) -> None:
 
     cancel = commands.add("cancel", _cancel, "cancel a batch (while validating or in progress)")
     cancel.add_argument("batch_id", type=batch_id, metavar="BATCH_ID")
+    add_provider_option(cancel, "whose batch it is")
 
     _submit_parser(commands.add("submit", _submit, "upload an input file and start a batch"))
 
@@ -95,7 +106,7 @@ def _submit_parser(submit: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> VoyageBatchClient:
-    """Voyage's client: these commands use its files and batch creation too."""
+    """Voyage's client, for the commands only Voyage's API has (its files: submit, results)."""
     from ..providers.voyage import VoyageBatchClient
 
     client = open_api(args)
@@ -112,38 +123,47 @@ async def _status(args: argparse.Namespace) -> int:
     from ..core.frame import BatchSnapshot
     from ..outputs.table import describe
 
-    missing = 0
-    async with _client(args) as client:
-        for batch_id in args.batch_ids:
+    refs = batch_refs(args.batch_ids, args.provider)
+    names = list(dict.fromkeys(ref.provider for ref in refs))
+    missing: set[str] = set()
+    async with open_providers(args, names) as providers:
+        for ref in refs:
+            client = providers[ref.provider]
             try:
-                job = await client.get_batch(batch_id)
+                job = await client.get_batch(ref.batch_id)
             except NotFoundError:
-                if not missing:
+                if ref.provider not in missing:
                     await check_base_url(client)
-                print(f"{PROG}: error: no batch {batch_id}", file=sys.stderr)
-                missing += 1
+                print(
+                    f"{PROG}: error: {no_batch(ref.batch_id, ref.provider, named=len(names) > 1)}",
+                    file=sys.stderr,
+                )
+                missing.add(ref.provider)
                 continue
             if args.json:
-                print(json.dumps(job.to_dict()))
+                print(json.dumps({**job.to_dict(), "provider": ref.provider}))
             else:
                 event = BatchProgressEvent.from_job(job, datetime.now(UTC))
-                print(describe(BatchSnapshot.of(job.id, -1, event=event)))
+                whose = f"{ref.provider} " if len(names) > 1 else ""
+                print(whose + describe(BatchSnapshot.of(job.id, -1, event=event, provider=ref.provider)))
     return EXIT_ERROR if missing else 0
 
 
 async def _list(args: argparse.Namespace) -> int:
     from ..core.text import clean_label, clean_text
+    from ..providers._client import iter_batches
 
-    async with _client(args) as client:
+    async with open_providers(args, [args.provider]) as providers:
+        client = providers[args.provider]
         pages = None if args.all else 1
         shown = 0
         with base_url_hint(client):
-            async for job in client.iter_batches(limit=args.limit, max_pages=pages):
+            async for job in iter_batches(client, limit=args.limit, max_pages=pages):
                 if args.active and not job.status.is_in_flight:
                     continue
                 shown += 1
                 if args.json:
-                    print(json.dumps(job.to_dict()))
+                    print(json.dumps({**job.to_dict(), "provider": args.provider}))
                     continue
                 counts = job.request_counts
                 created = job.created_at.strftime("%Y-%m-%d %H:%M") if job.created_at else "-"
@@ -156,8 +176,11 @@ async def _list(args: argparse.Namespace) -> int:
 
 
 async def _cancel(args: argparse.Namespace) -> int:
-    async with _client(args) as client, known_batch(client, args.batch_id):
-        job = await client.cancel_batch(args.batch_id)
+    (ref,) = batch_refs([args.batch_id], args.provider)
+    async with open_providers(args, [ref.provider]) as providers:
+        client = providers[ref.provider]
+        async with known_batch(client, ref.batch_id):
+            job = await client.cancel_batch(ref.batch_id)
     print(f"{job.id} {job.status.value}")
     return 0
 
@@ -231,7 +254,16 @@ async def _show_progress(client: VoyageBatchClient, batch_id: str, poll_interval
 
 
 async def _results(args: argparse.Namespace) -> int:
-    batch_id = args.batch_id
+    from ..providers import provider_title
+
+    (ref,) = batch_refs([args.batch_id], None)
+    if ref.provider != defaults.DEFAULT_PROVIDER:
+        whose = provider_title(ref.provider)
+        raise CommandError(
+            f"results downloads Voyage's output and error files; {ref.batch_id} is {whose}'s: "
+            f"read its results with {whose}'s own tools"
+        )
+    batch_id = ref.batch_id
     async with _client(args) as client:
         async with known_batch(client, batch_id):
             job = await client.get_batch(batch_id)

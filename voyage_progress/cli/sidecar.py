@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,17 +18,17 @@ from ._common import (
     batch_id,
     destination,
     http_address,
-    open_api,
     pair,
     port,
     positive,
     prefix,
     ttl,
 )
+from ._providers import add_provider_option, batch_refs, keyed_providers, open_providers
 
 if TYPE_CHECKING:
     from ..outputs.terminal import SidecarView
-    from ..providers import Provider
+    from ..providers import BatchRef, Provider
     from ..sidecar import SidecarConfig
 
 
@@ -39,13 +39,16 @@ def add_commands(commands: Commands) -> None:
         nargs="*",
         type=batch_id,
         metavar="BATCH_ID",
-        help="batches to watch (or none: see --all-active)",
+        help="batches to watch, of any provider: batch-… Voyage, batch_… OpenAI, msgbatch_… "
+        "Anthropic, or PROVIDER:ID (or none: see --all-active)",
     )
+    add_provider_option(watch, "whose batches the ids are, and whose --all-active watches")
     _sidecar_options(watch)
     watch.add_argument(
         "--all-active",
         action="store_true",
-        help="also watch every in-flight batch of the organisation, including later ones",
+        help="also watch every in-flight batch of the organisation, including later ones: of "
+        "--provider, or of every provider whose API key is set",
     )
     watch.add_argument(
         "--label",
@@ -221,59 +224,83 @@ def _view(args: argparse.Namespace) -> SidecarView:
 
 async def _watch(args: argparse.Namespace) -> int:
     from ..core.errors import TRANSIENT_ERRORS, AuthenticationError, PermissionDeniedError
+    from ..providers import provider_title
     from ..sidecar import Sidecar
     from ._signals import stop_on_signals
     from .demo import say_where
 
+    refs = batch_refs(args.batch_ids, args.provider)
+    asked = _providers_asked(args, [ref.provider for ref in refs])
     config = _sidecar_config(
         args,
-        batch_ids=list(dict.fromkeys(args.batch_ids)),
+        batch_ids=[str(ref) for ref in refs],
         labels=dict(pair(item, "--label", "BATCH_ID=LABEL") for item in args.label),
+        provider=args.provider or defaults.DEFAULT_PROVIDER,
         all_active=args.all_active,
         state_file=args.state_file,
         retire_after=args.retire_after or (3600.0 if args.all_active else None),
     )
     view = _view(args)
-    provider = open_api(args, max_retries=2)
-    try:
-        try:
-            with base_url_hint(provider):
-                await provider.list_batches(limit=1)
-        except (AuthenticationError, PermissionDeniedError) as exc:
-            raise CommandError(f"the API refused the key: {exc}") from None
-        except TRANSIENT_ERRORS as exc:  # a sidecar may start before the network: keep trying
-            view.message(f"the API is not answering yet ({exc}); watching anyway, retrying")
-        else:
-            if config.batch_ids and not config.all_active:
-                await _require_a_batch(provider, config.batch_ids)
+    # every provider with a key is opened too: a restored watch list or a control message may
+    # name its batches (--all-active searches only those asked for)
+    async with open_providers(args, asked, keyed_providers(), max_retries=2) as providers:
+        answering = True
+        for name in asked:
+            whose = f"{provider_title(name)}: "
+            try:
+                with base_url_hint(providers[name]):
+                    await providers[name].list_batches(limit=1)
+            except (AuthenticationError, PermissionDeniedError) as exc:
+                raise CommandError(f"{whose}the API refused the key: {exc}") from None
+            except TRANSIENT_ERRORS as exc:  # a sidecar may start before the network: keep trying
+                answering = False
+                view.message(f"{whose}the API is not answering yet ({exc}); watching anyway, retrying")
+        if answering and refs and not config.all_active:
+            await _require_a_batch(providers, refs)
+        polled = {name: providers[name] for name in asked} if args.all_active else providers
         stop = asyncio.Event()
-        sidecar = Sidecar(config, provider, view)
+        sidecar = Sidecar(config, polled, view)
         where = asyncio.create_task(say_where(sidecar, view))
         try:
             with stop_on_signals(stop), _control_port_free(), contextlib.closing(view):
                 await sidecar.run(stop)
         finally:
             where.cancel()
-    finally:
-        await provider.aclose()
     return 0
 
 
-async def _require_a_batch(client: Provider, batch_ids: Sequence[str]) -> None:
+def _providers_asked(args: argparse.Namespace, of_ids: list[str]) -> list[str]:
+    """The providers the command line asks for: those of the ids, and for ``--all-active`` the
+    one ``--provider`` names or every one whose key is set; with none of these, the default."""
+    asked = list(dict.fromkeys(of_ids))
+    if args.all_active:
+        searched = [args.provider] if args.provider else keyed_providers()
+        if not searched:
+            raise CommandError(
+                f"no API key: set {defaults.API_KEY_ENV}, {defaults.OPENAI_API_KEY_ENV} or "
+                f"{defaults.ANTHROPIC_API_KEY_ENV} (--all-active watches the batches of each provider "
+                "whose key is set)"
+            )
+        asked += [name for name in searched if name not in asked]
+    return asked or [args.provider or defaults.DEFAULT_PROVIDER]
+
+
+async def _require_a_batch(providers: Mapping[str, Provider], refs: Sequence[BatchRef]) -> None:
     """Refuse to start with nothing to watch: when none of the batches given exists (a typo,
     another organisation's ids). One that exists is enough; the others then show as errors.
     When the API cannot tell just now, watching starts anyway."""
     from ..core.errors import TRANSIENT_ERRORS, NotFoundError
 
-    for batch in batch_ids:
+    for ref in refs:
         try:
-            await client.get_batch(batch)
+            await providers[ref.provider].get_batch(ref.batch_id)
             return
         except NotFoundError:
             continue
         except TRANSIENT_ERRORS:
             return
-    raise CommandError(f"no batch {', '.join(batch_ids)}: nothing to watch (or add --all-active)")
+    named = ", ".join(ref.batch_id for ref in refs)
+    raise CommandError(f"no batch {named}: nothing to watch (or add --all-active)")
 
 
 async def _demo(args: argparse.Namespace) -> int:

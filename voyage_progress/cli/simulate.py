@@ -1,4 +1,5 @@
-"""``voyage-progress simulate``: the Voyage-compatible Batch API on this machine."""
+"""``voyage-progress simulate``: the Voyage-compatible Batch API on this machine (or OpenAI's, or
+Anthropic's, with ``--dialect``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,23 @@ from .. import _defaults as defaults
 from ..core.peers import ADDRESS_IN_USE
 from ._common import CommandError, Commands, non_negative, port
 
+#: ``voyage_progress.simulator.DIALECTS``, named here so that ``--help`` does not load the
+#: server (a test holds the two equal).
+DIALECT_NAMES = ("voyage", "openai", "anthropic")
+
 
 def add_commands(commands: Commands) -> None:
     sim = commands.add(
-        "simulate", _simulate, "serve a Voyage-compatible Batch API on this machine", api=False
+        "simulate",
+        _simulate,
+        "serve a Voyage-compatible Batch API on this machine (or OpenAI's or Anthropic's: --dialect)",
+        api=False,
+    )
+    sim.add_argument(
+        "--dialect",
+        choices=DIALECT_NAMES,
+        default="voyage",
+        help="whose Batch API to speak: shapes, errors and headers (default: %(default)s)",
     )
     sim.add_argument(
         "--host", default=defaults.DEFAULT_SIMULATOR_HOST, help="address to listen on (default: %(default)s)"
@@ -54,9 +68,11 @@ async def _simulate(args: argparse.Namespace) -> int:
     faults = Faults.parse(args.faults) if args.faults else Faults()
 
     def ready(sim: Simulator) -> None:
-        print(f"Voyage simulator at {sim.base_url}  (speed {args.speed:g}x, faults: {faults.describe()})")
+        dialect = sim.dialect
+        settings = f"speed {args.speed:g}x, faults: {faults.describe()}"
+        print(f"{dialect.title} simulator at {sim.base_url}  ({settings})")
         key = "<the --api-key>" if args.api_key else "demo"  # a key is never printed
-        print(f"  export {defaults.BASE_URL_ENV}={sim.base_url} {defaults.API_KEY_ENV}={key}")
+        print(f"  export {dialect.base_url_env}={sim.base_url} {dialect.key_env}={key}")
         print("  Ctrl+C to stop", flush=True)
 
     try:
@@ -70,6 +86,7 @@ async def _simulate(args: argparse.Namespace) -> int:
             scenario=args.scenario,
             ready=ready,
             allowed_peers=args.allow_peer,
+            dialect=args.dialect,
         )
     except OSError as exc:
         if exc.errno not in ADDRESS_IN_USE:

@@ -29,11 +29,15 @@ class VoyageProgressError(Exception):
 
 
 class MissingAPIKeyError(VoyageProgressError):
-    def __init__(self) -> None:
+    """No key for a provider; the message names the variable it is read from."""
+
+    def __init__(self, variable: str = "VOYAGE_API_KEY", provider: str = "Voyage") -> None:
         super().__init__(
-            "no API key: set VOYAGE_API_KEY or pass api_key= "
-            "(the simulator accepts any key, e.g. VOYAGE_API_KEY=demo)"
+            f"no API key for {provider}: set {variable} or pass api_key= "
+            f"(the simulator accepts any key, e.g. {variable}=demo)"
         )
+        self.variable = variable
+        self.provider = provider
 
 
 class InvalidAPIKeyError(VoyageProgressError, ValueError):
@@ -41,9 +45,9 @@ class InvalidAPIKeyError(VoyageProgressError, ValueError):
     a character that is not ASCII. Refused before anything is sent; the message names the
     problem and where, never the key."""
 
-    def __init__(self, problem: str, position: int, length: int) -> None:
+    def __init__(self, problem: str, position: int, length: int, variable: str = "VOYAGE_API_KEY") -> None:
         super().__init__(
-            f"the API key (VOYAGE_API_KEY or api_key=) has {problem} at character {position} of "
+            f"the API key ({variable} or api_key=) has {problem} at character {position} of "
             f"{length}: a key is one line of printable ASCII (was it read from a file of several lines?)"
         )
 

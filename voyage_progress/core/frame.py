@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .._defaults import DEFAULT_PROVIDER
 from .events import BatchProgressEvent
 from .models import BatchStatus
 from .text import clean_label, clean_text
@@ -109,6 +110,8 @@ class BatchSnapshot:
     deadline: float = field(default=math.inf, compare=False)
     #: When it was last read, on the sidecar's monotonic clock (None: never).
     read_at: float | None = field(default=None, compare=False)
+    #: Whose batch it is (``voyage``, ``openai``, ``anthropic``...).
+    provider: str = DEFAULT_PROVIDER
 
     @classmethod
     def of(
@@ -117,6 +120,7 @@ class BatchSnapshot:
         slot: int,
         label: str = "",
         *,
+        provider: str = DEFAULT_PROVIDER,
         event: BatchProgressEvent | None = None,
         error: str | None = None,
         anomalies: int = 0,
@@ -130,7 +134,16 @@ class BatchSnapshot:
         if event is None:
             status = STATUS_ERROR if unreadable else STATUS_PENDING
             error = clean_text(error or "")
-            return cls(batch_id, slot, label, status, error, is_terminal=unreadable, anomalies=anomalies)
+            return cls(
+                batch_id,
+                slot,
+                label,
+                status,
+                error,
+                is_terminal=unreadable,
+                anomalies=anomalies,
+                provider=provider,
+            )
         return cls(
             batch_id,
             slot,
@@ -155,6 +168,7 @@ class BatchSnapshot:
             eta_from_history=event.eta_from_history,
             deadline=event.deadline_seconds,
             read_at=read_at,
+            provider=provider,
         )
 
     @property

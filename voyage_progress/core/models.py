@@ -14,7 +14,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from .errors import MalformedObjectError
@@ -237,6 +237,9 @@ _BATCH_TIMESTAMPS = (
     "cancelling_at",
     "cancelled_at",
 )
+#: The end of a batch's window, and when it ran out: OpenAI's and Anthropic's (Voyage sends
+#: neither; its window is ``completion_window`` after ``created_at``).
+_DEADLINE_TIMESTAMPS = ("expires_at", "expired_at")
 _BATCH_FIELDS = frozenset(
     {
         "id",
@@ -252,6 +255,7 @@ _BATCH_FIELDS = frozenset(
         "request_counts",
         "metadata",
         *_BATCH_TIMESTAMPS,
+        *_DEADLINE_TIMESTAMPS,
     }
 )
 
@@ -323,6 +327,8 @@ class BatchJob:
     expected_completion_at: datetime | None = None
     cancelling_at: datetime | None = None
     cancelled_at: datetime | None = None
+    expires_at: datetime | None = None
+    expired_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: What was wrong with the object as received (a field missing or of the wrong type, whose
     #: value was replaced by its default); empty for a well-formed object.
@@ -358,7 +364,7 @@ class BatchJob:
             metadata={str(k): "" if v is None else str(v) for k, v in metadata.items()},
             **{
                 name: parse_timestamp(_first(data, name, *_ALIASES.get(name, ())))
-                for name in _BATCH_TIMESTAMPS
+                for name in (*_BATCH_TIMESTAMPS, *_DEADLINE_TIMESTAMPS)
             },
             extra={k: v for k, v in data.items() if k not in _BATCH_FIELDS and k not in _ALIAS_NAMES},
             malformed=_malformed_batch_fields(data),
@@ -382,8 +388,24 @@ class BatchJob:
             "request_counts": self.request_counts.to_dict(),
             "metadata": dict(self.metadata),
             **{name: format_timestamp(getattr(self, name)) for name in _BATCH_TIMESTAMPS},
+            **{
+                name: format_timestamp(getattr(self, name))
+                for name in _DEADLINE_TIMESTAMPS
+                if getattr(self, name) is not None
+            },
             **self.extra,
         }
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When the batch's window closes: ``expires_at`` where the API sends it, else
+        ``completion_window`` (``"12h"``, ``"24h"``) after ``created_at``; None when unknown."""
+        if self.expires_at is not None:
+            return self.expires_at
+        window = _window_seconds(self.completion_window)
+        if window is None or self.created_at is None:
+            return None
+        return self.created_at + timedelta(seconds=window)
 
     @property
     def error_message(self) -> str | None:
@@ -393,6 +415,14 @@ class BatchJob:
         first = str(self.errors[0])
         more = len(self.errors) - 1
         return f"{first} (+{more} more)" if more else first
+
+
+def _window_seconds(window: str | None) -> float | None:
+    """``"12h"`` / ``"24h"`` / ``"30m"`` / ``"2d"`` as seconds; None for anything else."""
+    units = {"m": 60.0, "h": 3600.0, "d": 86400.0}
+    if not window or window[-1:] not in units or not window[:-1].isdigit():
+        return None
+    return int(window[:-1]) * units[window[-1]]
 
 
 @dataclass(frozen=True, slots=True)

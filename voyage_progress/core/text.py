@@ -1,7 +1,8 @@
 """Text from outside, made safe: the one rule for batch ids, and the one for labels and shown text.
 
 Batch ids come from the command line, the control port, the state file and the API's list
-pages, and each of them ends up in a URL path and in OSC. An id is 1 to 128 ASCII letters,
+pages, and each of them ends up in a URL path and in OSC. The command line and the control port
+also take ``provider:ID``, which says whose batch it is. An id is 1 to 128 ASCII letters,
 digits, ``_`` or ``-`` (every id Voyage and OpenAI hand out is), so it cannot carry a control
 character, a space, a ``/``, ``?``, ``#`` or ``%`` that would change what the URL asks for.
 
@@ -21,9 +22,11 @@ __all__ = [
     "MAX_LABEL",
     "MAX_TEXT",
     "check_batch_id",
+    "check_batch_ref",
     "clean_label",
     "clean_text",
     "is_batch_id",
+    "is_batch_ref",
     "is_clean_label",
     "one_line",
 ]
@@ -35,6 +38,8 @@ MAX_LABEL = 200
 MAX_TEXT = 300
 
 _BATCH_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_BATCH_ID}}}")
+#: A batch id, or one that says its provider outright: ``openai:batch_abc``.
+_BATCH_REF = re.compile(rf"(?:[a-z][a-z0-9_]{{0,31}}:)?[A-Za-z0-9_-]{{1,{MAX_BATCH_ID}}}")
 #: C0 and C1 controls, and the characters that break a line or turn text around in a terminal or
 #: a TouchDesigner text TOP (line and paragraph separators, bidirectional controls).
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]+")
@@ -50,6 +55,21 @@ def check_batch_id(text: str) -> str:
     if not is_batch_id(text):
         raise ValueError(
             f"invalid batch id {_quoted(text)}: ids are 1-{MAX_BATCH_ID} letters, digits, '_' or '-'"
+        )
+    return text
+
+
+def is_batch_ref(text: object) -> bool:
+    """A batch id, or ``provider:ID`` (the provider's name: lower-case letters, digits, ``_``)."""
+    return isinstance(text, str) and _BATCH_REF.fullmatch(text) is not None
+
+
+def check_batch_ref(text: str) -> str:
+    """``text`` if it is a batch id or ``provider:ID``; else ``ValueError`` saying why, in one line."""
+    if not is_batch_ref(text):
+        raise ValueError(
+            f"invalid batch id {_quoted(text)}: ids are 1-{MAX_BATCH_ID} letters, digits, '_' or '-', "
+            "after PROVIDER: if any"
         )
     return text
 

@@ -80,10 +80,12 @@ class Row:
     eta_high: float = math.inf
     error: str = ""
     slot: int | None = None
+    #: Whose batch it is; "" where every batch is of one provider (nothing to tell apart).
+    provider: str = ""
     note: str = ""  # stalled, at risk: shown beside the status
 
     @classmethod
-    def of(cls, batch: BatchSnapshot, *, with_slot: bool = True) -> Row:
+    def of(cls, batch: BatchSnapshot, *, with_slot: bool = True, with_provider: bool = False) -> Row:
         return cls(
             name=batch.label or batch.batch_id,
             status=batch.status,
@@ -97,6 +99,7 @@ class Row:
             eta_high=batch.eta_high,
             error=shown_error(batch),
             slot=batch.slot if with_slot else None,
+            provider=batch.provider if with_provider else "",
             note=note(batch),
         )
 
@@ -169,20 +172,22 @@ def _band(row: Row) -> str:
 
 
 #: The live table, in display order. Importance (priority): batch, bar, percent, ETA; status
-#: (the bar cannot tell validating, finalizing or failed apart); done/total; failed; rate; the
-#: slot (the N of the OSC addresses); the error text; the ETA's band.
+#: (the bar cannot tell validating, finalizing or failed apart); done/total; failed; the
+#: provider (in a show of several); rate; the slot (the N of the OSC addresses); the error text;
+#: the ETA's band.
 COLUMNS: tuple[Column, ...] = (
-    Column("#", 5, lambda row: "" if row.slot is None else str(row.slot), "right"),
+    Column("#", 6, lambda row: "" if row.slot is None else str(row.slot), "right"),
     Column("batch", 0, lambda row: row.name, min_width=12, max_width=32),
+    Column("provider", 4, lambda row: row.provider),
     Column("", 0, lambda row: Bar(row.percent, row.style), min_width=12, grows=True),
     Column("%", 0, lambda row: f"{row.percent:5.1f}", "right"),  # padded: no jitter as it grows
     Column("done", 2, lambda row: f"{row.done}/{row.total}", "right"),
     Column("failed", 3, lambda row: str(row.failed or ""), "right"),
-    Column("rate", 4, lambda row: format_rate(row.rate), "right"),
+    Column("rate", 5, lambda row: format_rate(row.rate), "right"),
     Column("ETA", 0, lambda row: format_duration(row.eta).rjust(6), "right"),
-    Column("ETA range", 7, _band, "right"),
+    Column("ETA range", 8, _band, "right"),
     Column("status", 1, lambda row: Text.assemble((row.status, row.style), (_noted(row), "bold yellow"))),
-    Column("error", 6, lambda row: Text(row.error, style="dim"), min_width=12, max_width=80),
+    Column("error", 7, lambda row: Text(row.error, style="dim"), min_width=12, max_width=80),
 )
 
 

@@ -52,6 +52,8 @@ class SidecarView:
         self._live: Live | None = None
         self._frame: Frame | None = None
         self._health: str | None = None
+        #: The batches are of several providers: log lines name each one's.
+        self._mixed = False
         self._lines = LineWriter(self.stream, self._dropped) if mode in ("text", "json") else None
 
     @property
@@ -86,6 +88,8 @@ class SidecarView:
 
     def publish(self, frame: Frame) -> None:
         self._frame = frame
+        if self.mode == "text" and frame.news:  # only a frame with lines to write reads them all
+            self._mixed = len({batch.provider for batch in frame.batches}) > 1
         for item in frame.news:
             if not isinstance(item, Event):
                 self.batch_changed(item)
@@ -114,17 +118,26 @@ class SidecarView:
         if self.mode == "json":
             self._json("batch", **record)
         else:
+            whose = f"{batch.provider} " if self._mixed else ""
             noted = f" ({record['note']})" if record["note"] else ""
-            self._text(f"slot {batch.slot} {describe(batch)}{noted}")
+            self._text(f"slot {batch.slot} {whose}{describe(batch)}{noted}")
 
     def event(self, kind: EventKind, batch: BatchSnapshot) -> None:
         if kind is EventKind.UNWATCH:
             self._last.pop(batch.batch_id, None)
         if self.mode == "json":
-            self._json("event", kind=kind.value, id=batch.batch_id, slot=batch.slot, label=batch.label)
+            self._json(
+                "event",
+                kind=kind.value,
+                id=batch.batch_id,
+                provider=batch.provider,
+                slot=batch.slot,
+                label=batch.label,
+            )
         elif self.mode == "text":
+            whose = f", {batch.provider}" if self._mixed else ""
             label = f", {batch.label}" if batch.label else ""
-            self._text(f"event {kind} {batch.batch_id} (slot {batch.slot}{label})")
+            self._text(f"event {kind} {batch.batch_id} (slot {batch.slot}{whose}{label})")
         elif self.mode == "live" and kind is not EventKind.WATCH:
             error = shown_error(batch) if kind is not EventKind.UNWATCH else ""
             self.message(f"{kind}: {batch.label or batch.batch_id}" + (f" - {error}" if error else ""))
@@ -196,6 +209,7 @@ def _record(batch: BatchSnapshot) -> dict[str, Any]:
     return {
         "slot": batch.slot,
         "id": batch.batch_id,
+        "provider": batch.provider,
         "label": batch.label,
         "status": batch.status,
         "done": batch.done,
@@ -228,4 +242,5 @@ def _table(batches: Sequence[BatchSnapshot], health: Health) -> RenderableType:
     )
     if not batches:
         return Group(header, Text("no batches yet", style="dim"))
-    return Group(header, FittedTable([Row.of(batch) for batch in batches]))
+    mixed = len({batch.provider for batch in batches}) > 1
+    return Group(header, FittedTable([Row.of(batch, with_provider=mixed) for batch in batches]))

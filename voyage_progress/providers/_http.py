@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .._defaults import MAX_RESPONSE_BYTES
+from .._defaults import API_KEY_ENV, MAX_RESPONSE_BYTES
 from .._version import __version__
 from ..core.errors import (
     APIConnectionError,
@@ -309,7 +309,7 @@ class HttpAPI:
         cls = _ERRORS_BY_STATUS.get(status) or (ServerError if status >= 500 else APIError)
         extra: dict[str, Any] = {}
         if cls is RateLimitError:
-            extra["retry_after"] = parse_retry_after(response.headers.get("retry-after"))
+            extra["retry_after"] = _retry_after(response.headers)
         raise cls(
             message,
             status_code=status,
@@ -330,15 +330,16 @@ class HttpAPI:
 RequestErrors = APIConnectionError | APIError
 
 
-def checked_key(key: str) -> str:
-    """The key, if it can be sent as one header line; else the reason, without the key."""
+def checked_key(key: str, variable: str = API_KEY_ENV) -> str:
+    """The key, if it can be sent as one header line; else the reason, without the key (the
+    message names ``variable``, where the key is read from)."""
     for position, char in enumerate(key, start=1):
         if char in "\r\n":
-            raise InvalidAPIKeyError("a line break", position, len(key))
+            raise InvalidAPIKeyError("a line break", position, len(key), variable)
         if not char.isascii():
-            raise InvalidAPIKeyError("a character that is not ASCII", position, len(key))
+            raise InvalidAPIKeyError("a character that is not ASCII", position, len(key), variable)
         if not char.isprintable():
-            raise InvalidAPIKeyError("a control character", position, len(key))
+            raise InvalidAPIKeyError("a control character", position, len(key), variable)
     return key
 
 
@@ -376,6 +377,18 @@ def parse_object(content: bytes) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise ValueError(f"expected a JSON object, got {type(body).__name__}")
     return body
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """The wait a 429 asks for: OpenAI and Anthropic also send ``retry-after-ms``, which is finer
+    than the whole seconds of ``Retry-After`` (their SDKs read it first too)."""
+    try:
+        milliseconds = float(headers.get("retry-after-ms", ""))
+    except ValueError:
+        return parse_retry_after(headers.get("retry-after"))
+    if not 0 <= milliseconds < float("inf"):
+        return parse_retry_after(headers.get("retry-after"))
+    return milliseconds / 1000.0
 
 
 def _describe(exc: BaseException) -> str:

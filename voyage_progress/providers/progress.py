@@ -1,6 +1,8 @@
 """The spec's progress API: an async generator of events, and a wait with a callback.
 
-Both work with any provider (they need only ``get_batch``) and poll nothing else. A failed
+Both work with any provider (they need only ``get_batch``) and poll nothing else:
+``stream_batch_progress(AnthropicBatchClient(), "msgbatch_...")`` is the same stream as the
+client's own method. A failed
 poll (already retried by the provider) does not end the stream: the next poll comes after the
 usual interval, and only a run of ``max_poll_failures`` failures raises. Errors that retrying
 cannot fix (401, 404) raise at once.
@@ -15,7 +17,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime
 
-from .._defaults import DEFAULT_MAX_POLL_FAILURES
+from .._defaults import DEFAULT_MAX_POLL_FAILURES, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL
 from ..core.errors import TRANSIENT_ERRORS, BatchWaitTimeout, PollingError
 from ..core.events import BatchProgressEvent
 from ..core.metrics import BatchProgressMetrics
@@ -35,8 +37,8 @@ def _check_interval(poll_interval: float) -> None:
 async def stream_batch_progress(
     client: BatchAPI,
     batch_id: str,
-    poll_interval: float,
-    include_metrics: bool,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    include_metrics: bool = True,
     *,
     max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
     sleep: Sleep = asyncio.sleep,
@@ -72,9 +74,9 @@ async def stream_batch_progress(
 async def wait_for_batch_completion_with_progress(
     client: BatchAPI,
     batch_id: str,
-    on_progress: Callable[[BatchProgressEvent], object] | None,
-    poll_interval: float,
-    max_wait: float,
+    on_progress: Callable[[BatchProgressEvent], object] | None = None,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    max_wait: float = DEFAULT_MAX_WAIT,
     *,
     sleep: Sleep = asyncio.sleep,
 ) -> BatchJob:

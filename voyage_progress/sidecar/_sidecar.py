@@ -18,7 +18,7 @@ import contextlib
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from ..core.text import one_line
 from ..outputs import Output, open_outputs
 from ..outputs.osc import Destination
 from ..outputs.terminal import SidecarView
-from ..providers import BatchAPI
+from ..providers import BatchAPI, BatchRef, parse_batch_ref
 from ..watcher import Intervals, Listeners, WatchedBatch, WatchEntry, Watcher
 from ._state import SaveSchedule, StateFile
 
@@ -58,8 +58,13 @@ REFUSAL_LOG_EVERY = 60.0
 class SidecarConfig:
     """Everything the sidecar is told, decided once: ``voyage-progress watch``'s options."""
 
+    #: Batches to watch: ids, or ``provider:ID`` (an id's shape says its provider, see
+    #: ``voyage_progress.providers.parse_batch_ref``).
     batch_ids: Sequence[str] = ()
+    #: Labels by batch id (as given in ``batch_ids``, or the bare id).
     labels: dict[str, str] = field(default_factory=dict)
+    #: The provider of ids whose shape says none (None: the first provider the sidecar polls).
+    provider: str | None = None
     all_active: bool = False
     destinations: Sequence[Destination] = (Destination(DEFAULT_OSC_HOST, DEFAULT_OSC_PORT),)
     prefix: str = DEFAULT_OSC_PREFIX
@@ -89,13 +94,14 @@ class SidecarConfig:
 
 
 class Sidecar:
-    """Runs until ``stop`` is set; see ``run``. ``outputs`` replaces those ``config.outputs``
-    names; ``view`` (the terminal) is an output too."""
+    """Runs until ``stop`` is set; see ``run``. ``client`` is the provider polled, or several by
+    name. ``outputs`` replaces those ``config.outputs`` names; ``view`` (the terminal) is an
+    output too."""
 
     def __init__(
         self,
         config: SidecarConfig,
-        client: BatchAPI,
+        client: BatchAPI | Mapping[str, BatchAPI],
         view: SidecarView | None = None,
         *,
         outputs: Sequence[Output] | None = None,
@@ -210,10 +216,18 @@ class Sidecar:
         try:
             for entry in entries:
                 self.watcher.watch(
-                    entry.batch_id, entry.label, slot=entry.slot, auto=entry.auto, end_said=entry.end_said
+                    entry.batch_id,
+                    entry.label,
+                    slot=entry.slot,
+                    auto=entry.auto,
+                    end_said=entry.end_said,
+                    provider=entry.provider,
                 )
-            for batch_id in self.config.batch_ids:
-                self.watcher.watch(batch_id, self.config.labels.get(batch_id, ""))
+            labels = self.config.labels
+            for text in self.config.batch_ids:
+                ref = self._ref(text)
+                label = labels.get(text) or labels.get(ref.batch_id, "")
+                self.watcher.watch(ref.batch_id, label, provider=ref.provider)
         finally:
             self._restoring = False
         if self.saves is not None:
@@ -277,12 +291,14 @@ class Sidecar:
 
     def _ends_said(self, ends: list[tuple[str, EventKind]]) -> None:
         """The ends are out: only now may a restarted sidecar take them as said. (Saved when
-        they were decided, a kill before the datagrams left would lose them for good.)"""
+        they were decided, a kill before the datagrams left would lose them for good.) Saved at
+        once: left for the next save, up to a second later, a kill meanwhile would make the next
+        sidecar send them again."""
         for batch_id, kind in ends:
             batch = self.watcher.batches.get(batch_id)
             if batch is not None:
                 batch.end_said = kind
-        self._save()
+        self._save(at_once=True)
 
     def _health(self) -> Health:
         health = self.watcher.health
@@ -320,9 +336,9 @@ class Sidecar:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, next_beat - clock()))
 
-    def _save(self) -> None:
+    def _save(self, *, at_once: bool = False) -> None:
         if self.saves is not None and not self._restoring:
-            self.saves.changed()
+            self.saves.changed(at_once=at_once)
 
     def _entries(self) -> list[WatchEntry]:
         """The watch list as saved: copies, for a save in another thread."""
@@ -330,35 +346,45 @@ class Sidecar:
 
     # -- commands -------------------------------------------------------------------------------
 
+    def _ref(self, text: str) -> BatchRef:
+        """The batch ``text`` names: by its ``provider:`` prefix, its shape, or the default."""
+        return parse_batch_ref(text, self.config.provider or self.watcher.default_provider)
+
     def _command(self, command: Command) -> Awaitable[None] | None:
         """Obey a command at once; only a cancel, which waits for the API, returns the rest of
         its work (so a flood of commands is not a flood of tasks)."""
         logger.info("control from %s:%s: %s %s", *command.peer, command.kind, command.batch_id or "")
-        batch_id = command.batch_id
-        if command.kind is CommandKind.WATCH and batch_id:
-            self._watch(batch_id, command.label or "")
-        elif command.kind is CommandKind.UNWATCH and batch_id:
-            self.watcher.unwatch(batch_id)
+        ref = None
+        if command.batch_id:
+            try:
+                ref = self._ref(command.batch_id)
+            except ValueError as exc:  # a bad id from the network is not the sidecar's end
+                logger.warning("control %s ignored: %s", command.kind, exc)
+                return None
+        if command.kind is CommandKind.WATCH and ref:
+            self._watch(ref, command.label or "")
+        elif command.kind is CommandKind.UNWATCH and ref:
+            self.watcher.unwatch(ref.batch_id)
         elif command.kind is CommandKind.REFRESH:
             self._refresh()
             self.send_full_state()
         elif command.kind is CommandKind.SHUTDOWN:
             if self._stop is not None:
                 self._stop.set()
-        elif command.kind is CommandKind.CANCEL and batch_id:
+        elif command.kind is CommandKind.CANCEL and ref:
             if self._cancels >= self.config.max_cancels_in_flight:
-                self._refuse("cancel", batch_id, f"{self._cancels} cancels are already under way")
+                self._refuse("cancel", ref.batch_id, f"{self._cancels} cancels are already under way")
                 return None
             self._cancels += 1
-            return self._cancel(batch_id)
+            return self._cancel(ref)
         return None
 
-    def _watch(self, batch_id: str, label: str) -> None:
+    def _watch(self, ref: BatchRef, label: str) -> None:
         watching = len(self.watcher.batches)
-        if watching >= self.config.max_watched and batch_id not in self.watcher.batches:
-            self._refuse("watch", batch_id, f"the watch list is full ({watching} batches)")
+        if watching >= self.config.max_watched and ref.batch_id not in self.watcher.batches:
+            self._refuse("watch", ref.batch_id, f"the watch list is full ({watching} batches)")
             return
-        self.watcher.watch(batch_id, label)
+        self.watcher.watch(ref.batch_id, label, provider=ref.provider)
 
     def _refresh(self) -> None:
         """Poll every batch now; a storm of refreshes is one per poll cycle (each costs a pass
@@ -368,11 +394,15 @@ class Sidecar:
             self._refreshed_in_cycle = cycle
             self.watcher.refresh()
 
-    async def _cancel(self, batch_id: str) -> None:
+    async def _cancel(self, ref: BatchRef) -> None:
+        watched = self.watcher.batches.get(ref.batch_id)
+        api = self.watcher.api_for(watched.provider if watched else ref.provider)
         try:
-            await self.client.cancel_batch(batch_id)
+            if api is None:
+                raise LookupError(f"no {ref.provider} key: its batches are not polled")
+            await api.cancel_batch(ref.batch_id)
         except Exception as exc:  # a refused cancel must not end the sidecar
-            logger.warning("cancel %s refused: %s", batch_id, exc)
+            logger.warning("cancel %s refused: %s", ref.batch_id, exc)
         finally:
             self._cancels -= 1
         self._refresh()

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from .._defaults import DEFAULT_PROVIDER
 from ..core.frame import EventKind
 from ..core.phases import PhaseHistory
 from ..core.text import clean_label, is_batch_id
@@ -53,6 +54,7 @@ def _to_dict(entry: WatchEntry) -> dict[str, Any]:
         "label": entry.label,
         "auto": entry.auto,
         "reported_end": entry.end_said,
+        "provider": entry.provider,
     }
 
 
@@ -61,12 +63,15 @@ def _from_dict(data: Any) -> WatchEntry | None:
         return None
     slot = data.get("slot")
     said = data.get("reported_end")
+    provider = data.get("provider")
     return WatchEntry(
         batch_id=data["id"],
         slot=slot if isinstance(slot, int) and slot >= 0 else -1,
         label=clean_label(str(data.get("label") or "")),
         auto=bool(data.get("auto", False)),
         end_said=EventKind(said) if said in _ENDS else None,
+        # files written before there were other providers are Voyage's
+        provider=provider if isinstance(provider, str) and provider else DEFAULT_PROVIDER,
     )
 
 
@@ -203,8 +208,9 @@ class StateFile:
 
 class SaveSchedule:
     """When to save: the first change after a quiet second at once, later ones at most once
-    a second, each time the list as it is then. A save runs in a worker thread (a slow disk's
-    fsync must not hold up the event loop), one at a time. ``flush`` saves what is left."""
+    a second, each time the list as it is then; a change ``at_once`` (an end that is out) is
+    saved without waiting out the second. A save runs in a worker thread (a slow disk's fsync
+    must not hold up the event loop), one at a time. ``flush`` saves what is left."""
 
     def __init__(
         self, state: StateFile, entries: Callable[[], list[WatchEntry]], interval: float = SAVE_INTERVAL
@@ -216,6 +222,7 @@ class SaveSchedule:
         self._wanted = False
         self._saved_at = -math.inf
         self._hurry = asyncio.Event()
+        self._flushing = False
         self._saver: asyncio.Task[None] | None = None
 
     def save_now(self) -> None:
@@ -229,13 +236,20 @@ class SaveSchedule:
         while the event loop adds to it."""
         return PhaseHistory.from_dict(self.state.history.to_dict())
 
-    def changed(self) -> None:
+    def changed(self, *, at_once: bool = False) -> None:
+        """Something to save: within a second, or ``at_once``. An end that is out is saved at
+        once: until it is on disk, a kill makes the next sidecar send it again. (Ends come at
+        most once per batch and as fast as the request budget reads them: a bounded number of
+        saves, where a flood of watch commands is not.)"""
         self._wanted = True
+        if at_once:
+            self._hurry.set()
         if self._saver is None or self._saver.done():
             self._saver = asyncio.get_running_loop().create_task(self._saving(), name="state-file")
 
     async def flush(self) -> None:
         """Save what changed, now; return once it is on disk (or the disk refused it)."""
+        self._flushing = True
         self._hurry.set()
         if self._wanted and (self._saver is None or self._saver.done()):
             self._saver = asyncio.get_running_loop().create_task(self._saving(), name="state-file")
@@ -249,6 +263,8 @@ class SaveSchedule:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._hurry.wait(), wait)
             self._wanted = False
+            if not self._flushing:  # this save takes what hurried it; later changes wait again
+                self._hurry.clear()
             await asyncio.to_thread(self.state.save, self._entries(), self._history())
             self._saved_at = time.monotonic()
             self.saves += 1

@@ -1,4 +1,5 @@
-"""A Voyage-compatible Batch API server for demos and tests, with scenarios and faults.
+"""A Voyage-compatible Batch API server for demos and tests, with scenarios and faults; it also
+speaks OpenAI's and Anthropic's batch APIs (``dialect="openai"``, ``"anthropic"``).
 
 >>> async with run_simulator(speed=50) as sim:          # doctest: +SKIP
 ...     async with VoyageBatchClient(api_key="demo", base_url=sim.base_url) as client:
@@ -11,10 +12,11 @@ simulator's default: see ``SCENARIOS``. Faults are injected at the rates of a ``
 from ._clock import SimClock
 from ._faults import FAULT_KINDS, Faults
 from ._scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario
-from ._server import Simulator, run_simulator, serve_forever
+from ._server import DIALECTS, Simulator, run_simulator, serve_forever
 
 __all__ = [
     "DEFAULT_SCENARIO",
+    "DIALECTS",
     "FAULT_KINDS",
     "SCENARIOS",
     "Faults",

@@ -1,5 +1,6 @@
-"""The simulator's HTTP surface: Voyage's Files and Batch endpoints under ``/v1``, and a few
-``/_sim`` endpoints to steer it from another process (clock, stats, quick batches).
+"""The simulator's HTTP surface: one provider's Batch API under ``/v1`` as its dialect serves it
+(Voyage's Files and Batch endpoints by default), and a few ``/_sim`` endpoints to steer it from
+another process (clock, stats, quick batches).
 
 Every request, ``/_sim`` included, first passes the peer rule the control input uses (see
 ``voyage_progress.core.peers``): a peer that is not allowed gets a 403 and nothing else. With an API
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import re
@@ -21,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.limits import MAX_FILE_BYTES
 from ..core.peers import parse_allowed_peers, peer_allowed
+from ._dialect import Dialect
 from ._faults import Faults
 from ._glitches import glitch_body
 from ._limits import (
@@ -38,12 +40,13 @@ from ._limits import (
     MAX_REQUESTS_PER_BATCH,
     MULTIPART_OVERHEAD_BYTES,
 )
+from ._requests import file_too_large, json_body
 from ._scenarios import SCENARIOS
 from ._store import ApiProblem, Store
 
 API_PREFIX = "/v1"
 CONTROL_PREFIX = "/_sim"
-_ID_SEGMENT = re.compile(r"/(batch|file)[-_][A-Za-z0-9]+")
+_ID_SEGMENT = re.compile(r"/(msgbatch|batch|file)[-_][A-Za-z0-9]+")
 
 
 @dataclass
@@ -91,6 +94,7 @@ def route_of(method: str, path: str) -> str:
 
 def build_app(
     store: Store,
+    dialect: Dialect,
     faults: Faults,
     stats: Stats,
     api_key: str | None,
@@ -99,82 +103,16 @@ def build_app(
     max_file_bytes: int = MAX_FILE_BYTES,
 ) -> ASGIApp:
     """The ASGI app: the peer rule, authentication, body limits, faults and statistics around
-    Voyage's routes. With no ``allowed_peers`` only loopback peers are served."""
+    the routes of ``dialect`` (the store's). With no ``allowed_peers`` only loopback peers are
+    served."""
     api = Starlette(
-        routes=_api_routes(store, max_file_bytes) + _control_routes(store, faults, stats),
-        exception_handlers={HTTPException: _http_error, ApiProblem: _api_problem},
+        routes=dialect.routes(store, max_file_bytes) + _control_routes(store, faults, stats),
+        exception_handlers={
+            HTTPException: functools.partial(_http_error, dialect),
+            ApiProblem: functools.partial(_api_problem, dialect),
+        },
     )
-    return _Gate(api, faults, stats, api_key, drop_connection, allowed_peers, max_file_bytes)
-
-
-def _api_routes(store: Store, max_file_bytes: int) -> list[Route]:
-    async def upload(request: Request) -> Response:
-        form = await request.form()
-        purpose, file = form.get("purpose"), form.get("file")
-        if not isinstance(file, UploadFile):
-            raise ApiProblem(400, "A file is required (multipart field 'file').")
-        if purpose != "batch":
-            raise ApiProblem(400, f"purpose must be 'batch'; got {purpose!r}.")
-        if file.size is not None and file.size > max_file_bytes:
-            raise _file_too_large(max_file_bytes)
-        content = await file.read()  # no larger than max_file_bytes: the body is capped as it arrives
-        return JSONResponse(store.add_file(file.filename or "upload.jsonl", "batch", content).to_dict())
-
-    async def list_files(request: Request) -> Response:
-        limit = _int_param(request, "limit", 10000, 1, 10000)
-        return JSONResponse(
-            store.list_files(request.query_params.get("purpose"), limit, request.query_params.get("after"))
-        )
-
-    async def get_file(request: Request) -> Response:
-        return JSONResponse(store.get_file(request.path_params["file_id"]).to_dict())
-
-    async def delete_file(request: Request) -> Response:
-        return JSONResponse(store.delete_file(request.path_params["file_id"]))
-
-    async def delete_files(request: Request) -> Response:
-        body = await _json_body(request)
-        ids = body.get("file_ids") if isinstance(body, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ApiProblem(400, "file_ids must be a list of file ids.")
-        data = []
-        for file_id in ids:
-            deleted = file_id in store.files
-            store.files.pop(file_id, None)
-            data.append({"id": file_id, "object": "file", "deleted": deleted})
-        return JSONResponse({"object": "list", "data": data})
-
-    async def file_content(request: Request) -> Response:
-        file = store.get_file(request.path_params["file_id"])
-        return Response(file.data(), media_type="application/octet-stream")
-
-    async def create_batch(request: Request) -> Response:
-        batch = store.create_batch(await _json_body(request))
-        return JSONResponse(store.batch_json(batch))
-
-    async def list_batches(request: Request) -> Response:
-        limit = _int_param(request, "limit", 20, 1, 100)
-        return JSONResponse(store.list_batches(limit, request.query_params.get("after")))
-
-    async def get_batch(request: Request) -> Response:
-        return JSONResponse(store.batch_json(store.get_batch(request.path_params["batch_id"])))
-
-    async def cancel_batch(request: Request) -> Response:
-        return JSONResponse(store.cancel(request.path_params["batch_id"]))
-
-    p = API_PREFIX
-    return [
-        Route(f"{p}/files", upload, methods=["POST"]),
-        Route(f"{p}/files", list_files, methods=["GET"]),
-        Route(f"{p}/files/delete", delete_files, methods=["POST"]),
-        Route(f"{p}/files/{{file_id}}", get_file, methods=["GET"]),
-        Route(f"{p}/files/{{file_id}}", delete_file, methods=["DELETE"]),
-        Route(f"{p}/files/{{file_id}}/content", file_content, methods=["GET"]),
-        Route(f"{p}/batches", create_batch, methods=["POST"]),
-        Route(f"{p}/batches", list_batches, methods=["GET"]),
-        Route(f"{p}/batches/{{batch_id}}", get_batch, methods=["GET"]),
-        Route(f"{p}/batches/{{batch_id}}/cancel", cancel_batch, methods=["POST"]),
-    ]
+    return _Gate(api, dialect, faults, stats, api_key, drop_connection, allowed_peers, max_file_bytes)
 
 
 def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
@@ -191,7 +129,7 @@ def _control_routes(store: Store, faults: Faults, stats: Stats) -> list[Route]:
 
     async def quick_batch(request: Request) -> Response:
         """Create a batch without an upload: ``{"requests": 500, "scenario": "stall"}``."""
-        body = await _json_body(request)
+        body = await json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
             raise ApiProblem(400, 'The body must be {"requests": N, "scenario": ..., "metadata": {...}}.')
         count = body.get("requests", 100)
@@ -233,21 +171,10 @@ def _seconds_param(request: Request) -> float:
     return seconds
 
 
-async def _json_body(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError:
-        raise ApiProblem(400, "The request body is not valid JSON.") from None
-
-
-def _file_too_large(max_file_bytes: int) -> ApiProblem:
-    return ApiProblem(413, f"The file is too large: at most {max_file_bytes} bytes per file.")
-
-
 def _body_limit(scope: Scope, max_file_bytes: int) -> tuple[int, ApiProblem]:
     """The most bytes the request's body may have, and the answer when it has more."""
     if scope["method"] == "POST" and scope["path"] == f"{API_PREFIX}/files":
-        return max_file_bytes + MULTIPART_OVERHEAD_BYTES, _file_too_large(max_file_bytes)
+        return max_file_bytes + MULTIPART_OVERHEAD_BYTES, file_too_large(max_file_bytes)
     limit = MAX_JSON_BODY_BYTES
     return limit, ApiProblem(413, f"The request body is too large: at most {limit} bytes.")
 
@@ -274,27 +201,16 @@ def _capped(receive: Receive, limit: int, problem: ApiProblem) -> Receive:
     return capped
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiProblem(400, f"{name} must be an integer.") from None
-    if not low <= value <= high:
-        raise ApiProblem(400, f"{name} must be between {low} and {high}.")
-    return value
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def _http_error(dialect: Dialect, request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    body = dialect.error_body(exc.status_code, str(exc.detail))
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _api_problem(request: Request, exc: Exception) -> Response:
+async def _api_problem(dialect: Dialect, request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiProblem)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+    body = dialect.error_body(exc.status, exc.detail)
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 _FAULT_ANSWERS = {
@@ -313,6 +229,7 @@ class _Gate:
     def __init__(
         self,
         app: ASGIApp,
+        dialect: Dialect,
         faults: Faults,
         stats: Stats,
         api_key: str | None,
@@ -321,6 +238,7 @@ class _Gate:
         max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
         self.app = app
+        self.dialect = dialect
         self.faults = faults
         self.stats = stats
         self.api_key = api_key
@@ -340,9 +258,10 @@ class _Gate:
             return
         self.stats.record(route_of(scope["method"], scope["path"]))
         send = self._counting(send)
-        problem = self._auth_problem(scope)
+        problem = self.dialect.auth_problem(dict(scope["headers"]), self.api_key)
         if problem:
-            await _send_json(send, 401, {"detail": problem})
+            status, message = problem
+            await _send_json(send, status, self.dialect.error_body(status, message))
             return
         capped = await self._within_limits(scope, receive, send)
         if capped is None:
@@ -355,8 +274,8 @@ class _Gate:
             self.stats.faults[fault] += 1
         if fault in _FAULT_ANSWERS:
             status, detail = _FAULT_ANSWERS[fault]
-            headers = [(b"retry-after", f"{self.faults.retry_after:g}".encode())] if fault == "429" else []
-            await _send_json(send, status, {"detail": detail}, headers)
+            headers = self.dialect.rate_limit_headers(self.faults.retry_after) if fault == "429" else []
+            await _send_json(send, status, self.dialect.error_body(status, detail), headers)
         elif fault == "slow":
             await asyncio.sleep(self.faults.slow_seconds)
             await self.app(scope, receive, send)
@@ -375,9 +294,9 @@ class _Gate:
     async def _steer(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``/_sim``: whoever may use the API with the key set (anyone on an allowed peer
         without one), with a small body."""
-        problem = self._auth_problem(scope) if self.api_key is not None else None
+        problem = self._steering_key_problem(scope) if self.api_key is not None else None
         if problem:
-            await _send_json(send, 401, {"detail": problem})
+            await _send_json(send, 401, self.dialect.error_body(401, problem))
             return
         capped = await self._within_limits(scope, receive, send)
         if capped is not None:
@@ -389,7 +308,7 @@ class _Gate:
         limit, problem = _body_limit(scope, self.max_file_bytes)
         declared = _declared_length(scope)
         if declared is not None and declared > limit:
-            await _send_json(send, problem.status, {"detail": problem.detail})
+            await _send_json(send, problem.status, self.dialect.error_body(problem.status, problem.detail))
             return None
         return _capped(receive, limit, problem)
 
@@ -401,21 +320,32 @@ class _Gate:
         self.stats.refused_peers += 1
         peer = _peer_of(scope) or "an unknown address"
         detail = f"Requests from {peer} are not allowed here (see the simulator's --allow-peer)."
-        await _send_json(self._counting(send), 403, {"detail": detail})
+        await _send_json(self._counting(send), 403, self.dialect.error_body(403, detail))
 
-    def _auth_problem(self, scope: Scope) -> str | None:
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    def _steering_key_problem(self, scope: Scope) -> str | None:
+        """``/_sim`` takes the key in whichever header the dialects carry it: a Bearer token, or
+        Anthropic's ``x-api-key``."""
+        headers = dict(scope["headers"])
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        key = (
+            token.strip() if scheme.lower() == "bearer" else headers.get(b"x-api-key", b"").decode("latin-1")
+        )
+        if not key.strip():
             return "No API key provided. Set the Authorization header to 'Bearer <your key>'."
-        if self.api_key is not None and token.strip() != self.api_key:
+        if key.strip() != self.api_key:
             return "Provided API key is invalid."
         return None
 
     def _counting(self, send: Send) -> Send:
+        """Count each answer's status, and give it the headers the dialect's answers carry."""
+        number = self.stats.requests
+
         async def counted(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.stats.by_status[message["status"]] += 1
+                extra = self.dialect.headers(number)
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         return counted
@@ -443,7 +373,7 @@ class _Gate:
             document = json.loads(body)
         except ValueError:
             document = None
-        applied = glitch_body(document, self.faults.rng) if document is not None else []
+        applied = glitch_body(document, self.faults.rng, self.dialect) if document is not None else []
         for name in applied:
             self.stats.glitches[name] += 1
         if applied:

@@ -9,41 +9,55 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._dialect import Dialect, GlitchShape
 
 __all__ = ["GLITCHES", "glitch_body"]
 
 Batch = dict[str, Any]
 
 
-def _stale_counts(batch: Batch, rng: random.Random) -> None:
-    counts = batch.get("request_counts") or {}
-    counts["completed"] = rng.randint(0, max(0, int(counts.get("completed") or 0)))
-    counts["failed"] = rng.randint(0, max(0, int(counts.get("failed") or 0)))
+def _counts(batch: Batch) -> dict[str, Any]:
+    counts = batch.get("request_counts")
+    return counts if isinstance(counts, dict) else {}
 
 
-def _more_than_total(batch: Batch, rng: random.Random) -> None:
-    counts = batch.get("request_counts") or {}
-    counts["completed"] = int(counts.get("total") or 0) + rng.randint(1, 50)
+def _stale_counts(batch: Batch, shape: GlitchShape, rng: random.Random) -> None:
+    counts = _counts(batch)
+    for name in shape.done_counts:
+        counts[name] = rng.randint(0, max(0, int(counts.get(name) or 0)))
 
 
-def _unknown_status(batch: Batch, rng: random.Random) -> None:
-    batch["status"] = rng.choice(["paused", "queued", "IN_PROGRESS", ""])
+def _more_than_total(batch: Batch, shape: GlitchShape, rng: random.Random) -> None:
+    counts = _counts(batch)
+    done = shape.done_counts[0]
+    if shape.total_count is None:  # the total is the sum of the counts: it changes with them
+        counts[done] = int(counts.get(done) or 0) + rng.randint(1, 50)
+    else:
+        counts[done] = int(counts.get(shape.total_count) or 0) + rng.randint(1, 50)
 
 
-def _missing_fields(batch: Batch, rng: random.Random) -> None:
-    for name in rng.sample(["request_counts", "status", "created_at", "metadata", "errors"], 2):
+def _unknown_status(batch: Batch, shape: GlitchShape, rng: random.Random) -> None:
+    batch[shape.status_field] = rng.choice(["paused", "queued", "IN_PROGRESS", ""])
+
+
+def _missing_fields(batch: Batch, shape: GlitchShape, rng: random.Random) -> None:
+    for name in rng.sample(["request_counts", shape.status_field, *shape.droppable], 2):
         batch.pop(name, None)
 
 
-def _wrong_types(batch: Batch, rng: random.Random) -> None:
-    counts = batch.get("request_counts") or {}
-    counts.update(total=str(counts.get("total")), completed=None, failed=rng.choice([[], "x", 1.5]))
-    batch["created_at"] = rng.choice([12345, True, {"at": "now"}])
-    batch["metadata"] = rng.choice([None, "label", [1, 2]])
+def _wrong_types(batch: Batch, shape: GlitchShape, rng: random.Random) -> None:
+    counts = _counts(batch)
+    first, second, *_, last = [*shape.done_counts, *filter(None, [shape.total_count])]
+    counts.update({last: str(counts.get(last)), first: None, second: rng.choice([[], "x", 1.5])})
+    batch["created_at"] = rng.choice([True, {"at": "now"}, "yesterday"])
+    if "metadata" in shape.droppable:
+        batch["metadata"] = rng.choice([None, "label", [1, 2]])
 
 
-GLITCHES: dict[str, Callable[[Batch, random.Random], None]] = {
+GLITCHES: dict[str, Callable[[Batch, GlitchShape, random.Random], None]] = {
     "stale_counts": _stale_counts,
     "more_than_total": _more_than_total,
     "unknown_status": _unknown_status,
@@ -52,14 +66,12 @@ GLITCHES: dict[str, Callable[[Batch, random.Random], None]] = {
 }
 
 
-def glitch_body(body: Any, rng: random.Random) -> list[str]:
-    """Glitch every batch object of an answer (one batch, or a list page) in place; returns
-    the glitches applied."""
-    batches = body.get("data") if isinstance(body, dict) and body.get("object") == "list" else [body]
+def glitch_body(body: Any, rng: random.Random, dialect: Dialect) -> list[str]:
+    """Glitch every batch object of an answer (one batch, or a list page) in place, where the
+    dialect keeps its fields; returns the glitches applied."""
     applied = []
-    for batch in batches or []:
-        if isinstance(batch, dict) and batch.get("object") == "batch":
-            name = rng.choice(list(GLITCHES))
-            GLITCHES[name](batch, rng)
-            applied.append(name)
+    for batch in dialect.batches_in(body):
+        name = rng.choice(list(GLITCHES))
+        GLITCHES[name](batch, dialect.glitch_shape, rng)
+        applied.append(name)
     return applied

@@ -18,13 +18,20 @@ from starlette.types import Scope
 from .._defaults import DEFAULT_SIMULATOR_HOST, DEFAULT_SIMULATOR_PORT
 from ..core.limits import MAX_FILE_BYTES
 from ..core.peers import IPAddress, PeerPolicyError, host_port, is_loopback, parse_allowed_peers
-from ._app import API_PREFIX, Stats, build_app
+from ._anthropic import ANTHROPIC
+from ._app import Stats, build_app
 from ._clock import SimClock
+from ._dialect import Dialect
 from ._faults import Faults
+from ._openai import OPENAI
 from ._scenarios import DEFAULT_SCENARIO
 from ._store import Store
+from ._voyage import VOYAGE
 
-__all__ = ["Simulator", "run_simulator", "serve_forever"]
+__all__ = ["DIALECTS", "Simulator", "run_simulator", "serve_forever"]
+
+#: The APIs the simulator speaks, by name: ``voyage`` by default.
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (VOYAGE, OPENAI, ANTHROPIC)}
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -47,8 +54,10 @@ class Simulator:
         host: str,
         port: int,
         allowed_peers: frozenset[IPAddress] = frozenset(),
+        dialect: Dialect = VOYAGE,
     ) -> None:
         self.store = store
+        self.dialect = dialect
         self.faults = faults
         self.stats = stats
         self.host = host
@@ -65,8 +74,9 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
-        """What to give a client as its base URL (``VOYAGE_BASE_URL``)."""
-        return self.url + API_PREFIX
+        """What to give a client as its base URL (``VOYAGE_BASE_URL``, ``OPENAI_BASE_URL`` with
+        ``/v1``, ``ANTHROPIC_BASE_URL`` without, as each official SDK takes it)."""
+        return self.url + self.dialect.base_path
 
     def advance(self, seconds: float) -> None:
         """Move simulated time forward: every batch moves on as if that much time had passed."""
@@ -134,6 +144,7 @@ async def run_simulator(
     seed: int = 0,
     scenario: str = DEFAULT_SCENARIO,
     allowed_peers: Collection[str] = (),
+    dialect: str = "voyage",
     max_file_bytes: int = MAX_FILE_BYTES,
 ) -> AsyncIterator[Simulator]:
     """Run a simulator on this event loop for the duration of the ``async with``.
@@ -143,11 +154,15 @@ async def run_simulator(
     ``sim.advance()``. ``api_key`` set means only that key is accepted, on ``/_sim`` too;
     otherwise any. ``allowed_peers`` (IP addresses) may talk to it besides this machine; a
     ``host`` beyond loopback needs at least one. ``max_file_bytes`` is the largest upload
-    (Voyage's 1 GB unless told otherwise).
+    (Voyage's 1 GB unless told otherwise). ``dialect`` is the API it speaks: ``voyage``,
+    ``openai`` or ``anthropic`` (``DIALECTS``).
     """
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown dialect {dialect!r}; one of: {', '.join(DIALECTS)}")
     if isinstance(faults, str):
         faults = Faults.parse(faults)
-    store = Store(SimClock(speed), seed=seed, default_scenario=scenario)
+    speaks = DIALECTS[dialect]
+    store = Store(SimClock(speed), seed=seed, default_scenario=scenario, dialect=speaks)
     faults = faults or Faults()
     stats = Stats()
     allowed = parse_allowed_peers(allowed_peers)
@@ -158,9 +173,10 @@ async def run_simulator(
     )
     server = _EmbeddedServer(config)
     config.app = build_app(
-        store, faults, stats, api_key, _connection_dropper(server), allowed_peers, max_file_bytes
+        store, speaks, faults, stats, api_key, _connection_dropper(server), allowed_peers, max_file_bytes
     )
     bound_host, bound_port = sock.getsockname()[:2]
+    store.url = f"http://{host_port(bound_host, bound_port)}"
     task = asyncio.create_task(server.serve(sockets=[sock]), name="voyage-simulator")
     try:
         while not server.started:
@@ -168,7 +184,7 @@ async def run_simulator(
                 task.result()
                 raise RuntimeError("the simulator stopped while starting")
             await asyncio.sleep(0.005)
-        yield Simulator(store, faults, stats, bound_host, bound_port, allowed)
+        yield Simulator(store, faults, stats, bound_host, bound_port, allowed, speaks)
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
@@ -187,6 +203,7 @@ async def serve_forever(
     scenario: str = DEFAULT_SCENARIO,
     ready: Any = None,
     allowed_peers: Collection[str] = (),
+    dialect: str = "voyage",
 ) -> None:
     """Serve until cancelled; ``ready(sim)`` is called once it listens."""
     async with run_simulator(
@@ -198,6 +215,7 @@ async def serve_forever(
         seed=seed,
         scenario=scenario,
         allowed_peers=allowed_peers,
+        dialect=dialect,
     ) as sim:
         if ready is not None:
             ready(sim)

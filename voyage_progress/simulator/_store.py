@@ -1,26 +1,18 @@
-"""The simulator's files and batches, and their JSON exactly as Voyage sends it."""
+"""The simulator's files and batches, whichever API shows them (see ``_dialect``), and their JSON
+exactly as Voyage sends it."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from ._clock import SimClock
-from ._content import (
-    ENDPOINTS,
-    OUTPUT_DTYPES,
-    InputRequest,
-    ValidationProblem,
-    error_lines,
-    output_lines,
-    parse_input,
-)
-from ._models import MODELS, dimension_problem
+from ._content import InputRequest, ValidationProblem
+from ._models import MODELS
 from ._scenarios import DEFAULT_SCENARIO, SCENARIOS, Plan, Scenario, Snapshot
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -103,6 +95,11 @@ class SimBatch:
         """The batch at simulated second ``now``."""
         return self.plan.snapshot(now - self.created, self.cancel_requested)
 
+    def date(self, clock: SimClock, snap: Snapshot, moment: str) -> datetime | None:
+        """The date of one moment of the batch's timeline (``completed_at``...), if reached."""
+        offset = snap.times.get(moment)
+        return None if offset is None else clock.date_of(self.created + offset)
+
     def errors(self, snap: Snapshot) -> dict[str, Any] | None:
         if snap.status != "failed":
             return None
@@ -115,8 +112,8 @@ class SimBatch:
         created_at = clock.date_of(self.created)
 
         def at(name: str) -> str | None:
-            offset = snap.times.get(name)
-            return None if offset is None else _iso(clock.date_of(self.created + offset))
+            date = self.date(clock, snap, name)
+            return None if date is None else _iso(date)
 
         return {
             "id": self.id,
@@ -142,27 +139,72 @@ class SimBatch:
         }
 
 
-class Store:
-    """Files and batches of one simulated organisation."""
+Producer = Callable[[], Iterator[bytes]]
 
-    def __init__(self, clock: SimClock, seed: int = 0, default_scenario: str = DEFAULT_SCENARIO) -> None:
+
+class Dialect(Protocol):
+    """What the store asks of the API that shows it: the shape of ids, the window, and how its
+    objects and result files look (``_dialect.Dialect`` is the whole of a dialect)."""
+
+    @property
+    def batch_prefix(self) -> str: ...
+    @property
+    def file_prefix(self) -> str: ...
+    @property
+    def id_length(self) -> int: ...
+    @property
+    def window(self) -> float: ...
+    @property
+    def expiry_status(self) -> str | None: ...
+    @property
+    def cancellable(self) -> frozenset[str]: ...
+    @property
+    def output_purpose(self) -> str: ...
+    @property
+    def error_purpose(self) -> str: ...
+
+    def render_batch(self, store: Store, batch: SimBatch, snap: Snapshot) -> dict[str, Any]: ...
+    def render_file(self, file: SimFile) -> dict[str, Any]: ...
+    def quick_batch(self, store: Store, requests: int, metadata: dict[str, str]) -> SimBatch: ...
+    def result_files(
+        self, store: Store, batch: SimBatch, snap: Snapshot
+    ) -> tuple[Producer | None, Producer | None]: ...
+
+
+class Store:
+    """Files and batches of one simulated organisation, shown by ``dialect``."""
+
+    def __init__(
+        self,
+        clock: SimClock,
+        seed: int = 0,
+        default_scenario: str = DEFAULT_SCENARIO,
+        *,
+        dialect: Dialect,
+    ) -> None:
         if default_scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {default_scenario!r}; one of: {', '.join(SCENARIOS)}")
         self.clock = clock
         self.default_scenario = default_scenario
+        self.dialect = dialect
+        #: The server's own address (``http://127.0.0.1:8765``), for URLs inside objects.
+        self.url = ""
         self._rng = random.Random(seed)
         self.files: dict[str, SimFile] = {}
         self.batches: dict[str, SimBatch] = {}
 
-    def new_id(self, prefix: str) -> str:
-        """``batch-7vT5tY...`` / ``file-7vT5tY...``: 37 base58 characters, time-ordered."""
+    def new_id(self, kind: str) -> str:
+        """A ``batch`` or ``file`` id in the dialect's shape (``batch-7vT5tY...`` for Voyage):
+        base58 characters, time-ordered."""
+        dialect = self.dialect
         millis = int(self.clock.now().timestamp() * 1000)
         number = int.from_bytes(millis.to_bytes(6, "big") + self._rng.randbytes(21), "big")
         digits = []
         while number:
             number, rest = divmod(number, 58)
             digits.append(_BASE58[rest])
-        return f"{prefix}-" + "".join(reversed(digits)).rjust(37, "1")
+        prefix = dialect.batch_prefix if kind == "batch" else dialect.file_prefix
+        return prefix + "".join(reversed(digits)).rjust(37, "1")[-dialect.id_length :]
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -195,17 +237,22 @@ class Store:
     def list_files(self, purpose: str | None, limit: int, after: str | None) -> dict[str, Any]:
         self.refresh_all()
         files = [f for f in self.files.values() if purpose is None or f.purpose == purpose]
-        return _page([f.to_dict() for f in files], limit, after)
+        return page([self.dialect.render_file(f) for f in files], limit, after)
 
     # -- batches -------------------------------------------------------------------------------
 
-    def create_batch(self, body: Mapping[str, Any]) -> SimBatch:
-        endpoint, window, file_id, params, metadata = _validated_create(body)
-        input_file = self.files.get(file_id)
-        if input_file is None:
-            raise ApiProblem(404, f"File {file_id} not found.")
-        if input_file.purpose != "batch":
-            raise ApiProblem(400, f"File {file_id} has purpose {input_file.purpose!r}, not 'batch'.")
+    def start_batch(
+        self,
+        *,
+        endpoint: str,
+        input_file_id: str,
+        params: dict[str, Any],
+        metadata: dict[str, str],
+        requests: list[InputRequest],
+        problems: list[ValidationProblem],
+    ) -> SimBatch:
+        """A batch over validated requests, following the scenario its metadata names (or the
+        default); its window is the dialect's. ``problems`` make it fail validation."""
         if self.in_flight() >= MAX_IN_FLIGHT:
             raise ApiProblem(
                 429,
@@ -217,18 +264,20 @@ class Store:
         if scenario is None:
             raise ApiProblem(400, f"Unknown sim_scenario {scenario_name!r}; one of: {', '.join(SCENARIOS)}.")
         scenario = _with_processing(scenario, metadata.get("sim_processing"))
-        requests, problems = parse_input(input_file.data(), endpoint, MODELS[params["model"]])
         if problems:
             scenario = dataclasses.replace(scenario, fail_validation=True)
+        if self.dialect.expiry_status is not None:
+            scenario = dataclasses.replace(scenario, expiry_status=self.dialect.expiry_status)
+        window = self.dialect.window
         batch = SimBatch(
             id=self.new_id("batch"),
             endpoint=endpoint,
-            input_file_id=file_id,
-            completion_window=window,
+            input_file_id=input_file_id,
+            completion_window=f"{window / 3600:g}h",
             request_params=params,
             metadata=metadata,
             created=self.clock.elapsed(),
-            plan=Plan(scenario, len(requests), self._rng.getrandbits(32)),
+            plan=Plan(scenario, len(requests), self._rng.getrandbits(32), window),
             requests=requests,
             problems=problems,
         )
@@ -236,22 +285,9 @@ class Store:
         return batch
 
     def add_quick_batch(self, requests: int, metadata: Mapping[str, str]) -> SimBatch:
-        """A batch of ``requests`` one-text requests, created without an upload (its input file is
-        made here), with ``QUICK_BATCH_PARAMS``."""
-        lines = "".join(
-            json.dumps({"custom_id": f"request-{i}", "body": {"input": [f"text {i}"]}}) + "\n"
-            for i in range(requests)
-        )
-        file = self.add_file("sim_batch_input.jsonl", "batch", lines.encode())
-        return self.create_batch(
-            {
-                "endpoint": "/v1/embeddings",
-                "completion_window": "12h",
-                "input_file_id": file.id,
-                "request_params": dict(QUICK_BATCH_PARAMS),
-                "metadata": dict(metadata),
-            }
-        )
+        """A batch of ``requests`` small requests, created without an upload (in the dialect's
+        shape: an input file made here for Voyage and OpenAI, inline requests for Anthropic)."""
+        return self.dialect.quick_batch(self, requests, dict(metadata))
 
     def get_batch(self, batch_id: str) -> SimBatch:
         batch = self.batches.get(batch_id)
@@ -262,20 +298,20 @@ class Store:
     def batch_json(self, batch: SimBatch) -> dict[str, Any]:
         snap = batch.snapshot(self.clock.elapsed())
         self._publish_results(batch, snap)
-        return batch.to_dict(snap, self.clock)
+        return self.dialect.render_batch(self, batch, snap)
 
     def cancel(self, batch_id: str) -> dict[str, Any]:
         batch = self.get_batch(batch_id)
         now = self.clock.elapsed()
         status = batch.snapshot(now).status
-        if status not in ("validating", "in_progress"):
+        if status not in self.dialect.cancellable:
             raise ApiProblem(400, f"Batch {batch_id} cannot be cancelled: its status is {status}.")
         batch.cancel_requested = now - batch.created
         return self.batch_json(batch)
 
     def list_batches(self, limit: int, after: str | None) -> dict[str, Any]:
         newest_first = list(reversed(self.batches.values()))
-        return _page([self.batch_json(b) for b in newest_first], limit, after)
+        return page([self.batch_json(b) for b in newest_first], limit, after)
 
     def in_flight(self) -> int:
         now = self.clock.elapsed()
@@ -290,68 +326,25 @@ class Store:
                 self._publish_results(batch, batch.snapshot(now))
 
     def _publish_results(self, batch: SimBatch, snap: Snapshot) -> None:
-        ended_at = snap.times.get("completed_at", snap.times.get("cancelled_at"))
-        if ended_at is None or batch.output_file_id or batch.error_file_id:
+        if batch.output_file_id or batch.error_file_id:
             return
-        created = self.clock.date_of(batch.created + ended_at)
-        processed = snap.processed - snap.expired
-        rate = batch.plan.scenario.failure_rate
-        if snap.completed:
+        ended = batch.date(self.clock, snap, _ENDED.get(snap.status, ""))
+        if ended is None:
+            return
+        output, errors = self.dialect.result_files(self, batch, snap)
+        name = f"batch_{batch.id}"
+        if output is not None:
             batch.output_file_id = self.add_file(
-                f"batch_{batch.id}_output",
-                "batch-output",
-                created_at=created,
-                producer=lambda: output_lines(
-                    batch.id, batch.requests, processed, rate, batch.endpoint, batch.request_params
-                ),
+                name + "_output", self.dialect.output_purpose, created_at=ended, producer=output
             ).id
-        if snap.failed:
+        if errors is not None:
             batch.error_file_id = self.add_file(
-                f"batch_{batch.id}_error",
-                "batch-error",
-                created_at=created,
-                producer=lambda: error_lines(batch.id, batch.requests, processed, snap.expired, rate),
+                name + "_error", self.dialect.error_purpose, created_at=ended, producer=errors
             ).id
 
 
-def _validated_create(body: Mapping[str, Any]) -> tuple[str, str, str, dict[str, Any], dict[str, str]]:
-    if not isinstance(body, Mapping):
-        raise ApiProblem(400, "The request body must be a JSON object.")
-    endpoint = body.get("endpoint")
-    if endpoint not in ENDPOINTS:
-        raise ApiProblem(400, f"endpoint must be one of {', '.join(ENDPOINTS)}; got {endpoint!r}.")
-    window = body.get("completion_window")
-    if window != "12h":
-        raise ApiProblem(400, f"completion_window must be '12h'; got {window!r}.")
-    file_id = body.get("input_file_id")
-    if not isinstance(file_id, str) or not file_id:
-        raise ApiProblem(400, "input_file_id is required.")
-    params = body.get("request_params")
-    if not isinstance(params, Mapping) or not isinstance(params.get("model"), str):
-        raise ApiProblem(400, "request_params.model is required.")
-    model = MODELS.get(params["model"])
-    if model is None:
-        raise ApiProblem(
-            400, f"Model {params['model']!r} is not available for batch; one of: {', '.join(MODELS)}."
-        )
-    if model.endpoint != endpoint:
-        raise ApiProblem(400, f"Model {model.name} is not served by {endpoint}; use {model.endpoint}.")
-    if params.get("output_dtype", "float") not in OUTPUT_DTYPES:
-        raise ApiProblem(400, f"output_dtype must be one of {', '.join(OUTPUT_DTYPES)}.")
-    problem = dimension_problem(model, params.get("output_dimension"))
-    if problem:
-        raise ApiProblem(400, problem)
-    metadata = body.get("metadata") or {}
-    if not isinstance(metadata, Mapping):
-        raise ApiProblem(400, "metadata must be an object of strings.")
-    if len(metadata) > 16:
-        raise ApiProblem(400, "metadata can have at most 16 key-value pairs.")
-    for key, value in metadata.items():
-        if not isinstance(value, str) or len(key) > 64 or len(value) > 512:
-            raise ApiProblem(
-                400, "metadata keys are at most 64 characters and values strings of at most 512."
-            )
-    return endpoint, window, file_id, dict(params), dict(metadata)
+#: The moment of a batch's end that publishes its result files, by status.
+_ENDED = {"completed": "completed_at", "cancelled": "cancelled_at", "expired": "expired_at"}
 
 
 def _with_processing(scenario: Scenario, seconds: str | None) -> Scenario:
@@ -365,10 +358,11 @@ def _with_processing(scenario: Scenario, seconds: str | None) -> Scenario:
         processing = -1.0
     if not 0 < processing < float("inf"):
         raise ApiProblem(400, f"sim_processing must be a positive number of seconds; got {seconds!r}.")
-    return dataclasses.replace(scenario, processing=processing)
+    return dataclasses.replace(scenario, processing=processing, outlasts_window=None)
 
 
-def _page(items: list[dict[str, Any]], limit: int, after: str | None) -> dict[str, Any]:
+def page(items: list[dict[str, Any]], limit: int, after: str | None) -> dict[str, Any]:
+    """A list answer: ``limit`` items after the id ``after``, with first and last ids."""
     start = 0
     if after is not None:
         ids = [item["id"] for item in items]

@@ -38,7 +38,7 @@ from ...core.peers import (
     parse_allowed_peers,
     peer_allowed,
 )
-from ...core.text import is_batch_id, is_clean_label
+from ...core.text import is_batch_ref, is_clean_label
 from ._codec import Arg, OscDecodeError, decode
 from ._namespace import CONTROL, OscAddress
 from ._sender import resolve
@@ -253,7 +253,7 @@ def _valid_arguments(args: list[Arg], types: str) -> bool:
     )
     if signature not in types.split("|"):
         return False
-    if signature.startswith("s") and not is_batch_id(args[0]):
+    if signature.startswith("s") and not is_batch_ref(args[0]):
         return False
     return len(args) < 2 or is_clean_label(str(args[1]))
 

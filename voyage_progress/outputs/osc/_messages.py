@@ -49,6 +49,7 @@ def batch_values(batch: BatchSnapshot, poll_age: float | None) -> list[Value]:
     return [
         (BATCH.ID, batch.batch_id),
         (BATCH.LABEL, batch.label),
+        (BATCH.PROVIDER, batch.provider),
         (BATCH.STATUS, batch.status),
         (BATCH.ERROR, batch.error),
         (BATCH.PHASE, batch.phase),

@@ -55,7 +55,8 @@ STATUSES = {
     BatchStatus.FAILED.value: "the input failed validation; nothing was processed",
     BatchStatus.CANCELLING.value: "a cancel was asked for; requests under way finish",
     BatchStatus.CANCELLED.value: "cancelled; what was done is in the result files",
-    BatchStatus.EXPIRED.value: "the window ran out (OpenAI-style servers; Voyage completes instead)",
+    BatchStatus.EXPIRED.value: "the window ran out with requests left (OpenAI; Anthropic's ended batch "
+    "with expired requests; Voyage completes instead)",
     BatchStatus.UNKNOWN.value: "any status this version does not know is sent as the API sent it",
     STATUS_PENDING: "watched, not read yet",
     STATUS_ERROR: "cannot be read (unknown id, no access): `error` says why",
@@ -70,7 +71,7 @@ EVENT_KINDS: dict[EventKind, str] = {
     EventKind.COMPLETE: "a batch completed",
     EventKind.FAILED: "a batch failed validation",
     EventKind.CANCELLED: "a batch was cancelled",
-    EventKind.EXPIRED: "a batch expired (OpenAI-style servers)",
+    EventKind.EXPIRED: "a batch expired (OpenAI, Anthropic)",
     EventKind.ERROR: "a batch cannot be read (unknown id, no access)",
     EventKind.AT_RISK: "a batch's ETA band first reached past its completion window (`at_risk` turned 1)",
 }
@@ -199,6 +200,12 @@ class BATCH:
 
     ID = _a("/batch/{slot}/id", "s", "the batch id")
     LABEL = _a("/batch/{slot}/label", "s", "the label given when watching, or metadata 'label', or ''")
+    PROVIDER = _a(
+        "/batch/{slot}/provider",
+        "s",
+        "whose batch it is: the provider's name (voyage, openai, anthropic); one sidecar follows "
+        "batches of every provider",
+    )
     STATUS = _a(
         "/batch/{slot}/status",
         "s",

@@ -62,7 +62,9 @@ function render() {
   for (const card of [...main.children]) {
     if (!batches.has(Number(card.dataset.slot))) card.remove();
   }
-  for (const slot of slots) renderBatch(main, batches.get(slot));
+  // whose batch it is only says something when the batches are of several providers
+  const mixed = new Set([...batches.values()].map((batch) => batch.provider)).size > 1;
+  for (const slot of slots) renderBatch(main, batches.get(slot), mixed);
   $("empty").hidden = slots.length > 0;
 }
 
@@ -89,7 +91,7 @@ function renderSummary() {
     `${summary.percent.toFixed(1)} % of ${summary.total} requests · ${summary.active} active${eta}`;
 }
 
-function renderBatch(main, batch) {
+function renderBatch(main, batch, mixed) {
   let card = main.querySelector(`[data-slot="${batch.slot}"]`);
   if (!card) {
     card = $("batch-card").content.firstElementChild.cloneNode(true);
@@ -102,6 +104,8 @@ function renderBatch(main, batch) {
   text(card, ".label", batch.label || `slot ${batch.slot}`);
   text(card, ".status", batch.status.replace("_", " "));
   text(card, ".id", batch.id);
+  card.querySelector(".provider").hidden = !mixed;
+  text(card, ".provider", batch.provider);
   setBar(card.querySelector(".bar"), batch.percent);
   text(card, ".percent", `${batch.percent.toFixed(1)} %`);
   const failed = batch.failed ? ` · ${batch.failed} failed` : "";
