@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,7 +16,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.hub import PREFIX, listening, running_hub, until
+from voyage_progress.core.frame import BatchSnapshot, Event, EventKind, Frame, Health
 from voyage_progress.outputs.osc import NAMESPACE
+from voyage_progress.outputs.oscquery import OscQueryOutput
+from voyage_progress.sidecar import SidecarConfig
 from voyage_progress.simulator import Simulator, run_simulator
 
 
@@ -251,3 +255,34 @@ async def test_mdns_announces_oscjson_on_the_network(sim: Simulator) -> None:
 async def test_no_mdns_on_loopback_by_default(sim: Simulator) -> None:
     async with running_hub(sim) as hub:
         assert not any("mDNS" in where for where in hub.oscquery.endpoints)
+
+
+def test_with_nobody_listening_frames_cost_nothing_until_the_tree_is_asked_for() -> None:
+    """A thousand batches watched at once: while no client listens, OSCQuery keeps the latest
+    frame and reads every batch only when the tree or a value is asked for, not once a frame."""
+    asked = 0
+
+    def watched(count: int) -> Callable[[], tuple[BatchSnapshot, ...]]:
+        def every_batch() -> tuple[BatchSnapshot, ...]:
+            nonlocal asked
+            asked += 1
+            return tuple(
+                BatchSnapshot(f"batch-{slot}", slot, total=10, completed=count) for slot in range(count)
+            )
+
+        return every_batch
+
+    output = OscQueryOutput(SidecarConfig())
+    for count in range(1, 1001):
+        news = (Event(EventKind.WATCH, BatchSnapshot(f"batch-{count - 1}", count - 1)),)
+        output.publish(
+            Frame(at=float(count), health=Health(heartbeat=count), news=news, watched=watched(count))
+        )
+    assert asked == 0
+    values = output.values
+    assert asked == 1
+    assert values[f"{PREFIX}/batch/999/id"] == ["batch-999"]
+    assert values[f"{PREFIX}/batch/0/completed"] == [1000]
+    assert values[f"{PREFIX}/sidecar/heartbeat"] == [1000]
+    assert values[f"{PREFIX}/event"][0] == "watch"
+    assert "999" in output._tree().find(f"{PREFIX}/batch").children  # type: ignore[union-attr]

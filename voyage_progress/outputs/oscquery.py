@@ -51,7 +51,7 @@ from ..core.peers import is_loopback
 from ._http import FULL_STATE_GAP, HttpServer, Outgoing, close_websocket, json_error, serve_websocket
 from .osc._codec import Arg, Message, OscDecodeError, decode, encode_bundle, encode_message
 from .osc._control import ControlRules, dispatch
-from .osc._messages import frame_bundles, health_messages, summary_messages
+from .osc._messages import event_message, frame_bundles, health_messages, summary_messages
 from .osc._namespace import (
     BATCH,
     CONTROL,
@@ -140,9 +140,11 @@ class OscQueryOutput:
         controlled = settings.control_port is not None
         self.rules = ControlRules(settings.prefix, settings.allow_cancel) if controlled else None
         self.server: HttpServer | None = None
-        #: Every address the sidecar sends, with the arguments it sent last.
-        self.values: dict[str, list[Arg]] = {}
+        self._values: dict[str, list[Arg]] = {}
         self._slots: dict[int, BatchSnapshot] = {}
+        #: The latest frame while nobody listens, and the latest event then: taken in when asked.
+        self._unread: Frame | None = None
+        self._unread_event: list[Arg] | None = None
         self._listeners: set[_Listener] = set()
         self._commands: CommandHandler | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -152,7 +154,7 @@ class OscQueryOutput:
         self.rejected: collections.Counter[str] = collections.Counter()
         self._full_state_at = -math.inf
         before_any_frame = health_messages(self.prefix, Health()) + summary_messages(self.prefix, Summary())
-        self.values.update((address, list(args)) for address, args in before_any_frame)
+        self._values.update((address, list(args)) for address, args in before_any_frame)
 
     # -- the output ------------------------------------------------------------------------------
 
@@ -178,17 +180,20 @@ class OscQueryOutput:
             self._announcer.start()
 
     def publish(self, frame: Frame) -> None:
+        if not self._listeners:
+            self._keep_unread(frame)
+            return
+        self._catch_up()
         every_batch = frame.full and frame.at - self._full_state_at >= FULL_STATE_GAP
         if every_batch:
             self._full_state_at = frame.at
         changed, events = self._changes(frame, every_batch)
-        self.values.update(changed)
+        self._values.update(changed)
         if events:
-            self.values[EVENT.EVENT.full(self.prefix)] = events[-1]
+            self._values[EVENT.EVENT.full(self.prefix)] = events[-1]
         if frame.full or any(isinstance(item, Event) and item.kind in _SLOT_EVENTS for item in frame.news):
             self._follow_slots(frame.batches)
-        if self._listeners:
-            self._stream(changed, events)
+        self._stream(changed, events)
 
     async def aclose(self) -> None:
         if self._announcer is not None:
@@ -200,6 +205,35 @@ class OscQueryOutput:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- values and slots ------------------------------------------------------------------------
+
+    @property
+    def values(self) -> dict[str, list[Arg]]:
+        """Every address the sidecar sends, with the arguments it sent last."""
+        self._catch_up()
+        return self._values
+
+    def _keep_unread(self, frame: Frame) -> None:
+        """With nobody listening, keep the frame for when someone asks: a thousand batches
+        appearing at once cost the OSC output's work a second time for no reader otherwise."""
+        self._unread = frame
+        for item in reversed(frame.news):
+            if isinstance(item, Event):
+                self._unread_event = list(event_message(self.prefix, item)[1])
+                break
+
+    def _catch_up(self) -> None:
+        """Every value and slot as of the latest frame kept while nobody listened."""
+        frame, self._unread = self._unread, None
+        if frame is None:
+            return
+        event_address = EVENT.EVENT.full(self.prefix)
+        last_event = self._unread_event or self._values.get(event_address)
+        self._unread_event = None
+        bundles = [health_messages(self.prefix, frame.health), *frame_bundles(self.prefix, frame, True)]
+        self._values = {address: list(args) for bundle in bundles for address, args in bundle}
+        if last_event is not None:
+            self._values[event_address] = last_event
+        self._slots = {batch.slot: batch for batch in frame.batches}
 
     def _changes(self, frame: Frame, every_batch: bool) -> tuple[dict[str, list[Arg]], list[list[Arg]]]:
         """The frame's values (with every batch's if ``every_batch``), each address once with its
@@ -222,8 +256,8 @@ class OscQueryOutput:
         self._slots = now
         for slot in removed:
             path = self._slot_path(slot)
-            for address in [a for a in self.values if a.startswith(path + "/")]:
-                del self.values[address]
+            for address in [a for a in self._values if a.startswith(path + "/")]:
+                del self._values[address]
             for listener in self._listeners:
                 listener.paths = {p for p in listener.paths if not p.startswith(path + "/")}
             self._tell_all({"COMMAND": "PATH_REMOVED", "DATA": path})
@@ -301,6 +335,7 @@ class OscQueryOutput:
     # -- the tree --------------------------------------------------------------------------------
 
     def _tree(self) -> _Node:
+        self._catch_up()
         root = _Node("/", "voyage-progress: live progress of batch jobs")
         prefix = root.child(self.prefix, "the sidecar's namespace (--prefix)")
         for group, addresses in NAMESPACE.items():
@@ -360,6 +395,7 @@ class OscQueryOutput:
     async def _websocket(self, websocket: WebSocket) -> None:
         await websocket.accept()
         listener = _Listener(websocket, Outgoing(websocket, QUEUE_LIMIT))
+        self._catch_up()
         self._listeners.add(listener)
         try:
             await serve_websocket(websocket, listener.outgoing, lambda: self._receive(listener))
