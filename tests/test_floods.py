@@ -221,7 +221,7 @@ async def test_a_flood_of_unknown_ids_is_taken_and_the_real_batch_stays_polled(
                 flood = asyncio.create_task(control.paced("watch", [(i,) for i in unknown_ids(2000)], 2000))
                 unread = await worst_while(3.0, unread_for(sidecar, real))  # 60 of 2,000 lookups
                 await flood
-                assert unread <= 1.5, f"the real batch went {unread:.1f} s unread (polled every 0.2 s)"
+                assert unread <= 2.0, f"the real batch went {unread:.1f} s unread (polled every 0.2 s)"
                 lost = 2001 - len(sidecar.watcher.batches)
                 assert not lost, f"{lost} of 2,001 watches lost"
                 await sidecar_saved(sidecar, lambda batches: len(batches) == 2001)
@@ -258,7 +258,7 @@ async def test_a_cancel_flood_is_capped_and_the_real_batch_stays_polled(receiver
                 for batch_id in unknown_ids(300, "cancel"):
                     control.send("cancel", batch_id)
                 unread = await worst_while(4.0, unread_for(sidecar, real))
-                assert unread <= 1.5, f"the real batch went {unread:.1f} s unread (polled every 0.2 s)"
+                assert unread <= 2.0, f"the real batch went {unread:.1f} s unread (polled every 0.2 s)"
                 await receiver.wait_for(
                     lambda r: "control refused cancel" in str(r.last(f"{PREFIX}/sidecar/message"))
                 )

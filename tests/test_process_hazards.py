@@ -40,7 +40,7 @@ def watching(*args: str, env: dict[str, str], stdout: int) -> Iterator[subproces
     """``voyage-progress watch ...`` as its own process, its standard output where given; killed
     at the end of the block if it is still running."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "voyage_progress", "watch", *args],
+        [sys.executable, "-m", "voyage_progress", "watch", *args, "--no-http"],  # the subject is stdout
         stdout=stdout,
         stderr=subprocess.PIPE,
         env=env,
