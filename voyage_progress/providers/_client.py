@@ -8,6 +8,7 @@ to :class:`~voyage_progress.core.models.BatchJob`.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import os
@@ -42,7 +43,7 @@ T = TypeVar("T")
 Self = TypeVar("Self", bound="BatchClient")
 
 
-class BatchClient:
+class BatchClient(abc.ABC):
     """One provider's batch API, reached over HTTP.
 
     The key comes from ``api_key`` or the provider's variable (``api_key_env``), the URL from
@@ -137,16 +138,19 @@ class BatchClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    # -- batches: each provider writes these three ---------------------------------------------
+    # -- batches: each provider writes these three (abstract) ---------------------------------------------
 
+    @abc.abstractmethod
     async def get_batch(self, batch_id: str) -> BatchJob:
-        raise NotImplementedError
+        """Each provider's own: see ``BatchAPI``."""
 
+    @abc.abstractmethod
     async def list_batches(self, *, limit: int = 20, after: str | None = None) -> Page[BatchJob]:
-        raise NotImplementedError
+        """Each provider's own: see ``BatchAPI``."""
 
+    @abc.abstractmethod
     async def cancel_batch(self, batch_id: str) -> BatchJob:
-        raise NotImplementedError
+        """Each provider's own: see ``BatchAPI``."""
 
     def iter_batches(self, *, limit: int = 100, max_pages: int | None = None) -> AsyncIterator[BatchJob]:
         """Every batch, page after page, the newest first (see ``iter_batches``)."""

@@ -8,6 +8,7 @@ way its provider does. ``voyage`` (the default), ``openai`` and ``anthropic`` ar
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +37,7 @@ class GlitchShape:
     droppable: tuple[str, ...]
 
 
-class Dialect:
+class Dialect(abc.ABC):
     """One provider's Batch API (the store's ``Dialect`` and more). Subclasses set the names and
     write the methods."""
 
@@ -62,25 +63,26 @@ class Dialect:
     error_purpose: ClassVar[str] = "batch-error"
     glitch_shape: ClassVar[GlitchShape]
 
+    @abc.abstractmethod
     def routes(self, store: Store, max_file_bytes: int) -> list[Route]:
         """The provider's endpoints over ``store``; an upload takes at most ``max_file_bytes``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def render_batch(self, store: Store, batch: SimBatch, snap: Snapshot) -> dict[str, Any]:
         """The batch object as the provider sends it (``store.url`` is the server's own address,
         for URLs inside the object)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def render_file(self, file: SimFile) -> dict[str, Any]:
-        raise NotImplementedError
+        """The file object as the provider sends it."""
 
+    @abc.abstractmethod
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         """The provider's error object for ``status``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def auth_problem(self, headers: Mapping[bytes, bytes], api_key: str | None) -> tuple[int, str] | None:
         """Why a request is refused before it reaches the API (status and message), if it is."""
-        raise NotImplementedError
 
     def headers(self, request_number: int) -> list[tuple[bytes, bytes]]:
         """Headers every answer carries (a request id, as the provider sends one)."""
@@ -90,9 +92,9 @@ class Dialect:
         """The headers of a 429 that says when to come back."""
         return [(b"retry-after", f"{retry_after:g}".encode())]
 
+    @abc.abstractmethod
     def quick_batch(self, store: Store, requests: int, metadata: dict[str, str]) -> SimBatch:
         """A batch of ``requests`` small requests, created without an upload."""
-        raise NotImplementedError
 
     def result_files(
         self, store: Store, batch: SimBatch, snap: Snapshot
