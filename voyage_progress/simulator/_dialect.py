@@ -37,6 +37,17 @@ class GlitchShape:
     droppable: tuple[str, ...]
 
 
+#: Where the glitches of an OpenAI-shaped batch object go (Voyage's batch object is OpenAI's).
+BATCH_OBJECT_GLITCHES = GlitchShape(
+    kind_field="object",
+    kind="batch",
+    status_field="status",
+    done_counts=("completed", "failed"),
+    total_count="total",
+    droppable=("created_at", "metadata", "errors"),
+)
+
+
 class Dialect(abc.ABC):
     """One provider's Batch API (the store's ``Dialect`` and more). Subclasses set the names and
     write the methods."""

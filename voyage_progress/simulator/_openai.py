@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._content import InputRequest, ValidationProblem, embedding
-from ._dialect import Dialect, GlitchShape, Producer, unix
+from ._dialect import BATCH_OBJECT_GLITCHES, Dialect, Producer, unix
 from ._requests import file_too_large, int_param, json_body
 from ._scenarios import Snapshot, request_fails
 from ._store import ApiProblem, SimBatch, SimFile, Store
@@ -54,14 +54,7 @@ class OpenAIDialect(Dialect):
     id_length = 32
     output_purpose = "batch_output"
     error_purpose = "batch_output"
-    glitch_shape = GlitchShape(
-        kind_field="object",
-        kind="batch",
-        status_field="status",
-        done_counts=("completed", "failed"),
-        total_count="total",
-        droppable=("created_at", "metadata", "errors"),
-    )
+    glitch_shape = BATCH_OBJECT_GLITCHES
 
     def routes(self, store: Store, max_file_bytes: int) -> list[Route]:
         return _routes(store, max_file_bytes)

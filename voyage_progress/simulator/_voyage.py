@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._content import ENDPOINTS, OUTPUT_DTYPES, error_lines, output_lines, parse_input
-from ._dialect import Dialect, GlitchShape, Producer
+from ._dialect import BATCH_OBJECT_GLITCHES, Dialect, Producer
 from ._models import MODELS, dimension_problem
 from ._requests import file_too_large, int_param, json_body
 from ._scenarios import WINDOW_SECONDS, Snapshot
@@ -29,14 +29,7 @@ class VoyageDialect(Dialect):
     window = WINDOW_SECONDS
     batch_prefix = "batch-"
     id_length = 37
-    glitch_shape = GlitchShape(
-        kind_field="object",
-        kind="batch",
-        status_field="status",
-        done_counts=("completed", "failed"),
-        total_count="total",
-        droppable=("created_at", "metadata", "errors"),
-    )
+    glitch_shape = BATCH_OBJECT_GLITCHES
 
     def routes(self, store: Store, max_file_bytes: int) -> list[Route]:
         return _routes(store, max_file_bytes)
